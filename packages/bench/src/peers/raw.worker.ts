@@ -1,0 +1,16 @@
+/**
+ * The raw `node:worker_threads` control of the `cpu` scenario: no pool library, no Effect,
+ * one `postMessage` per task. It shows what the machine delivers (small VMs often give one
+ * core's worth of CPU to two threads), so the other ratios can be read against it.
+ *
+ * Message in: `[id, kind, n]`; message out: `[id, result]`.
+ *
+ * @since 0.1.0
+ */
+import { parentPort } from "node:worker_threads"
+import { countPrimes, inc } from "../kernels.ts"
+
+parentPort?.on("message", (message: readonly [number, "primes" | "inc", number]) => {
+  const [id, kind, n] = message
+  parentPort?.postMessage([id, kind === "primes" ? countPrimes(n) : inc(n)])
+})

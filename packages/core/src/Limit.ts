@@ -1,0 +1,343 @@
+/**
+ * Limits on how much runs at once and how fast — asyncio's `Semaphore`, a bulkhead,
+ * RPM/TPM rate limits, and a concurrency limit that finds its own level.
+ *
+ * Every constructor returns an `Effect` of a **limiter**: a function that wraps an effect
+ * (`effect.pipe(limiter)`), sharing its state between every call it wraps. Build it once,
+ * use it everywhere the limit applies.
+ *
+ * | Limit                      | admits                                    | past the limit              |
+ * |----------------------------|-------------------------------------------|-----------------------------|
+ * | `concurrency(n)`           | `n` at a time                             | waits                       |
+ * | `bulkhead({ limit, queue })` | `limit` at a time, `queue` waiting      | fails `BulkheadFull` at once |
+ * | `rate({ limit, window })`  | `limit` tokens per `window`, `cost` each  | waits its turn              |
+ * | `adaptive({ min, max })`   | a limit that grows on success, shrinks on overload | waits              |
+ *
+ * Underneath: `Semaphore` (concurrency, bulkhead, adaptive — resized as the limit moves)
+ * and `effect/persistence`'s `RateLimiter` (rate; an in-memory store unless a
+ * `RateLimiter` service is provided, e.g. on Redis, to share a limit between processes).
+ * Written by hand: the bulkhead's queue bound and the AIMD controller of `adaptive`
+ * (after Netflix's concurrency-limits), which Effect does not have.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gather, Limit } from "@hybrid/core"
+ *
+ * declare const fetchPage: (url: string) => Effect.Effect<string>
+ * declare const urls: ReadonlyArray<string>
+ *
+ * const program = Effect.gen(function*() {
+ *   const limit = yield* Limit.concurrency(5)                  // at most 5 requests in flight
+ *   const rpm = yield* Limit.rate({ limit: 60, window: "1 minute" })
+ *   return yield* Gather.all(urls.map((url) => fetchPage(url).pipe(limit, rpm)))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Exit, Option, Predicate, Schema, Semaphore } from "effect"
+import { RateLimiter } from "effect/persistence"
+import * as options from "./internal/options.ts"
+import { retryAfter } from "./Retry.ts"
+
+/**
+ * Wraps effects so they run under the limit. `E` is what the limit itself can fail with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limiter<E = never> {
+  <A, E1, R>(self: Effect.Effect<A, E1, R>): Effect.Effect<A, E | E1, R>
+  /** Calls running under the limit right now. */
+  readonly running: Effect.Effect<number>
+  /** Calls waiting for their turn right now. */
+  readonly waiting: Effect.Effect<number>
+}
+
+/**
+ * A bulkhead was full: `limit` calls running and `queue` waiting.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BulkheadFull extends Schema.TaggedError<BulkheadFull>()("BulkheadFull", {
+  limit: Schema.Number,
+  queue: Schema.Number
+}) {
+  override get message(): string {
+    return `bulkhead full: ${this.limit} running and ${this.queue} waiting`
+  }
+}
+
+/**
+ * One call asked a rate limit for more tokens than a whole window holds: it could never run.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CostExceedsLimit extends Schema.TaggedError<CostExceedsLimit>()("CostExceedsLimit", {
+  cost: Schema.Number,
+  limit: Schema.Number
+}) {
+  override get message(): string {
+    return `a call costing ${this.cost} tokens can never fit a limit of ${this.limit} per window`
+  }
+}
+
+interface Counters {
+  running: number
+  waiting: number
+}
+
+const makeLimiter = <E>(
+  counters: Counters,
+  wrap: <A, E1, R>(self: Effect.Effect<A, E1, R>) => Effect.Effect<A, E | E1, R>
+): Limiter<E> =>
+  Object.assign(wrap, {
+    running: Effect.sync(() => counters.running),
+    waiting: Effect.sync(() => counters.waiting)
+  })
+
+/** Runs `self` under one permit of `semaphore`, keeping the counters. */
+const withPermit = <A, E, R>(semaphore: Semaphore.Semaphore, counters: Counters, self: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    counters.waiting++
+    let admitted = false
+    return Semaphore.withPermit(
+      semaphore,
+      Effect.suspend(() => {
+        admitted = true
+        counters.waiting--
+        counters.running++
+        return Effect.ensuring(self, Effect.sync(() => counters.running--))
+      })
+    ).pipe(Effect.onInterrupt(() => Effect.sync(() => admitted ? undefined : counters.waiting--)))
+  })
+
+/**
+ * At most `n` wrapped calls run at once; the others wait (a semaphore as a combinator).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const concurrency = (n: number): Effect.Effect<Limiter> => {
+  options.integer("Limit.concurrency", "n", n)
+  return Effect.map(Semaphore.make(n), (semaphore) => {
+    const counters: Counters = { running: 0, waiting: 0 }
+    return makeLimiter(counters, (self) => withPermit(semaphore, counters, self))
+  })
+}
+
+/**
+ * At most `limit` calls run and `queue` wait; any more fail at once with `BulkheadFull`
+ * (cockatiel's bulkhead): a slow dependency cannot pile up unbounded work.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const bulkhead = (opts: { readonly limit: number; readonly queue?: number | undefined }): Effect.Effect<
+  Limiter<BulkheadFull>
+> => {
+  const limit = options.integer("Limit.bulkhead", "limit", opts.limit)
+  const queue = options.integer("Limit.bulkhead", "queue", opts.queue ?? 0, 0)
+  return Effect.map(Semaphore.make(limit), (semaphore) => {
+    const counters: Counters = { running: 0, waiting: 0 }
+    return makeLimiter<BulkheadFull>(counters, <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.suspend((): Effect.Effect<A, E | BulkheadFull, R> =>
+        counters.running + counters.waiting >= limit + queue
+          ? Effect.fail(new BulkheadFull({ limit, queue }))
+          : withPermit(semaphore, counters, self)
+      ))
+  })
+}
+
+/**
+ * A rate limit: wrapped calls consume `cost` tokens of `limit` per `window`, waiting for
+ * their turn past it. `withCost(tokens)` charges one call a different cost (tokens per
+ * minute); `consume(tokens)` charges without wrapping.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimit extends Limiter<RateLimiter.RateLimiterError | CostExceedsLimit> {
+  readonly withCost: (
+    tokens: number
+  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RateLimiter.RateLimiterError | CostExceedsLimit, R>
+  readonly consume: (tokens: number) => Effect.Effect<void, RateLimiter.RateLimiterError | CostExceedsLimit>
+  readonly limit: number
+  readonly window: Duration.Duration
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateOptions {
+  /** Tokens per window. */
+  readonly limit: number
+  readonly window: Duration.Input
+  /** Default `"fixed-window"`; `"token-bucket"` refills continuously and allows bursts. */
+  readonly algorithm?: "fixed-window" | "token-bucket" | undefined
+  /** Tokens one wrapped call consumes. Default 1. */
+  readonly cost?: number | undefined
+  /** The limiter key, to share a limit through a shared `RateLimiter` store. Default: unique. */
+  readonly key?: string | undefined
+}
+
+let rateKeys = 0
+
+/**
+ * Builds a rate limit over `effect/persistence`'s `RateLimiter` (in memory, unless a
+ * `RateLimiter` service is provided).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
+  const where = "Limit.rate"
+  const limit = options.integer(where, "limit", opts.limit)
+  const windowMillis = options.duration(where, "window", opts.window, true)
+  const algorithm = options.oneOf(where, "algorithm", opts.algorithm ?? "fixed-window", ["fixed-window", "token-bucket"])
+  const cost = options.finite(where, "cost", opts.cost ?? 1, 0)
+  if (cost > limit) options.ordered(where, "cost", cost, "limit", limit)
+  const key = opts.key ?? `@hybrid/core/Limit.rate/${++rateKeys}`
+  const window = Duration.millis(windowMillis)
+  return Effect.gen(function*() {
+    const provided = yield* Effect.serviceOption(RateLimiter.RateLimiter)
+    const limiter = Option.isSome(provided)
+      ? provided.value
+      : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
+    const counters: Counters = { running: 0, waiting: 0 }
+    const consume = (tokens: number): Effect.Effect<void, RateLimiter.RateLimiterError | CostExceedsLimit> => {
+      if (!(tokens >= 0) || tokens > limit) return Effect.fail(new CostExceedsLimit({ cost: tokens, limit }))
+      if (tokens === 0) return Effect.void
+      return Effect.flatMap(
+        limiter.consume({ key, limit, window, algorithm, onExceeded: "delay", tokens }),
+        (result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)
+      )
+    }
+    const withCost = (tokens: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+      Effect.suspend(() => {
+        counters.waiting++
+        return consume(tokens).pipe(
+          Effect.ensuring(Effect.sync(() => counters.waiting--)),
+          Effect.andThen(Effect.suspend(() => {
+            counters.running++
+            return Effect.ensuring(self, Effect.sync(() => counters.running--))
+          }))
+        )
+      })
+    return Object.assign(makeLimiter<RateLimiter.RateLimiterError | CostExceedsLimit>(counters, withCost(cost)), {
+      withCost,
+      consume,
+      limit,
+      window
+    })
+  })
+}
+
+/**
+ * Whether an error says "the other side is overloaded": it carries a `retryAfter`, an
+ * HTTP status 429 or 503 (`status`, or `response.status`), or is a timeout
+ * (`TimeoutExceeded`, `DeadlineExceeded`, Effect's `TimeoutError`), a full bulkhead or a
+ * rate limiter's refusal. The default signal of `adaptive`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isOverload = (error: unknown): boolean => {
+  if (Option.isSome(retryAfter(error))) return true
+  const status = (value: unknown): unknown => Predicate.hasProperty(value, "status") ? value.status : undefined
+  const code = status(error) ?? (Predicate.hasProperty(error, "response") ? status(error.response) : undefined)
+  if (code === 429 || code === 503) return true
+  return Predicate.isTagged(error, "TimeoutExceeded") || Predicate.isTagged(error, "DeadlineExceeded") ||
+    Predicate.isTagged(error, "TimeoutError") || Predicate.isTagged(error, "BulkheadFull") ||
+    Predicate.isTagged(error, "RateLimiterError")
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdaptiveOptions {
+  readonly initial: number
+  readonly min: number
+  readonly max: number
+  /** Limit multiplier on an overload signal, in (0, 1). Default 0.9. */
+  readonly backoff?: number | undefined
+  /** A success slower than `latencyTolerance` × the fastest seen is an overload signal. Default 2. */
+  readonly latencyTolerance?: number | undefined
+  /** Which failures are overload signals. Default `isOverload`. */
+  readonly isOverload?: ((error: unknown) => boolean) | undefined
+}
+
+/**
+ * A concurrency limit that adjusts itself.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AdaptiveLimiter extends Limiter {
+  /** The current limit. */
+  readonly limit: Effect.Effect<number>
+}
+
+/**
+ * A concurrency limit that finds its own level, AIMD-style (Netflix concurrency-limits'
+ * `AIMDLimit`): while calls succeed at normal latency and the limit is in use (at least
+ * half of it in flight), each success raises it by one; an overload signal (see
+ * `isOverload`, or a success slower than `latencyTolerance` × the fastest seen)
+ * multiplies it by `backoff`. It stays within [min, max]; other failures leave it alone.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const adaptive = (opts: AdaptiveOptions): Effect.Effect<AdaptiveLimiter> => {
+  const where = "Limit.adaptive"
+  const min = options.integer(where, "min", opts.min)
+  const max = options.integer(where, "max", opts.max)
+  options.ordered(where, "min", min, "max", max)
+  const initial = options.integer(where, "initial", opts.initial)
+  if (initial < min || initial > max) options.ordered(where, "initial", Math.max(initial, min), "max", Math.min(initial, max))
+  const backoff = options.finite(where, "backoff", opts.backoff ?? 0.9)
+  if (!(backoff > 0 && backoff < 1)) options.ratio(where, "backoff", Number.NaN)
+  const tolerance = options.finite(where, "latencyTolerance", opts.latencyTolerance ?? 2, 1)
+  const overload = opts.isOverload ?? isOverload
+  return Effect.map(Semaphore.make(initial), (semaphore) => {
+    const counters: Counters = { running: 0, waiting: 0 }
+    let limit = initial
+    let fastest = Number.POSITIVE_INFINITY
+    const setLimit = (next: number) => {
+      const clamped = Math.min(max, Math.max(min, next))
+      const changed = Math.floor(clamped) !== Math.floor(limit)
+      limit = clamped
+      return changed ? Semaphore.resize(semaphore, Math.floor(limit)) : Effect.void
+    }
+    const observe = <A, E>(exit: Exit.Exit<A, E>, millis: number, inFlight: number) => {
+      if (Exit.isSuccess(exit)) {
+        const slow = millis > 0 && Number.isFinite(fastest) && millis > tolerance * Math.max(fastest, 1)
+        fastest = Math.min(fastest, millis)
+        if (slow) return setLimit(limit * backoff)
+        return inFlight * 2 >= limit ? setLimit(limit + 1) : Effect.void
+      }
+      const failure = exit.cause.reasons.find(Predicate.isTagged("Fail"))
+      const signal = failure !== undefined && "error" in failure && overload(failure.error)
+      return signal ? setLimit(limit * backoff) : Effect.void
+    }
+    const wrap = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      withPermit(
+        semaphore,
+        counters,
+        Effect.gen(function*() {
+          const inFlight = counters.running
+          const start = yield* Clock.currentTimeMillis
+          const exit = yield* Effect.exit(self)
+          const end = yield* Clock.currentTimeMillis
+          yield* observe(exit, end - start, inFlight)
+          return yield* exit
+        })
+      )
+    return Object.assign(makeLimiter<never>(counters, wrap), { limit: Effect.sync(() => limit) })
+  })
+}

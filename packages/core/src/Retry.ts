@@ -1,0 +1,380 @@
+/**
+ * Retries with exponential backoff, jitter, `Retry-After`, deadlines and a shared retry
+ * budget — the course's "retries and exponential backoff", done the way production
+ * clients do it.
+ *
+ * - `policy(options)` describes *when* to retry; it is a `Schedule`, so it also works with
+ *   `Effect.retry` directly.
+ * - `retry(policy, { budget })` applies it. On top of the schedule it measures each
+ *   attempt, so a retry that cannot finish before the current `Deadline` is not started,
+ *   and it asks the (optional) shared `Budget` before every retry.
+ * - An error carrying `retryAfter` (a `Duration`: HTTP 429/503, an open circuit, a rate
+ *   limiter — also found under `error.reason.retryAfter`, as Effect's `CircuitBreakerError`
+ *   and `RateLimiterError` carry it) makes the next wait at least that long.
+ * - When `retry` gives up it fails with the **last error, unchanged** (so `catchTag`
+ *   keeps working), and annotates the failure's `Cause` with a `Report`
+ *   (`{ attempts, reason, lastError }`) that `report(cause)` reads back.
+ *
+ * Jitter (see the AWS architecture blog "Exponential Backoff and Jitter"), with
+ * `exp = min(cap, base × factor^(n-1))` for retry n:
+ * `"none"` → `exp`; `"full"` → uniform in [0, exp]; `"equal"` → uniform in [exp/2, exp];
+ * `"decorrelated"` → uniform in [base, 3 × previous], capped.
+ *
+ * Underneath: `Schedule.fromStepWithMetadata`, `Effect.sleep`, `Random`, `Clock` — all
+ * testable with `TestClock`. Written by hand: the jitter formulas, the deadline check
+ * and the budget, which Effect's `Schedule` does not have.
+ *
+ * Gotcha: retry only idempotent operations, and keep `times` small — a shared `budget`
+ * is what keeps a fleet of retrying callers from turning an outage into a retry storm.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline, Retry } from "@hybrid/core"
+ *
+ * declare const callApi: Effect.Effect<string, { readonly _tag: "Http503"; readonly retryAfter?: unknown }>
+ *
+ * const policy = Retry.policy({ times: 4, base: "100 millis", cap: "2 seconds", jitter: "full" })
+ * const program = callApi.pipe(Retry.retry(policy), Deadline.within("5 seconds"))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Context, Duration, Effect, Exit, Option, Predicate, Random, Schedule } from "effect"
+import * as Deadline from "./Deadline.ts"
+import * as options from "./internal/options.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Jitter = "full" | "equal" | "decorrelated" | "none"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PolicyOptions<E = unknown> {
+  /** Retries after the first attempt (so at most `times + 1` attempts). Default 3. */
+  readonly times?: number | undefined
+  /** The first backoff step. Default 100 ms. */
+  readonly base?: Duration.Input | undefined
+  /** Growth per retry. Default 2. */
+  readonly factor?: number | undefined
+  /** No computed delay exceeds this (a `retryAfter` may). Default 30 s. */
+  readonly cap?: Duration.Input | undefined
+  /** Default `"full"`. */
+  readonly jitter?: Jitter | undefined
+  /** Give up when the next retry would start later than this after the first attempt. */
+  readonly maxElapsed?: Duration.Input | undefined
+  /** Which errors to retry. Default: all but `DeadlineExceeded`. */
+  readonly while?: ((error: E) => boolean) | undefined
+}
+
+/**
+ * Why `retry` stopped retrying.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GiveUpReason = "exhausted" | "max-elapsed" | "deadline" | "budget" | "not-retryable"
+
+/**
+ * What the policy decided after an attempt failed (the schedule's output).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Decision =
+  | { readonly _tag: "Retry"; readonly attempt: number; readonly delay: Duration.Duration }
+  | { readonly _tag: "GiveUp"; readonly attempt: number; readonly reason: GiveUpReason }
+
+/**
+ * A resolved retry policy: a `Schedule` over errors `E`, usable with `Effect.retry`, and
+ * the input of `Retry.retry`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy<E = unknown> extends Schedule.Schedule<Decision, E> {
+  readonly settings: Settings<E>
+}
+
+/** @internal */
+export interface Settings<E> {
+  readonly times: number
+  readonly base: number
+  readonly factor: number
+  readonly cap: number
+  readonly jitter: Jitter
+  readonly maxElapsed: number | undefined
+  readonly retryable: (error: E) => boolean
+}
+
+/**
+ * How a `retry` gave up, attached to the failure's `Cause` (read it with `report`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report {
+  /** Attempts made, the first one included. */
+  readonly attempts: number
+  readonly reason: GiveUpReason
+  readonly lastError: unknown
+}
+
+/**
+ * The `Cause` annotation key under which `retry` stores its `Report`.
+ *
+ * @since 0.1.0
+ * @category annotations
+ */
+export class ReportKey extends Context.Service<ReportKey, Report>()("@hybrid/core/Retry/Report") {}
+
+/**
+ * The `Report` of the `retry` that produced this failure, if any.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const report = <E>(cause: Cause.Cause<E>): Option.Option<Report> =>
+  Context.getOption(Cause.annotations(cause), ReportKey)
+
+/**
+ * The `retryAfter` an error carries, directly or under `reason` (as Effect's
+ * `RateLimiterError` and `CircuitBreakerError` do), if it is a `Duration` or a number of
+ * milliseconds.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const retryAfter = (error: unknown): Option.Option<Duration.Duration> => {
+  const read = (value: unknown): Option.Option<Duration.Duration> => {
+    if (!Predicate.hasProperty(value, "retryAfter")) return Option.none()
+    const after = value.retryAfter
+    if (Duration.isDuration(after)) return Option.some(after)
+    if (typeof after === "number" && Number.isFinite(after) && after >= 0) return Option.some(Duration.millis(after))
+    return Option.none()
+  }
+  const direct = read(error)
+  if (Option.isSome(direct)) return direct
+  return Predicate.hasProperty(error, "reason") ? read(error.reason) : Option.none()
+}
+
+const isDeadlineExceeded = (error: unknown): boolean => Predicate.isTagged(error, "DeadlineExceeded")
+
+/**
+ * Builds a retry policy. Options are checked here; a bad one throws `InvalidOption`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const policy = <E = unknown>(opts: PolicyOptions<E> = {}): Policy<E> => {
+  const where = "Retry.policy"
+  const settings: Settings<E> = {
+    times: options.integer(where, "times", opts.times ?? 3, 0),
+    base: options.duration(where, "base", opts.base ?? 100),
+    factor: options.finite(where, "factor", opts.factor ?? 2, 1),
+    cap: options.duration(where, "cap", opts.cap ?? 30_000),
+    jitter: options.oneOf(where, "jitter", opts.jitter ?? "full", ["full", "equal", "decorrelated", "none"]),
+    maxElapsed: opts.maxElapsed === undefined ? undefined : options.duration(where, "maxElapsed", opts.maxElapsed),
+    retryable: opts.while ?? ((error) => !isDeadlineExceeded(error))
+  }
+  options.ordered(where, "base", settings.base, "cap", settings.cap)
+  const schedule = Schedule.fromStepWithMetadata(Effect.sync(() => {
+    const state = makeState(settings.base)
+    let previousDelay = 0
+    return (meta: Schedule.InputMetadata<E>) =>
+      Effect.gen(function*() {
+        const deadline = yield* Deadline.Current
+        const u = yield* Random.next
+        const decision = decide(settings, state, {
+          error: meta.input,
+          attempt: meta.attempt,
+          now: meta.now,
+          elapsed: meta.elapsed,
+          // the schedule sees step times only: the first attempt's duration is unknown
+          attemptMillis: meta.attempt === 1 ? 0 : Math.max(0, meta.elapsedSincePrevious - previousDelay),
+          deadline,
+          u
+        })
+        if (decision._tag === "GiveUp") return yield* Cause.done(decision)
+        previousDelay = Duration.toMillis(decision.delay)
+        return [decision, decision.delay] as [Decision, Duration.Duration]
+      })
+  }))
+  return Object.assign(schedule, { settings })
+}
+
+interface State {
+  previous: number
+}
+
+const makeState = (base: number): State => ({ previous: base })
+
+interface Input<E> {
+  readonly error: E
+  /** Attempts made so far, the failed one included. */
+  readonly attempt: number
+  readonly now: number
+  /** Milliseconds since the first attempt started. */
+  readonly elapsed: number
+  /** How long the failed attempt took: a retry is expected to take as long. */
+  readonly attemptMillis: number
+  readonly deadline: number | undefined
+  /** A uniform random number in [0, 1). */
+  readonly u: number
+}
+
+/** The one place where retry decisions are made, for `policy` and `retry` alike. */
+const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decision => {
+  const giveUp = (reason: GiveUpReason): Decision => ({ _tag: "GiveUp", attempt: input.attempt, reason })
+  if (!settings.retryable(input.error)) return giveUp("not-retryable")
+  if (input.attempt > settings.times) return giveUp("exhausted")
+  const { base, cap, factor } = settings
+  const exp = Math.min(cap, base * Math.pow(factor, input.attempt - 1))
+  let delay: number
+  switch (settings.jitter) {
+    case "none":
+      delay = exp
+      break
+    case "full":
+      delay = input.u * exp
+      break
+    case "equal":
+      delay = exp / 2 + input.u * (exp / 2)
+      break
+    case "decorrelated": {
+      const upper = Math.max(base, state.previous * 3)
+      delay = Math.min(cap, base + input.u * (upper - base))
+      break
+    }
+  }
+  delay = Math.round(delay)
+  const after = retryAfter(input.error)
+  if (Option.isSome(after)) delay = Math.max(delay, Math.ceil(Duration.toMillis(after.value)))
+  if (settings.maxElapsed !== undefined && input.elapsed + delay > settings.maxElapsed) return giveUp("max-elapsed")
+  if (input.deadline !== undefined && input.now + delay + input.attemptMillis > input.deadline) {
+    return giveUp("deadline")
+  }
+  state.previous = delay
+  return { _tag: "Retry", attempt: input.attempt, delay: Duration.millis(delay) }
+}
+
+/**
+ * A retry budget shared by many callers: retries are allowed only up to `ratio` of the
+ * first attempts seen in the last `window`, plus `minPerSecond` retries per second, so a
+ * failing dependency cannot cause a retry storm (Finagle's and gRPC's retry budgets).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Budget {
+  /** Retries the budget would allow right now. */
+  readonly available: Effect.Effect<number>
+  /** @internal */
+  readonly recordAttempt: (now: number) => void
+  /** @internal */
+  readonly tryWithdraw: (now: number) => boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetOptions {
+  /** Retries allowed per first attempt, in [0, 1]. */
+  readonly ratio: number
+  /** Retries per second always allowed, whatever the traffic. */
+  readonly minPerSecond: number
+  /** How far back attempts and retries are counted. Default 10 s. */
+  readonly window?: Duration.Input | undefined
+}
+
+/**
+ * Creates a retry budget to share between `retry` calls (`retry(policy, { budget })`).
+ * Retries it refuses fail with the original error (report reason `"budget"`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const budget = (opts: BudgetOptions): Effect.Effect<Budget> => {
+  const where = "Retry.budget"
+  const ratio = options.ratio(where, "ratio", opts.ratio)
+  const minPerSecond = options.finite(where, "minPerSecond", opts.minPerSecond)
+  const window = options.duration(where, "window", opts.window ?? 10_000, true)
+  return Effect.sync(() => {
+    const attempts: Array<number> = []
+    const retries: Array<number> = []
+    const prune = (now: number) => {
+      while (attempts.length > 0 && attempts[0]! <= now - window) attempts.shift()
+      while (retries.length > 0 && retries[0]! <= now - window) retries.shift()
+    }
+    const balance = (now: number) => {
+      prune(now)
+      return Math.floor(ratio * attempts.length + minPerSecond * (window / 1000)) - retries.length
+    }
+    return {
+      available: Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, balance(now))),
+      recordAttempt: (now) => {
+        attempts.push(now)
+      },
+      tryWithdraw: (now) => {
+        if (balance(now) < 1) return false
+        retries.push(now)
+        return true
+      }
+    }
+  })
+}
+
+/**
+ * Runs `self`, retrying failures as `policy` says (defects and interruptions are never
+ * retried). Gives up with the last error unchanged, its `Cause` annotated with a
+ * `Report`; a retry that could not finish before the current deadline is not started.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retry = <E2>(policy: Policy<E2>, opts?: { readonly budget?: Budget | undefined }) =>
+<A, E extends E2, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.gen(function*() {
+    const settings = policy.settings as Settings<E>
+    const state = makeState(settings.base)
+    const budget = opts?.budget
+    const first = yield* Clock.currentTimeMillis
+    budget?.recordAttempt(first)
+    let attempts = 0
+    while (true) {
+      const started = yield* Clock.currentTimeMillis
+      attempts++
+      const exit = yield* Effect.exit(self)
+      if (Exit.isSuccess(exit)) return exit.value
+      const failure = exit.cause.reasons.find(Cause.isFailReason)
+      if (failure === undefined || Cause.hasDies(exit.cause) || Cause.hasInterrupts(exit.cause)) {
+        return yield* Effect.failCause(exit.cause)
+      }
+      const now = yield* Clock.currentTimeMillis
+      const decision = decide(settings, state, {
+        error: failure.error,
+        attempt: attempts,
+        now,
+        elapsed: now - first,
+        attemptMillis: now - started,
+        deadline: yield* Deadline.Current,
+        u: yield* Random.next
+      })
+      const reason: GiveUpReason | undefined = decision._tag === "GiveUp"
+        ? decision.reason
+        : budget !== undefined && !budget.tryWithdraw(now)
+        ? "budget"
+        : undefined
+      if (reason !== undefined) {
+        yield* Effect.annotateCurrentSpan({ "retry.attempts": attempts, "retry.gaveUp": reason })
+        const annotated = Cause.annotate(exit.cause, Context.make(ReportKey, { attempts, reason, lastError: failure.error }))
+        return yield* Effect.failCause(annotated)
+      }
+      if (decision._tag === "Retry") yield* Effect.sleep(decision.delay)
+    }
+  })
