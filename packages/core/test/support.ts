@@ -25,3 +25,6 @@ export const Jobs = Schema.Array(Job).check(Schema.isBetweenLength(1, 12))
 
 /** 200 runs per property, as the project requires. */
 export const runs = { arbitrary: { runs: 200 } } as const
+
+/** Positive milliseconds. */
+export const PositiveMillis = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000 }))

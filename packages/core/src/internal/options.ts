@@ -47,8 +47,9 @@ export const duration = (
   value: Duration.Input,
   positive = false
 ): number => {
-  const parsed = Duration.fromInput(value)
-  if (parsed._tag === "Some" && Duration.isFinite(parsed.value)) {
+ // Duration.fromInput turns NaN into zero: check plain numbers first
+  const parsed = typeof value === "number" && Number.isNaN(value) ? undefined : Duration.fromInput(value)
+  if (parsed !== undefined && parsed._tag === "Some" && Duration.isFinite(parsed.value)) {
     const millis = Duration.toMillis(parsed.value)
     if (!Number.isNaN(millis) && (positive ? millis > 0 : millis >= 0)) return millis
   }
