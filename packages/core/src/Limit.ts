@@ -177,8 +177,14 @@ export interface RateOptions {
   /** Tokens per window. */
   readonly limit: number
   readonly window: Duration.Input
-  /** Default `"fixed-window"`; `"token-bucket"` refills continuously and allows bursts. */
-  readonly algorithm?: "fixed-window" | "token-bucket" | undefined
+  /**
+   * `"sliding-window"` (the default): in **any** interval of length `window`, at most
+   * `limit` tokens are consumed — exact, in this process. `"fixed-window"` and
+   * `"token-bucket"` are Effect's `RateLimiter` algorithms (shareable between processes
+   * through its store); they average `limit` per `window` but allow bursts, so a window
+   * can see up to twice the limit.
+   */
+  readonly algorithm?: "sliding-window" | "fixed-window" | "token-bucket" | undefined
   /** Tokens one wrapped call consumes. Default 1. */
   readonly cost?: number | undefined
   /** The limiter key, to share a limit through a shared `RateLimiter` store. Default: unique. */
@@ -198,24 +204,23 @@ export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
   const where = "Limit.rate"
   const limit = options.integer(where, "limit", opts.limit)
   const windowMillis = options.duration(where, "window", opts.window, true)
-  const algorithm = options.oneOf(where, "algorithm", opts.algorithm ?? "fixed-window", ["fixed-window", "token-bucket"])
+  const algorithm = options.oneOf(where, "algorithm", opts.algorithm ?? "sliding-window", [
+    "sliding-window",
+    "fixed-window",
+    "token-bucket"
+  ])
   const cost = options.finite(where, "cost", opts.cost ?? 1, 0)
   if (cost > limit) options.ordered(where, "cost", cost, "limit", limit)
   const key = opts.key ?? `@hybrid/core/Limit.rate/${++rateKeys}`
   const window = Duration.millis(windowMillis)
   return Effect.gen(function*() {
-    const provided = yield* Effect.serviceOption(RateLimiter.RateLimiter)
-    const limiter = Option.isSome(provided)
-      ? provided.value
-      : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
+    const take = algorithm === "sliding-window"
+      ? yield* slidingWindow(limit, windowMillis)
+      : yield* effectRateLimiter(key, limit, window, algorithm)
     const counters: Counters = { running: 0, waiting: 0 }
     const consume = (tokens: number): Effect.Effect<void, RateLimiter.RateLimiterError | CostExceedsLimit> => {
       if (!(tokens >= 0) || tokens > limit) return Effect.fail(new CostExceedsLimit({ cost: tokens, limit }))
-      if (tokens === 0) return Effect.void
-      return Effect.flatMap(
-        limiter.consume({ key, limit, window, algorithm, onExceeded: "delay", tokens }),
-        (result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)
-      )
+      return tokens === 0 ? Effect.void : take(tokens)
     }
     const withCost = (tokens: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.suspend(() => {
@@ -236,6 +241,63 @@ export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
     })
   })
 }
+
+/** Waits until `tokens` fit; the limiter's one operation. */
+type Take = (tokens: number) => Effect.Effect<void, RateLimiter.RateLimiterError>
+
+/**
+ * Effect's `RateLimiter` (`"fixed-window"` or `"token-bucket"`), in memory unless a
+ * `RateLimiter` service is provided.
+ */
+const effectRateLimiter = (
+  key: string,
+  limit: number,
+  window: Duration.Duration,
+  algorithm: "fixed-window" | "token-bucket"
+): Effect.Effect<Take> =>
+  Effect.gen(function*() {
+    const provided = yield* Effect.serviceOption(RateLimiter.RateLimiter)
+    const limiter = Option.isSome(provided)
+      ? provided.value
+      : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
+    return (tokens) =>
+      Effect.flatMap(
+        limiter.consume({ key, limit, window, algorithm, onExceeded: "delay", tokens }),
+        (result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)
+      )
+  })
+
+/**
+ * An exact sliding-window log: a call is admitted at the first instant when the tokens
+ * admitted in the preceding `window` plus its own fit in `limit`. Callers are admitted
+ * one at a time, in arrival order. Written here because Effect's algorithms bound the
+ * average rate, not every window.
+ */
+const slidingWindow = (limit: number, window: number): Effect.Effect<Take> =>
+  Effect.map(Semaphore.make(1), (turn) => {
+    const log: Array<{ readonly at: number; readonly tokens: number }> = []
+    const admit = (tokens: number) =>
+      Effect.gen(function*() {
+        while (true) {
+          const now = yield* Clock.currentTimeMillis
+          while (log.length > 0 && log[0]!.at <= now - window) log.shift()
+          let used = log.reduce((sum, entry) => sum + entry.tokens, 0)
+          if (used + tokens <= limit) {
+            log.push({ at: now, tokens })
+            return
+          }
+          // wait until enough of the oldest entries have left the window
+          let until = now
+          for (const entry of log) {
+            used -= entry.tokens
+            until = entry.at + window
+            if (used + tokens <= limit) break
+          }
+          yield* Effect.sleep(until - now)
+        }
+      })
+    return (tokens) => Semaphore.withPermit(turn, admit(tokens))
+  })
 
 /**
  * Whether an error says "the other side is overloaded": it carries a `retryAfter`, an

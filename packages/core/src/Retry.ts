@@ -255,7 +255,8 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
   const after = retryAfter(input.error)
   if (Option.isSome(after)) delay = Math.max(delay, Math.ceil(Duration.toMillis(after.value)))
   if (settings.maxElapsed !== undefined && input.elapsed + delay > settings.maxElapsed) return giveUp("max-elapsed")
-  if (input.deadline !== undefined && input.now + delay + input.attemptMillis > input.deadline) {
+  // an attempt due to end exactly at the deadline loses the race with it: require strictly before
+  if (input.deadline !== undefined && input.now + delay + input.attemptMillis >= input.deadline) {
     return giveUp("deadline")
   }
   state.previous = delay
