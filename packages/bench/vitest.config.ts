@@ -3,7 +3,6 @@ import { defineProject } from "vitest/config"
 export default defineProject({
   test: {
     name: "bench",
-    include: ["test/**/*.test.ts"],
-    passWithNoTests: true
+    include: ["test/**/*.test.ts"]
   }
 })
