@@ -1,0 +1,208 @@
+/**
+ * Runs tasks on a pool of Node worker threads — every core, with Effect's guarantees
+ * (interruption, typed errors, scoped lifetimes) kept across the thread boundary.
+ *
+ * Built on Effect's own machinery: each worker is an `effect/rpc` `RpcServer` over the
+ * worker protocol (`NodeWorkerRunner`), and the pool holds one `RpcClient` per worker over
+ * `effect/workers` / `NodeWorker`, with its own queue in the main thread. Two halves:
+ *
+ * - the worker file is one call, `NodeRunner.serve(group, handlers)`; it imports only the
+ *   task declarations and the handlers (never the pool);
+ * - the main thread provides `NodeRunner.layer(group, { worker: new URL(...) })` where it
+ *   would provide `Runner.layerInProcess(group, handlers)`; calling code does not change.
+ *
+ * What the pool guarantees:
+ * - Backpressure: calls wait in a FIFO queue in the main thread while every worker is busy;
+ *   past `maxQueue` they fail with `RunnerQueueFull`.
+ * - Cancellation: interrupting a call sends an `Interrupt` to its worker. An Effect handler
+ *   stops where it yields; a handler stuck in synchronous code gets `cancelGrace` (default
+ *   1 s), then its worker is terminated and replaced. Either way the caller sees the
+ *   interruption at once, and the pool keeps its size.
+ * - `taskTimeout` counts from when the call starts in a worker, not from when it was queued,
+ *   and fails with `TaskTimeout`.
+ * - The caller's remaining `Deadline` travels with the call: `Deadline.remaining` works in
+ *   handlers (the caller's interruption enforces it).
+ * - A worker that crashes (uncaught exception, `process.exit`, out of memory under
+ *   `resourceLimits`) fails only its own calls with `WorkerCrashed` and is replaced.
+ * - `recycleAfter: { tasks, heapUsedMb }` replaces a worker after that many tasks or when
+ *   its heap grows past the limit.
+ * - Payloads and results with `Task.Transferable` schemas are moved, not copied.
+ * - The pool is scoped: when its scope closes, every worker is terminated.
+ *
+ * Gotchas:
+ * - The worker file and everything it imports must be erasable TypeScript with `.ts` import
+ *   extensions (Node runs it directly), e.g. no enums and no parameter properties.
+ * - Workers start in parallel when the layer is built (≈ 100–300 ms each for Effect); the
+ *   layer fails with `RunnerError` (`WorkerStartFailed`) if a worker dies before it is ready.
+ * - A plain synchronous handler cannot be interrupted: with `concurrencyPerWorker > 1`,
+ *   terminating a stuck worker also fails the other calls it was running.
+ * - Each call costs a message round trip (tens of microseconds): give a call at least a
+ *   millisecond of work.
+ *
+ * @example
+ * ```ts
+ * // primes.worker.ts
+ * import { NodeRunner } from "@hybrid/core"
+ * import { countPrimes, Tasks } from "./primes.ts"
+ * NodeRunner.serve(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })
+ *
+ * // main.ts
+ * import { Effect } from "effect"
+ * import { NodeRunner, Runner } from "@hybrid/core"
+ * import { CountPrimes, Tasks } from "./primes.ts"
+ *
+ * const program = Runner.forEach(CountPrimes, [{ n: 1e6 }, { n: 2e6 }])
+ * Effect.runPromise(program.pipe(Effect.provide(
+ *   NodeRunner.layer(Tasks, { worker: new URL("./primes.worker.ts", import.meta.url) })
+ * )))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as WorkerThreads from "node:worker_threads"
+import type { Duration } from "effect"
+import { Context, Effect, Layer } from "effect"
+import * as os from "node:os"
+import { InvalidOption } from "./InvalidOption.ts"
+import * as options_ from "./internal/options.ts"
+import * as PoolImpl from "./internal/runnerPool.ts"
+import * as Serve from "./internal/runnerServe.ts"
+import type { RunnerError } from "./internal/runnerCore.ts"
+import { Runner } from "./Runner.ts"
+import type * as Task from "./Task.ts"
+
+/**
+ * Options of `NodeRunner.layer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The worker entry file, which calls `NodeRunner.serve` with the same group. */
+  readonly worker: URL | string
+  /** Number of worker threads; defaults to `os.availableParallelism()`. */
+  readonly size?: number | undefined
+  /** Calls a worker runs at once; defaults to 1 (one CPU-bound call per thread). */
+  readonly concurrencyPerWorker?: number | undefined
+  /** Calls allowed to wait for a worker; beyond it calls fail with `RunnerQueueFull`. Unbounded by default. */
+  readonly maxQueue?: number | undefined
+  /** Per-call run-time limit, counted from the start in a worker; fails with `TaskTimeout`. */
+  readonly taskTimeout?: Duration.Input | undefined
+  /** How long a cancelled call may keep its worker before the worker is terminated; default 1 second. */
+  readonly cancelGrace?: Duration.Input | undefined
+  /** Replace a worker after `tasks` calls, or when its used heap exceeds `heapUsedMb`. */
+  readonly recycleAfter?: {
+    readonly tasks?: number | undefined
+    readonly heapUsedMb?: number | undefined
+  } | undefined
+  /** `worker_threads` resource limits, e.g. `{ maxOldGenerationSizeMb: 256 }`. */
+  readonly resourceLimits?: WorkerThreads.ResourceLimits | undefined
+  /** Environment of the workers (default: a copy of `process.env`). */
+  readonly env?: Record<string, string> | undefined
+  /** Extra `execArgv` of the workers. */
+  readonly execArgv?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Statistics of a running pool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolStats {
+  /** The current workers, one per slot: the runner's worker id, the thread id, the state. */
+  readonly workers: ReadonlyArray<{ readonly workerId: number; readonly threadId: number; readonly state: string }>
+  /** Workers started since the pool was built (replacements included). */
+  readonly spawned: number
+  /** Calls waiting for a worker. */
+  readonly queued: number
+}
+
+/**
+ * Introspection of the pool provided by `NodeRunner.layer`, next to `Runner`.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Pool extends Context.Service<Pool, {
+  readonly stats: Effect.Effect<PoolStats>
+}>()("@hybrid/core/NodeRunner/Pool") {}
+
+const validate = (options: Options): PoolImpl.Options => {
+  const where = "NodeRunner.layer"
+  const size = options_.integer(where, "size", options.size ?? os.availableParallelism())
+  const concurrencyPerWorker = options_.integer(where, "concurrencyPerWorker", options.concurrencyPerWorker ?? 1)
+  const maxQueue = options.maxQueue === undefined ? undefined : options_.integer(where, "maxQueue", options.maxQueue, 0)
+  const taskTimeout = options.taskTimeout === undefined
+    ? undefined
+    : options_.duration(where, "taskTimeout", options.taskTimeout, true)
+  const cancelGrace = options_.duration(where, "cancelGrace", options.cancelGrace ?? "1 second")
+  const recycleTasks = options.recycleAfter?.tasks === undefined
+    ? undefined
+    : options_.integer(where, "recycleAfter.tasks", options.recycleAfter.tasks)
+  const heapUsedMb = options.recycleAfter?.heapUsedMb === undefined
+    ? undefined
+    : options_.finite(where, "recycleAfter.heapUsedMb", options.recycleAfter.heapUsedMb, Number.MIN_VALUE)
+  const worker = typeof options.worker === "string" && URL.canParse(options.worker)
+    ? new URL(options.worker)
+    : options.worker
+  if (!(worker instanceof URL)) {
+    throw new InvalidOption({ where, option: "worker", value: String(options.worker), expected: "a URL (file: URL of the worker entry)" })
+  }
+  const workerOptions: WorkerThreads.WorkerOptions = {
+    ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.execArgv === undefined ? {} : { execArgv: [...options.execArgv] })
+  }
+  return {
+    worker,
+    size,
+    concurrencyPerWorker,
+    maxQueue,
+    taskTimeout,
+    cancelGrace,
+    recycleTasks,
+    recycleHeapBytes: heapUsedMb === undefined ? undefined : heapUsedMb * 1024 * 1024,
+    workerOptions
+  }
+}
+
+/**
+ * A `Runner` backed by a pool of worker threads running `options.worker`, plus the pool's
+ * statistics (`NodeRunner.Pool`). The pool lives as long as the layer's scope; workers are
+ * started (in parallel) when the layer is built. Bad options throw `InvalidOption` at once.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <T extends Task.Any>(
+  group: Task.Group<T>,
+  options: Options
+): Layer.Layer<Runner | Pool, RunnerError> => {
+  const validated = validate(options)
+  return Layer.effectContext(
+    Effect.map(PoolImpl.make(group, validated), (pool) =>
+      Context.make(Runner, pool.shape).pipe(
+        Context.add(Pool, { stats: Effect.sync(pool.stats) })
+      ))
+  )
+}
+
+/**
+ * Serves a group of tasks in the current worker thread — the whole body of a worker entry
+ * file. Handlers are Effects or plain (synchronous) functions; a thrown exception is a
+ * defect of that call only. Runs until the pool closes the worker.
+ *
+ * @since 0.1.0
+ * @category workers
+ */
+export const serve: <T extends Task.Any>(group: Task.Group<T>, handlers: Task.Handlers<T>) => void = Serve.serve
+
+/**
+ * The worker side as a layer (what `serve` launches), to compose with other layers.
+ *
+ * @since 0.1.0
+ * @category workers
+ */
+export const layerServer: <T extends Task.Any>(group: Task.Group<T>, handlers: Task.Handlers<T>) => Layer.Layer<never> =
+  Serve.layer
