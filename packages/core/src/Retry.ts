@@ -378,4 +378,4 @@ export const retry = <E2>(policy: Policy<E2>, opts?: { readonly budget?: Budget 
       }
       if (decision._tag === "Retry") yield* Effect.sleep(decision.delay)
     }
-  })
+  }).pipe(Effect.withSpan("Retry.retry"))

@@ -145,10 +145,11 @@ export const run = <A, E = never, R = never>(
         yield* Scope.close(scope, Exit.void) // interrupts the body and every child still running
         closed = true
 
+        yield* Effect.annotateCurrentSpan({ "taskgroup.failures": failures.length, "taskgroup.defects": defects.length })
         if (failures.length === 0 && defects.length === 0) return bodyValue as A
         const reasons: Array<Cause.Reason<TaskGroupError<E>>> = defects.map(Cause.makeDieReason)
         if (failures.length > 0) reasons.unshift(Cause.makeFailReason(new TaskGroupError<E>({ failures })))
         return yield* Effect.failCause(Cause.fromReasons(reasons))
       }),
     (scope, exit) => Scope.close(scope, exit)
-  )
+  ).pipe(Effect.withSpan("TaskGroup.run"))
