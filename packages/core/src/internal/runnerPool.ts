@@ -19,7 +19,7 @@
  * with `WorkerCrashed` — their callers are resumed directly, so no call can hang on a dead
  * worker.
  */
-import { NodeWorker } from "@effect/platform-node"
+import * as NodeWorker from "@effect/platform-node/NodeWorker"
 import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Metric, Schema, Scope } from "effect"
 import { RpcClient } from "effect/rpc"
 import type { FromClientEncoded, FromServerEncoded } from "effect/rpc/RpcMessage"

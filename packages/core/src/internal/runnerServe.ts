@@ -5,7 +5,8 @@
  *
  * Imported by worker entry files: it must never import the pool.
  */
-import { NodeRuntime, NodeWorkerRunner } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeWorkerRunner from "@effect/platform-node/NodeWorkerRunner"
 import { Clock, Effect, Layer } from "effect"
 import { RpcServer } from "effect/rpc"
 import * as Deadline from "../Deadline.ts"

@@ -1,0 +1,268 @@
+import { assert, describe, it, layer } from "@effect/vitest"
+import { Cause, Effect, Exit, Layer, Metric, Schedule, Schema } from "effect"
+import * as Deadline from "../src/Deadline.ts"
+import * as NodeRunner from "../src/NodeRunner.ts"
+import * as Runner from "../src/Runner.ts"
+import { handlers } from "./fixtures/handlers.ts"
+import { Analyze, BadResult, Crash, Inc, Leak, Nap, Primes, Remaining, Reverse, Spin, Stats, Tasks } from "./fixtures/tasks.ts"
+
+const worker = new URL("./fixtures/runner.worker.ts", import.meta.url)
+const pool = (options: Omit<NodeRunner.Options, "worker">) => NodeRunner.layer(Tasks, { worker, ...options })
+const inProcess = Runner.layerInProcess(Tasks, handlers)
+
+const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
+  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
+  const reason = exit.cause.reasons.find((r) => r._tag === "Fail")
+  if (reason === undefined || reason._tag !== "Fail") throw new Error(`expected a Fail, got ${Cause.pretty(exit.cause)}`)
+  return reason.error
+}
+
+/** Polls the pool's statistics until `predicate` holds (at most 5 s). */
+const waitFor = (predicate: (stats: NodeRunner.PoolStats) => boolean) =>
+  NodeRunner.Pool.use((p) => p.stats).pipe(
+    Effect.repeat({ until: predicate, schedule: Schedule.spaced("10 millis") }),
+    Effect.timeout("5 seconds"),
+    Effect.orDie
+  )
+
+/** Milliseconds since `t0`. */
+const since = (t0: number) => performance.now() - t0
+
+/** What a run ended with, comparable across runners: the value, or the typed error's tag and fields. */
+const outcome = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isSuccess(exit)
+    ? { ok: exit.value }
+    : { error: JSON.parse(JSON.stringify(failure(exit))) as unknown }
+
+const Payload = Schema.Struct({
+  label: Schema.String,
+  values: Schema.Array(Schema.Int.check(Schema.isBetween({ minimum: -50, maximum: 1000 })))
+})
+
+// One pool of two workers shared by the block (built once, torn down in afterAll).
+layer(Layer.merge(pool({ size: 2, cancelGrace: "150 millis" }), Layer.empty), { excludeTestServices: true })(
+  "NodeRunner (shared pool of 2)",
+  (it) => {
+    it.effect.prop(
+      "equivalence: the pool and the in-process runner give identical results and typed errors",
+      [Payload],
+      ([payload]) =>
+        Effect.gen(function*() {
+          const inWorker = yield* Effect.exit(Runner.run(Analyze, payload))
+          const local = yield* Effect.exit(Runner.run(Analyze, payload).pipe(Effect.provide(inProcess)))
+          assert.deepStrictEqual(outcome(inWorker), outcome(local))
+        }),
+      { arbitrary: { runs: 60 } }
+    )
+
+    it.effect.prop(
+      "equivalence on numbers (Inc)",
+      [Schema.Int],
+      ([n]) =>
+        Effect.gen(function*() {
+          const inWorker = yield* Runner.run(Inc, n)
+          const local = yield* Runner.run(Inc, n).pipe(Effect.provide(inProcess))
+          assert.strictEqual(inWorker, local)
+        }),
+      { arbitrary: { runs: 40 } }
+    )
+
+    it.effect("forEach keeps input order across workers", () =>
+      Effect.gen(function*() {
+        const out = yield* Runner.forEach(Primes, [{ n: 20_000 }, { n: 10 }, { n: 1000 }, { n: 2 }, { n: 100 }])
+        assert.deepStrictEqual(out, [2262, 4, 168, 0, 25])
+      }))
+
+    it.effect("a bad payload is rejected in the caller with its SchemaError; a bad result names the task", () =>
+      Effect.gen(function*() {
+        const bad = yield* Effect.flip(Runner.run(Primes, { n: 1.5 }))
+        assert.strictEqual(bad._tag, "RunnerError")
+        if (bad._tag === "RunnerError") {
+          assert.strictEqual(bad.reason, "InvalidPayload")
+          assert.isTrue(Schema.isSchemaError(bad.cause))
+        }
+        const result = yield* Effect.flip(Runner.run(BadResult, undefined))
+        assert.strictEqual(result._tag, "RunnerError")
+        if (result._tag === "RunnerError") {
+          assert.strictEqual(result.reason, "InvalidResult")
+          assert.strictEqual(result.task, "BadResult")
+        }
+      }))
+
+    it.effect("interrupting an Effect handler cancels it in the worker, which stays", () =>
+      Effect.gen(function*() {
+        const before = yield* NodeRunner.Pool.use((p) => p.stats)
+        const t0 = performance.now()
+        const exit = yield* Effect.exit(Runner.run(Nap, { ms: 10_000 }).pipe(Effect.timeout("50 millis")))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.isBelow(since(t0), 500)
+        yield* Effect.sleep("50 millis")
+        const stats = yield* Effect.forEach([1, 2], () => Runner.run(Stats, undefined), { concurrency: 2 })
+        assert.strictEqual(stats.reduce((n, s) => n + s.interrupted, 0), 1)
+        const after = yield* NodeRunner.Pool.use((p) => p.stats)
+        assert.strictEqual(after.spawned, before.spawned)
+      }))
+
+    it.effect("a handler stuck in synchronous code is terminated after cancelGrace and replaced", () =>
+      Effect.gen(function*() {
+        const before = yield* NodeRunner.Pool.use((p) => p.stats)
+        const t0 = performance.now()
+        const exit = yield* Effect.exit(Runner.run(Spin, { ms: 5_000 }).pipe(Effect.timeout("50 millis")))
+        assert.isTrue(Exit.isFailure(exit))
+        assert.isBelow(since(t0), 500, "the caller sees the interruption at once")
+        // the stuck worker is terminated after cancelGrace and a new one takes its slot
+        const after = yield* waitFor((s) => s.spawned > before.spawned && s.workers.every((w) => w.state === "ready"))
+        assert.strictEqual(after.spawned, before.spawned + 1)
+        const ids = yield* Effect.forEach([1, 2], () => Runner.run(Spin, { ms: 100 }), { concurrency: 2 })
+        assert.strictEqual(new Set(ids).size, 2)
+        assert.isBelow(since(t0), 2_000, "well before the 5 s loop could have ended")
+        assert.strictEqual(after.workers.length, 2)
+      }))
+
+    it.effect("a crash fails only its own calls with WorkerCrashed, and the worker is replaced", () =>
+      Effect.gen(function*() {
+        const before = yield* NodeRunner.Pool.use((p) => p.stats)
+        const [innocent, crashed] = yield* Effect.all([
+          Effect.exit(Runner.run(Spin, { ms: 300 })),
+          Effect.exit(Effect.sleep("30 millis").pipe(Effect.andThen(Runner.run(Crash, { mode: "exit" }))))
+        ], { concurrency: 2 })
+        assert.isTrue(Exit.isSuccess(innocent))
+        const error = failure(crashed)
+        assert.strictEqual(error._tag, "WorkerCrashed")
+        if (error._tag === "WorkerCrashed") assert.match(error.cause, /code: 3/)
+        const uncaught = failure(yield* Effect.exit(Runner.run(Crash, { mode: "uncaught" }).pipe(Effect.timeout("5 seconds"))))
+        assert.strictEqual(uncaught._tag, "WorkerCrashed")
+        if (uncaught._tag === "WorkerCrashed") assert.match(uncaught.cause, /uncaught in worker/)
+        assert.deepStrictEqual(yield* Runner.forEach(Inc, [1, 2, 3, 4]), [2, 3, 4, 5])
+        const after = yield* waitFor((s) => s.spawned >= before.spawned + 2)
+        assert.strictEqual(after.spawned, before.spawned + 2)
+        assert.strictEqual(after.workers.length, 2)
+      }))
+
+    it.effect("a thrown exception is a defect of that call only", () =>
+      Effect.gen(function*() {
+        const [thrown, other] = yield* Effect.all([
+          Effect.exit(Runner.run(Crash, { mode: "throw" })),
+          Effect.exit(Runner.run(Spin, { ms: 100 }))
+        ], { concurrency: 2 })
+        assert.isTrue(Exit.isFailure(thrown) && Cause.hasDies(thrown.cause))
+        assert.isTrue(Exit.isSuccess(other))
+      }))
+
+    it.effect("the caller's remaining Deadline travels into the worker", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* Runner.run(Remaining, undefined), -1)
+        const left = yield* Runner.run(Remaining, undefined).pipe(Deadline.within("2 seconds"))
+        assert.isAbove(left, 1_000)
+        assert.isAtMost(left, 2_000)
+      }))
+
+    it.effect("transferable payloads are moved, not copied", () =>
+      Effect.gen(function*() {
+        const bytes = new Uint8Array(1 << 20).map((_, i) => i % 251)
+        const last = bytes[bytes.length - 1]
+        const out = yield* Runner.run(Reverse, bytes)
+        assert.strictEqual(bytes.byteLength, 0, "the caller's buffer was transferred")
+        assert.strictEqual(out.length, 1 << 20)
+        assert.strictEqual(out[0], last)
+      }))
+
+    it.effect("metrics: run-time histogram and queue depth", () =>
+      Effect.gen(function*() {
+        yield* Runner.forEach(Inc, [1, 2, 3, 4, 5, 6])
+        const runTime = yield* Metric.value(Runner.runTime)
+        assert.isAtLeast(runTime.count, 6)
+        const depth = yield* Metric.value(Runner.queueDepth)
+        assert.strictEqual(depth.value, 0)
+      }))
+  }
+)
+
+describe("NodeRunner (small pools)", () => {
+  // size 1, so calls queue: taskTimeout must not count the queue, maxQueue bounds it
+  layer(pool({ size: 1, taskTimeout: "150 millis", maxQueue: 2, cancelGrace: "50 millis" }), {
+    excludeTestServices: true
+  })("one worker, taskTimeout 150 ms, maxQueue 2", (it) => {
+    it.effect("taskTimeout counts from the start in a worker, not from the queue", () =>
+      Effect.gen(function*() {
+        // the third call waits ~160 ms in the queue, but runs only 80 ms
+        const ok = yield* Runner.forEach(Spin, [{ ms: 80 }, { ms: 80 }, { ms: 80 }])
+        assert.strictEqual(ok.length, 3)
+        const t0 = performance.now()
+        const error = yield* Effect.flip(Runner.run(Spin, { ms: 5_000 }))
+        assert.strictEqual(error._tag, "TaskTimeout")
+        assert.isBelow(since(t0), 1_000)
+        if (error._tag === "TaskTimeout") assert.strictEqual(error.timeout, 150)
+        assert.strictEqual(yield* Runner.run(Inc, 1), 2)
+      }))
+
+    it.effect("maxQueue rejects calls beyond it with RunnerQueueFull", () =>
+      Effect.gen(function*() {
+        const exits = yield* Effect.forEach(
+          [1, 2, 3, 4],
+          () => Effect.exit(Runner.run(Spin, { ms: 60 })),
+          { concurrency: "unbounded" }
+        )
+        const full = exits.filter((e) => Exit.isFailure(e)).map(failure)
+        assert.strictEqual(exits.filter(Exit.isSuccess).length, 3)
+        assert.strictEqual(full.length, 1)
+        assert.strictEqual(full[0]?._tag, "RunnerQueueFull")
+      }))
+  })
+
+})
+
+describe("NodeRunner (dedicated pools)", () => {
+  it.live("recycleAfter.tasks replaces a worker after that many tasks", () =>
+    Effect.gen(function*() {
+      const ids = yield* Runner.forEach(Spin, [1, 2, 3, 4, 5, 6, 7].map(() => ({ ms: 0 })), { concurrency: 1 })
+      assert.strictEqual(new Set(ids).size, 3)
+      const stats = yield* NodeRunner.Pool.use((p) => p.stats)
+      assert.strictEqual(stats.workers.length, 1)
+    }).pipe(Effect.provide(pool({ size: 1, recycleAfter: { tasks: 3 } }))))
+
+  it.live("recycleAfter.heapUsedMb replaces a worker whose heap grew past the limit", () =>
+    Effect.gen(function*() {
+      const first = yield* Runner.run(Leak, { mb: 4 })
+      yield* Effect.sleep("100 millis") // the heap is checked asynchronously
+      const second = yield* Runner.run(Leak, { mb: 0 })
+      assert.notStrictEqual(first, second)
+    }).pipe(Effect.provide(pool({ size: 1, recycleAfter: { heapUsedMb: 8 } }))))
+
+  it.live("out of memory under resourceLimits is a WorkerCrashed", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Runner.run(Crash, { mode: "oom" }).pipe(Effect.timeout("10 seconds")))
+      assert.strictEqual(error._tag, "WorkerCrashed")
+      assert.strictEqual(yield* Runner.run(Inc, 1), 2)
+    }).pipe(Effect.provide(pool({ size: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } }))))
+
+  it.live("closing the scope terminates every worker and leaves no handle behind", () =>
+    Effect.gen(function*() {
+      const count = (kind: string) => process.getActiveResourcesInfo().filter((r) => r === kind).length
+      const before = { ports: count("MessagePort"), workers: count("Worker") }
+      yield* Effect.scoped(Effect.gen(function*() {
+        const context = yield* Layer.build(pool({ size: 1 }))
+        const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
+        assert.strictEqual(yield* runner.run(Inc, 1), 2)
+        assert.isAbove(count("MessagePort") + count("Worker"), before.ports + before.workers)
+      }))
+      yield* Effect.sleep("20 millis")
+      assert.deepStrictEqual({ ports: count("MessagePort"), workers: count("Worker") }, before)
+    }))
+
+  it.live("a worker file that dies while loading fails the layer with WorkerStartFailed", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Layer.build(NodeRunner.layer(Tasks, { worker: new URL("./fixtures/broken.worker.ts", import.meta.url), size: 1 }))
+      ).pipe(Effect.scoped)
+      assert.strictEqual(error.reason, "WorkerStartFailed")
+    }))
+
+  it("rejects bad options when built", () => {
+    assert.throws(() => pool({ size: 0 }), /size/)
+    assert.throws(() => pool({ size: 1.5 }), /size/)
+    assert.throws(() => pool({ taskTimeout: Number.NaN }), /taskTimeout/)
+    assert.throws(() => pool({ cancelGrace: -1 }), /cancelGrace/)
+    assert.throws(() => pool({ recycleAfter: { tasks: 0 } }), /recycleAfter.tasks/)
+  })
+})
