@@ -196,7 +196,8 @@ export const layer = <T extends Task.Any>(
  * @since 0.1.0
  * @category workers
  */
-export const serve: <T extends Task.Any>(group: Task.Group<T>, handlers: Task.Handlers<T>) => void = Serve.serve
+export const serve: <T extends Task.Any>(group: Task.Group<T>, handlers: NoInfer<Task.Handlers<T>>) => void =
+  Serve.serve
 
 /**
  * The worker side as a layer (what `serve` launches), to compose with other layers.
@@ -204,5 +205,8 @@ export const serve: <T extends Task.Any>(group: Task.Group<T>, handlers: Task.Ha
  * @since 0.1.0
  * @category workers
  */
-export const layerServer: <T extends Task.Any>(group: Task.Group<T>, handlers: Task.Handlers<T>) => Layer.Layer<never> =
+export const layerServer: <T extends Task.Any>(
+  group: Task.Group<T>,
+  handlers: NoInfer<Task.Handlers<T>>
+) => Layer.Layer<never> =
   Serve.layer

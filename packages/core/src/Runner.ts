@@ -180,7 +180,7 @@ export interface InProcessOptions {
  */
 export const layerInProcess = <T extends Task.Any>(
   group: Task.Group<T>,
-  handlers: Task.Handlers<T>,
+  handlers: NoInfer<Task.Handlers<T>>,
   options?: InProcessOptions | undefined
 ): Layer.Layer<Runner> => {
   const taskTimeout = options?.taskTimeout === undefined

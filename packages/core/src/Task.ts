@@ -136,7 +136,7 @@ export interface Group<T extends Any> {
  * @category models
  */
 export type Handlers<T extends Any> = {
-  readonly [K in T as K["name"]]: Handler<K>
+  readonly [Name in T["name"]]: Handler<Extract<T, { readonly name: Name }>>
 }
 
 /**

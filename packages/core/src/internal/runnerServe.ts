@@ -50,6 +50,6 @@ export const layer = <T extends Task.Any>(
 }
 
 /** Serves a group in the current worker thread until the pool closes it. */
-export const serve = <T extends Task.Any>(group: Task.Group<T>, handlers: Task.Handlers<T>): void => {
+export const serve = <T extends Task.Any>(group: Task.Group<T>, handlers: NoInfer<Task.Handlers<T>>): void => {
   NodeRuntime.runMain(Layer.launch(layer(group, handlers)), { disableErrorReporting: false })
 }

@@ -1,0 +1,17 @@
+/**
+ * The `cpu` scenario's tasks, declared once for `NodeRunner` (imported by its worker file
+ * and by the scenario). Erasable TS only.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { Task } from "@hybrid/core"
+
+/** @since 0.1.0 */
+export const CountPrimes = Task.make("CountPrimes", { payload: Schema.Struct({ n: Schema.Int }), success: Schema.Int })
+
+/** @since 0.1.0 */
+export const Inc = Task.make("Inc", { payload: Schema.Number, success: Schema.Number })
+
+/** @since 0.1.0 */
+export const CpuTasks = Task.group(CountPrimes, Inc)
