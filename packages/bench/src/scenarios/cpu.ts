@@ -8,7 +8,8 @@
  *   library): the control shows what the machine really delivers — small VMs often give
  *   two threads one core's worth of CPU;
  * - tiny-task throughput: 20,000 calls returning `n + 1`, all submitted at once, in
- *   tasks/second for `NodeRunner`, piscina 5, tinypool 2 and the raw control;
+ *   tasks/second for `NodeRunner` (default: one call per worker at a time; and with
+ *   `concurrencyPerWorker: 8`), piscina 5, tinypool 2 and the raw control;
  * - start-up: from building the pool to the first result.
  *
  * Figures: `speedup` (NodeRunner vs sequential), `throughputRatioVsPiscina`, `startupMs`,
@@ -63,6 +64,13 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   yield* runner.run(Inc, 1)
   const startupMs = performance.now() - t0
 
+  // the same pool with calls pipelined into each worker (several in flight per thread)
+  const pipelinedContext = yield* Layer.buildWithScope(
+    NodeRunner.layer(CpuTasks, { worker, size: cores, concurrencyPerWorker: 8 }),
+    scope
+  )
+  const pipelined = pipelinedContext.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
+
   const piscina = new Piscina({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
   const tinypool = new Tinypool({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
   const raw = yield* Effect.promise(() => makeRawPool(cores))
@@ -79,9 +87,11 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
       ...Array.from({ length: cores * 2 }, (_, i) => raw.run("inc", i))
     ])
   )
-  yield* Effect.forEach(Array.from({ length: cores * 2 }, (_, i) => i), (i) => runner.run(Inc, i), {
-    concurrency: "unbounded"
-  })
+  for (const r of [runner, pipelined]) {
+    yield* Effect.forEach(Array.from({ length: cores * 2 }, (_, i) => i), (i) => r.run(Inc, i), {
+      concurrency: "unbounded"
+    })
+  }
 
   // speed-up
   const cpu = { sequential: [] as Array<number>, runner: [] as Array<number>, piscina: [] as Array<number>, raw: [] as Array<number> }
@@ -95,9 +105,12 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
 
   // tiny-task throughput
   const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
-  const tiny = { runner: [] as Array<number>, piscina: [] as Array<number>, tinypool: [] as Array<number>, raw: [] as Array<number> }
+  const tiny = { runner: [] as Array<number>, pipelined: [] as Array<number>, piscina: [] as Array<number>, tinypool: [] as Array<number>, raw: [] as Array<number> }
   for (let r = 0; r < rounds; r++) {
     tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
+    tiny.pipelined.push(
+      yield* timed(Effect.forEach(inputs, (i) => pipelined.run(Inc, i), { concurrency: "unbounded", discard: true }))
+    )
     tiny.piscina.push(yield* timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))))
     tiny.tinypool.push(yield* timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))))
     tiny.raw.push(yield* timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))))
@@ -112,7 +125,9 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
     piscinaSpeedup: round(speedOf(cpu.piscina)),
     rawWorkerThreadsSpeedup: round(speedOf(cpu.raw)),
     throughputRatioVsPiscina: round(rate(tiny.runner) / rate(tiny.piscina)),
+    throughputRatioVsPiscinaPipelined: round(rate(tiny.pipelined) / rate(tiny.piscina)),
     runnerTasksPerSecond: Math.round(rate(tiny.runner)),
+    runnerPipelinedTasksPerSecond: Math.round(rate(tiny.pipelined)),
     piscinaTasksPerSecond: Math.round(rate(tiny.piscina)),
     tinypoolTasksPerSecond: Math.round(rate(tiny.tinypool)),
     rawTasksPerSecond: Math.round(rate(tiny.raw)),
@@ -123,6 +138,7 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   const rows: Array<Row> = [
     { variant: "sequential (main thread)", [`${TASKS} tasks ms`]: Math.round(seq), speedup: 1 },
     { variant: `NodeRunner (${cores} workers)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.runner)), speedup: figures.speedup, "tiny tasks/s": figures.runnerTasksPerSecond },
+    { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": figures.runnerPipelinedTasksPerSecond },
     { variant: `piscina 5 (${cores} threads)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.piscina)), speedup: figures.piscinaSpeedup, "tiny tasks/s": figures.piscinaTasksPerSecond },
     { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": figures.tinypoolTasksPerSecond },
     { variant: `raw worker_threads (${cores}, control)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.raw)), speedup: figures.rawWorkerThreadsSpeedup, "tiny tasks/s": figures.rawTasksPerSecond }
@@ -131,7 +147,8 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
     `kernel: countPrimes(${n}) ≈ ${figures.taskMs} ms on the main thread; ${rounds} interleaved rounds, medians`,
     `speed-up target ≥ 0.9 × cores = ${figures.speedupTarget}; the raw worker_threads control reached ×${figures.rawWorkerThreadsSpeedup}` +
       (figures.rawWorkerThreadsSpeedup < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
-    `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${figures.throughputRatioVsPiscina} (target ≥ 1.0)`,
+    `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${figures.throughputRatioVsPiscina} (target ≥ 1.0), ` +
+      `${figures.throughputRatioVsPiscinaPipelined} with concurrencyPerWorker 8`,
     `start-up to first result: ${figures.startupMs} ms for ${cores} workers`
   ]
   const report: ScenarioReport = { scenario: "cpu", figures, rows, notes }
