@@ -1,1 +1,10 @@
-export {}
+/**
+ * @hybrid/agent — the capstone multi-source AI agent, its fixture services and the
+ * `hybrid` CLI.
+ *
+ * @since 0.1.0
+ */
+export * as Faults from "./fixtures/Faults.ts"
+export * as FixtureData from "./fixtures/data.ts"
+export * as FixtureLlm from "./fixtures/llm.ts"
+export * as Fixtures from "./fixtures/Fixtures.ts"
