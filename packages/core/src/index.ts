@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as Batch from "./Batch.ts"
 export * as Deadline from "./Deadline.ts"
 export * as Gather from "./Gather.ts"
 export * as Hedge from "./Hedge.ts"
