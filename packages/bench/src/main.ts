@@ -9,9 +9,10 @@ import { Console, Effect } from "effect"
 import { writeFileSync } from "node:fs"
 import os from "node:os"
 import type { Scenario, ScenarioReport } from "./Scenario.ts"
+import { cpu } from "./scenarios/cpu.ts"
 import { ioFanout } from "./scenarios/io-fanout.ts"
 
-const scenarios: ReadonlyArray<Scenario> = [ioFanout]
+const scenarios: ReadonlyArray<Scenario> = [ioFanout, cpu]
 
 const machine = () => ({
   cores: os.availableParallelism(),
