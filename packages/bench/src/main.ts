@@ -11,8 +11,9 @@ import os from "node:os"
 import type { Scenario, ScenarioReport } from "./Scenario.ts"
 import { cpu } from "./scenarios/cpu.ts"
 import { ioFanout } from "./scenarios/io-fanout.ts"
+import { pipeline } from "./scenarios/pipeline.ts"
 
-const scenarios: ReadonlyArray<Scenario> = [ioFanout, cpu]
+const scenarios: ReadonlyArray<Scenario> = [ioFanout, cpu, pipeline]
 
 const machine = () => ({
   cores: os.availableParallelism(),
