@@ -34,9 +34,9 @@
  *
  * Underneath: `Pipeline` (one stage, the sink writes the journal), `Limit.rate`,
  * `Limit.adaptive`, `Retry`, Effect's `FileSystem` (provide `NodeFileSystem.layer` or
- * `NodeServices.layer`), Schema. Written by hand: the journal and its recovery, the token
- * ledger (`Limit.rate` and Effect's `RateLimiter` cannot refund a reservation), the
- * progress line.
+ * `NodeServices.layer`), Schema. Tokens per minute go through `Limit.rate`'s
+ * `reserve` / `reconcile`. Written by hand: the journal and its recovery, the token
+ * estimate, the progress line.
  *
  * Gotchas:
  * - The input is read into memory (fine up to hundreds of MB of requests).
@@ -321,7 +321,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   // --- limits ---------------------------------------------------------------------
   const rate = settings.rateLimit === undefined ? undefined : yield* settings.rateLimit
   const adaptive = settings.adaptiveLimit === undefined ? undefined : yield* settings.adaptiveLimit
-  const ledger = settings.tpm === undefined ? undefined : yield* tokens.ledger(settings.tpm, 60_000)
+  const ledger = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: "1 minute" })
   const count = settings.tpm === undefined ? undefined : yield* tokens.encoder(settings.encoding)
   const estimateOf = (request: Req): number =>
     count === undefined ? 0 : Math.ceil(opts.estimate?.(request, count) ?? tokens.estimate(count, request))

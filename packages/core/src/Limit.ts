@@ -165,8 +165,33 @@ export interface RateLimit extends Limiter<RateLimiter.RateLimiterError | CostEx
     tokens: number
   ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RateLimiter.RateLimiterError | CostExceedsLimit, R>
   readonly consume: (tokens: number) => Effect.Effect<void, RateLimiter.RateLimiterError | CostExceedsLimit>
+  /**
+   * Waits until `tokens` fit, takes them, and returns the reservation, to `reconcile` once
+   * the real cost is known (an LLM call reserves its estimated tokens, then reconciles
+   * with the `usage` it reports).
+   */
+  readonly reserve: (tokens: number) => Effect.Effect<Reservation, RateLimiter.RateLimiterError | CostExceedsLimit>
+  /**
+   * Sets a reservation's cost to what was really used. An overrun is charged at once (it
+   * delays later callers); a refund frees the difference at once with the default
+   * `"sliding-window"` algorithm — Effect's algorithms cannot give tokens back, so there
+   * a refund is a no-op.
+   */
+  readonly reconcile: (reservation: Reservation, used: number) => Effect.Effect<void, RateLimiter.RateLimiterError>
+  /** Tokens counted in the window that ends now (`"sliding-window"`; `NaN` for Effect's algorithms). */
+  readonly inWindow: Effect.Effect<number>
   readonly limit: number
   readonly window: Duration.Duration
+}
+
+/**
+ * Tokens taken from a `RateLimit`, reconcilable with the real cost.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reservation {
+  readonly tokens: number
 }
 
 /**
@@ -214,14 +239,17 @@ export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
   const key = opts.key ?? `@hybrid/core/Limit.rate/${++rateKeys}`
   const window = Duration.millis(windowMillis)
   return Effect.gen(function*() {
-    const take = algorithm === "sliding-window"
+    const ledger = algorithm === "sliding-window"
       ? yield* slidingWindow(limit, windowMillis)
       : yield* effectRateLimiter(key, limit, window, algorithm)
     const counters: Counters = { running: 0, waiting: 0 }
-    const consume = (tokens: number): Effect.Effect<void, RateLimiter.RateLimiterError | CostExceedsLimit> => {
-      if (!(tokens >= 0) || tokens > limit) return Effect.fail(new CostExceedsLimit({ cost: tokens, limit }))
-      return tokens === 0 ? Effect.void : take(tokens)
-    }
+    const reserve = (tokens: number): Effect.Effect<Entry, RateLimiter.RateLimiterError | CostExceedsLimit> =>
+      !(tokens >= 0) || tokens > limit
+        ? Effect.fail(new CostExceedsLimit({ cost: tokens, limit }))
+        : tokens === 0
+        ? Effect.succeed({ at: 0, tokens: 0 })
+        : ledger.take(tokens)
+    const consume = (tokens: number) => Effect.asVoid(reserve(tokens))
     const withCost = (tokens: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
       Effect.suspend(() => {
         counters.waiting++
@@ -236,14 +264,28 @@ export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
     return Object.assign(makeLimiter<RateLimiter.RateLimiterError | CostExceedsLimit>(counters, withCost(cost)), {
       withCost,
       consume,
+      reserve,
+      reconcile: (reservation: Reservation, used: number) => ledger.reconcile(reservation as Entry, used),
+      inWindow: ledger.inWindow,
       limit,
       window
     })
   })
 }
 
-/** Waits until `tokens` fit; the limiter's one operation. */
-type Take = (tokens: number) => Effect.Effect<void, RateLimiter.RateLimiterError>
+/** A reservation as the ledgers keep it: mutable, so a refund can shrink it in place. */
+interface Entry {
+  readonly at: number
+  tokens: number
+}
+
+/** What a rate-limit algorithm provides. */
+interface Ledger {
+  /** Waits until `tokens` fit, then records them. */
+  readonly take: (tokens: number) => Effect.Effect<Entry, RateLimiter.RateLimiterError>
+  readonly reconcile: (entry: Entry, used: number) => Effect.Effect<void, RateLimiter.RateLimiterError>
+  readonly inWindow: Effect.Effect<number>
+}
 
 /**
  * Effect's `RateLimiter` (`"fixed-window"` or `"token-bucket"`), in memory unless a
@@ -254,37 +296,50 @@ const effectRateLimiter = (
   limit: number,
   window: Duration.Duration,
   algorithm: "fixed-window" | "token-bucket"
-): Effect.Effect<Take> =>
+): Effect.Effect<Ledger> =>
   Effect.gen(function*() {
     const provided = yield* Effect.serviceOption(RateLimiter.RateLimiter)
     const limiter = Option.isSome(provided)
       ? provided.value
       : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
-    return (tokens) =>
-      Effect.flatMap(
-        limiter.consume({ key, limit, window, algorithm, onExceeded: "delay", tokens }),
-        (result) => Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay)
-      )
+    const charge = (tokens: number) => limiter.consume({ key, limit, window, algorithm, onExceeded: "delay", tokens })
+    return {
+      take: (tokens) =>
+        Effect.flatMap(charge(tokens), (result) =>
+          Effect.as(
+            Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay),
+            { at: 0, tokens }
+          )),
+      // an overrun is charged without waiting (later callers wait for it); no refunds
+      reconcile: (entry, used) => used > entry.tokens ? Effect.asVoid(charge(used - entry.tokens)) : Effect.void,
+      inWindow: Effect.succeed(Number.NaN)
+    }
   })
 
 /**
  * An exact sliding-window log: a call is admitted at the first instant when the tokens
  * admitted in the preceding `window` plus its own fit in `limit`. Callers are admitted
- * one at a time, in arrival order. Written here because Effect's algorithms bound the
- * average rate, not every window.
+ * one at a time, in arrival order; a reconciled entry changes in place (a refund makes
+ * room at once). Written here because Effect's algorithms bound the average rate, not
+ * every window, and cannot give tokens back.
  */
-const slidingWindow = (limit: number, window: number): Effect.Effect<Take> =>
+const slidingWindow = (limit: number, window: number): Effect.Effect<Ledger> =>
   Effect.map(Semaphore.make(1), (turn) => {
-    const log: Array<{ readonly at: number; readonly tokens: number }> = []
+    const log: Array<Entry> = []
+    const prune = (now: number) => {
+      while (log.length > 0 && log[0]!.at <= now - window) log.shift()
+    }
+    const inUse = () => log.reduce((sum, entry) => sum + entry.tokens, 0)
     const admit = (tokens: number) =>
       Effect.gen(function*() {
         while (true) {
           const now = yield* Clock.currentTimeMillis
-          while (log.length > 0 && log[0]!.at <= now - window) log.shift()
-          let used = log.reduce((sum, entry) => sum + entry.tokens, 0)
+          prune(now)
+          let used = inUse()
           if (used + tokens <= limit) {
-            log.push({ at: now, tokens })
-            return
+            const entry: Entry = { at: now, tokens }
+            log.push(entry)
+            return entry
           }
           // wait until enough of the oldest entries have left the window
           let until = now
@@ -293,10 +348,23 @@ const slidingWindow = (limit: number, window: number): Effect.Effect<Take> =>
             until = entry.at + window
             if (used + tokens <= limit) break
           }
-          yield* Effect.sleep(until - now)
+          // wake at least once a second: a refund may make room sooner
+          yield* Effect.sleep(Math.max(1, Math.min(until - now, 1_000)))
         }
       })
-    return (tokens) => Semaphore.withPermit(turn, admit(tokens))
+    return {
+      take: (tokens) => Semaphore.withPermit(turn, admit(tokens)),
+      reconcile: (entry, used) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            if (used <= entry.tokens || log.includes(entry)) entry.tokens = Math.max(0, used)
+            else log.push({ at: now, tokens: used - entry.tokens }) // the entry left the window: charge the overrun now
+          })),
+      inWindow: Effect.map(Clock.currentTimeMillis, (now) => {
+        prune(now)
+        return inUse()
+      })
+    }
   })
 
 /**

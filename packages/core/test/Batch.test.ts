@@ -244,24 +244,6 @@ describe("Batch", () => {
       assert.isBelow(estimates[0]!, 330)
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 
-  it.effect("token ledger: a refund makes room at once; an overrun is charged and delays the next call", () =>
-    Effect.gen(function*() {
-      const ledger = yield* tokens.ledger(100, 60_000)
-      const a = yield* ledger.reserve(80)
-      yield* ledger.reconcile(a, 30) // refund 50
-      assert.strictEqual(yield* ledger.inWindow, 30)
-      const b = yield* ledger.reserve(60) // fits now: 30 + 60 ≤ 100
-      yield* ledger.reconcile(b, 70) // overrun: charged 10 more
-      assert.strictEqual(yield* ledger.inWindow, 100)
-      const fiber = yield* Effect.forkChild(ledger.reserve(10), { startImmediately: true })
-      yield* TestClock.adjust(59_000)
-      assert.isUndefined(fiber.pollUnsafe())
-      yield* TestClock.adjust(1_000)
-      assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
-      const tooBig = yield* Effect.flip(ledger.reserve(101))
-      assert.strictEqual(tooBig._tag, "CostExceedsLimit")
-    }))
-
   it.live("a real Ctrl-C (SIGINT to a child process) loses no finished result; the resume completes exactly once", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

@@ -91,6 +91,24 @@ describe("Limit", () => {
       assert.deepStrictEqual(exit, Exit.fail(new Limit.CostExceedsLimit({ cost: 11, limit: 10 })))
     }))
 
+  it.effect("rate: reserve, then reconcile — a refund makes room at once; an overrun is charged", () =>
+    Effect.gen(function*() {
+      const tpm = yield* Limit.rate({ limit: 100, window: "1 minute" })
+      const a = yield* tpm.reserve(80)
+      yield* tpm.reconcile(a, 30) // refund 50
+      assert.strictEqual(yield* tpm.inWindow, 30)
+      const b = yield* tpm.reserve(60) // fits now: 30 + 60 ≤ 100
+      yield* tpm.reconcile(b, 70) // overrun: charged 10 more
+      assert.strictEqual(yield* tpm.inWindow, 100)
+      const fiber = yield* Effect.forkChild(tpm.reserve(10), { startImmediately: true })
+      yield* TestClock.adjust(59_000)
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust(1_000)
+      assert.isTrue(Exit.isSuccess(yield* Fiber.await(fiber)))
+      const tooBig = yield* Effect.flip(tpm.reserve(101))
+      assert.strictEqual(tooBig._tag, "CostExceedsLimit")
+    }))
+
   it.effect.prop(
     "adaptive: the limit stays within [min, max], drops after an overload and recovers under success",
     [Schema.Array(Schema.Boolean).check(Schema.isBetweenLength(1, 40))],

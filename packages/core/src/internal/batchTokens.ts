@@ -1,13 +1,8 @@
 /**
- * Token budgets for `Batch`: the BPE estimate of a request, and a tokens-per-minute ledger
- * that reserves before a call and is reconciled after it (refund or charge).
- *
- * The ledger is a sliding-window log, like `Limit.rate`'s default, plus what neither
- * `Limit.rate` nor Effect's `RateLimiter` has: changing an entry after the fact (a refund
- * shrinks the reservation in place; an overrun is charged as a new entry).
+ * Token counts for `Batch`: the BPE estimate of a request before the call, and the usage
+ * its response reports after it (the budget itself is `Limit.rate`'s reserve/reconcile).
  */
-import { Clock, Effect, Predicate, Semaphore } from "effect"
-import { CostExceedsLimit } from "../Limit.ts"
+import { Effect, Predicate } from "effect"
 
 /** @internal */
 export type Encoding = "o200k_base" | "cl100k_base"
@@ -78,73 +73,3 @@ export const reportedUsage = (response: unknown): number | undefined => {
   const b = numberField(usage, "completion_tokens") ?? numberField(usage, "output_tokens")
   return a === undefined && b === undefined ? undefined : (a ?? 0) + (b ?? 0)
 }
-
-/** @internal */
-export interface Reservation {
-  readonly at: number
-  tokens: number
-}
-
-/** @internal */
-export interface Ledger {
-  readonly limit: number
-  /** Waits until `tokens` fit in the window, then records them. */
-  readonly reserve: (tokens: number) => Effect.Effect<Reservation, CostExceedsLimit>
-  /** Sets a reservation's cost to what was really used: a refund, or a charge of the overrun. */
-  readonly reconcile: (reservation: Reservation, used: number) => Effect.Effect<void>
-  /** Tokens counted in the window that ends now. */
-  readonly inWindow: Effect.Effect<number>
-}
-
-/** A tokens-per-`window` ledger, admitting reservations one at a time in arrival order. */
-export const ledger = (limit: number, window: number): Effect.Effect<Ledger> =>
-  Effect.map(Semaphore.make(1), (turn) => {
-    const log: Array<Reservation> = []
-    const prune = (now: number) => {
-      while (log.length > 0 && log[0]!.at <= now - window) log.shift()
-    }
-    const used = () => log.reduce((sum, r) => sum + r.tokens, 0)
-    const admit = (tokens: number): Effect.Effect<Reservation> =>
-      Effect.gen(function*() {
-        while (true) {
-          const now = yield* Clock.currentTimeMillis
-          prune(now)
-          let inUse = used()
-          if (inUse + tokens <= limit) {
-            const reservation: Reservation = { at: now, tokens }
-            log.push(reservation)
-            return reservation
-          }
-          let until = now
-          for (const r of log) {
-            inUse -= r.tokens
-            until = r.at + window
-            if (inUse + tokens <= limit) break
-          }
-          // wake at least every second: a refund may make room sooner
-          yield* Effect.sleep(Math.max(1, Math.min(until - now, 1_000)))
-        }
-      })
-    return {
-      limit,
-      reserve: (tokens) =>
-        tokens > limit || !(tokens >= 0)
-          ? Effect.fail(new CostExceedsLimit({ cost: tokens, limit }))
-          : Semaphore.withPermit(turn, admit(tokens)),
-      reconcile: (reservation, actual) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.sync(() => {
-            if (actual <= reservation.tokens) {
-              reservation.tokens = Math.max(0, actual)
-            } else {
-              const overrun = actual - reservation.tokens
-              if (log.includes(reservation)) reservation.tokens = actual
-              else log.push({ at: now, tokens: overrun })
-            }
-          })),
-      inWindow: Effect.map(Clock.currentTimeMillis, (now) => {
-        prune(now)
-        return used()
-      })
-    }
-  })
