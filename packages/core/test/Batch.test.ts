@@ -1,7 +1,6 @@
 import { NodeFileSystem } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Schema } from "effect"
-import { TestClock } from "effect/testing"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
