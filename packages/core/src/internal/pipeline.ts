@@ -4,6 +4,7 @@
  * one outcome. Typed loosely (`unknown`) inside; `Pipeline.ts` gives it its types.
  */
 import { Cause, Clock, Effect, Exit, Fiber, Option, Queue, Schema, Scope, Stream } from "effect"
+import type { PipelineReport, StageReport } from "../Pipeline.ts"
 
 /** @internal */
 export type Source =
@@ -77,34 +78,7 @@ export class ConservationViolated extends Schema.TaggedError<ConservationViolate
 }
 
 /** @internal */
-export interface StageReport {
-  readonly name: string
-  readonly kind: "stage" | "batch"
-  readonly concurrency: number
-  readonly buffer: number
-  readonly itemsIn: number
-  readonly itemsOut: number
-  readonly failures: number
-  readonly busyMs: number
-  readonly blockedMs: number
-  readonly utilization: number
-  readonly avgQueueDepth: number
-  readonly maxQueueDepth: number
-}
-
-/** @internal */
-export interface Report {
-  readonly inputs: number
-  readonly ok: number
-  readonly failed: number
-  readonly cancelled: number
-  readonly outcomes: ReadonlyArray<Outcome>
-  readonly stages: ReadonlyArray<StageReport>
-  readonly bottleneck: string | undefined
-  readonly sourceBlockedMs: number
-  readonly wallMs: number
-  readonly stopped: boolean
-}
+export type Report = PipelineReport<unknown, unknown, unknown>
 
 /** @internal */
 export interface RunOptions {
