@@ -1,0 +1,615 @@
+/**
+ * An OpenAI-compatible provider for `effect/ai`: `LanguageModel` over
+ * `POST {OPENAI_BASE_URL}/chat/completions` and `EmbeddingModel` over
+ * `POST {OPENAI_BASE_URL}/embeddings`, written on `effect/http` `HttpClient`, so any
+ * OpenAI-compatible server works (OpenAI, vLLM, llama.cpp, Ollama, the fixture LLM).
+ *
+ * When to use: provide `OpenAi.layer` (it needs an `HttpClient`) and call
+ * `LanguageModel.generateText` / `EmbeddingModel.embedMany` as usual. With `Fixtures` in
+ * context and no `OPENAI_BASE_URL`, it talks to the fixture LLM.
+ *
+ * What it adds to a bare HTTP call:
+ * - **Retries as openai-node does them**: connection errors, timeouts, 408, 409, 429 and
+ *   5xx, at most `HYBRID_LLM_RETRIES` times (default 2), backoff 0.5 s × 2ⁿ capped at 8 s
+ *   with jitter; `retry-after-ms` / `retry-after` (≤ 60 s) become the error's
+ *   `retryAfter`, which `Retry` waits at least; no retry is started that cannot finish
+ *   before the current `Deadline`.
+ * - **A token budget** (`HYBRID_LLM_TPM`, per `HYBRID_LLM_RATE_WINDOW`): before each
+ *   request it reserves the prompt's tokens, counted with `gpt-tokenizer` (o200k_base,
+ *   the fixture's and GPT-4o's encoding), plus `max_tokens` when set; when the response's
+ *   `usage.total_tokens` is larger, it charges the difference (so the budget never
+ *   under-counts). When usage is smaller, nothing is refunded — `Limit.rate` has no
+ *   refund — so the window runs at most `estimate − usage` tokens under the limit; the
+ *   surplus is visible as `usage.overReserved`. `HYBRID_LLM_RPM` limits requests.
+ * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
+ *   header; errors carry the status and the server's message, never request headers.
+ *
+ * Configuration:
+ *
+ * | variable                  | default                                             |
+ * |---------------------------|-----------------------------------------------------|
+ * | `OPENAI_BASE_URL`         | the running `Fixtures`' LLM, else `https://api.openai.com/v1` |
+ * | `OPENAI_API_KEY`          | none (no `Authorization` header)                    |
+ * | `OPENAI_MODEL`            | `fixture-mini` on the fixtures, else `gpt-4o-mini`  |
+ * | `OPENAI_EMBEDDING_MODEL`  | `text-embedding-3-small`                            |
+ * | `HYBRID_LLM_TIMEOUT`      | `60 seconds` per attempt                            |
+ * | `HYBRID_LLM_RETRIES`      | `2`                                                 |
+ * | `HYBRID_LLM_MAX_TOKENS`   | unset (the server's default)                        |
+ * | `HYBRID_LLM_TPM`          | unlimited                                           |
+ * | `HYBRID_LLM_RPM`          | unlimited                                           |
+ * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
+ *
+ * Gotchas:
+ * - Text only: tools, files and structured output (`generateObject`) fail with
+ *   `AiError` `InvalidUserInputError`. `streamText` makes one non-streaming request and
+ *   emits its text as one delta (the fixture LLM does not stream).
+ * - The estimate counts the chat the way the fixture and OpenAI do (o200k_base chat
+ *   format); another server's tokenizer may count differently — reconciliation with
+ *   `usage` corrects under-estimates, not over-estimates.
+ * - A prompt larger than the whole TPM budget can never run: `InvalidRequestError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Fixtures, OpenAi } from "@hybrid/agent"
+ *
+ * const program = LanguageModel.generateText({
+ *   prompt: "Lisbon is in Portugal. Porto makes wine.\nQuestion: where is Lisbon?"
+ * }).pipe(
+ *   Effect.map((response) => [response.text, response.usage.inputTokens.total]),
+ *   Effect.provide(OpenAi.layer.pipe(Layer.provide([Fixtures.layer({ scale: 0.05 }), NodeHttpClient.layerUndici])))
+ * )
+ * // Effect.runPromise(program) → ["Lisbon is in Portugal.", 27]
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Config, Context, Duration, Effect, Layer, Metric, Option, Redacted, Schema, Stream } from "effect"
+import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } from "effect/ai"
+import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
+import type { HttpClientError } from "effect/http/HttpClientError"
+import { countTokens } from "gpt-tokenizer/model/gpt-4o"
+import { Deadline, Limit, Retry } from "@hybrid/core"
+import * as Fixtures from "../fixtures/Fixtures.ts"
+import { parseRetryAfter } from "../sources/Source.ts"
+
+// --- settings ----------------------------------------------------------------------------
+
+/**
+ * The resolved configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  /** Base URL, no trailing slash (ends in `/v1` for OpenAI). */
+  readonly baseUrl: string
+  readonly apiKey: Redacted.Redacted<string> | undefined
+  readonly model: string
+  readonly embeddingModel: string
+  /** Per attempt. */
+  readonly timeout: Duration.Duration
+  readonly retries: number
+  readonly maxTokens: number | undefined
+  /** Tokens per `rateWindow`; `undefined` = unlimited. */
+  readonly tpm: number | undefined
+  /** Requests per `rateWindow`; `undefined` = unlimited. */
+  readonly rpm: number | undefined
+  readonly rateWindow: Duration.Duration
+}
+
+const optionalInt = (name: string, min: number) =>
+  Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name)).pipe(
+    Config.map(Option.getOrUndefined)
+  )
+
+/**
+ * The provider's `Config` (see the module comment). `fixtureUrl`, when given, is the
+ * default base URL and makes `fixture-mini` the default model.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config = (fixtureUrl?: string | undefined): Config.Config<Settings> =>
+  Config.all({
+    baseUrl: Config.option(Config.String("OPENAI_BASE_URL")),
+    apiKey: Config.option(Config.Redacted("OPENAI_API_KEY")),
+    model: Config.option(Config.String("OPENAI_MODEL")),
+    embeddingModel: Config.String("OPENAI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
+    timeout: Config.Duration("HYBRID_LLM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+    retries: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRIES").pipe(
+      Config.withDefault(2)
+    ),
+    maxTokens: optionalInt("HYBRID_LLM_MAX_TOKENS", 1),
+    tpm: optionalInt("HYBRID_LLM_TPM", 0),
+    rpm: optionalInt("HYBRID_LLM_RPM", 0),
+    rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+  }).pipe(Config.map((s): Settings => {
+    const onFixtures = Option.isNone(s.baseUrl) && fixtureUrl !== undefined
+    const baseUrl = Option.getOrElse(s.baseUrl, () => fixtureUrl ?? "https://api.openai.com/v1").replace(/\/+$/, "")
+    return {
+      ...s,
+      baseUrl,
+      apiKey: Option.getOrUndefined(s.apiKey),
+      model: Option.getOrElse(s.model, () => onFixtures ? "fixture-mini" : "gpt-4o-mini"),
+      tpm: s.tpm === 0 ? undefined : s.tpm,
+      rpm: s.rpm === 0 ? undefined : s.rpm
+    }
+  }))
+
+// --- wire format -------------------------------------------------------------------------
+
+/**
+ * A chat message as sent (text only).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChatMessage {
+  readonly role: "system" | "user" | "assistant"
+  readonly content: string
+}
+
+const Usage = Schema.Struct({
+  prompt_tokens: Schema.Number,
+  completion_tokens: Schema.optional(Schema.Number),
+  total_tokens: Schema.Number
+})
+
+/**
+ * The fields of a chat completion this provider reads.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletion = Schema.Struct({
+  id: Schema.String,
+  model: Schema.String,
+  created: Schema.optional(Schema.Number),
+  choices: Schema.NonEmptyArray(Schema.Struct({
+    message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
+    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+  })),
+  usage: Schema.optional(Usage)
+})
+/** @since 0.1.0 @category models */
+export type ChatCompletion = typeof ChatCompletion.Type
+
+/**
+ * The fields of an embeddings response this provider reads (`encoding_format: "float"`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Embeddings = Schema.Struct({
+  data: Schema.Array(Schema.Struct({ index: Schema.Number, embedding: Schema.Array(Schema.Number) })),
+  usage: Schema.optional(Schema.Struct({ prompt_tokens: Schema.Number, total_tokens: Schema.Number }))
+})
+/** @since 0.1.0 @category models */
+export type Embeddings = typeof Embeddings.Type
+
+const ErrorBody = Schema.Struct({ error: Schema.Struct({ message: Schema.String }) })
+const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
+
+// --- budget ------------------------------------------------------------------------------
+
+/**
+ * Token accounting since the client was built.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TokenUsage {
+  /** Requests sent (retries included). */
+  readonly requests: number
+  /** Tokens reserved before requests (the estimates). */
+  readonly reserved: number
+  /** Tokens charged to the budget: reservations plus reconciliations. */
+  readonly charged: number
+  /** Tokens the server reported (`usage.total_tokens`) for successful requests. */
+  readonly reported: number
+  /** Reserved but not used (estimate above usage): what a refund would give back. */
+  readonly overReserved: number
+}
+
+/**
+ * Tokens of a chat as OpenAI counts them (o200k_base chat format).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const estimateTokens = (messages: ReadonlyArray<ChatMessage>): number => countTokens(messages)
+
+/**
+ * Tokens used by the provider (attribute `kind`: `prompt`, `completion`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const tokens = Metric.counter("hybrid_llm_tokens_total", { description: "LLM tokens reported by the server" })
+
+// --- the client --------------------------------------------------------------------------
+
+const MODULE = "OpenAi"
+
+const aiError = (method: string, reason: AiError.AiErrorReason) => AiError.make({ module: MODULE, method, reason })
+
+const statusOf = (error: AiError.AiError): number | undefined => {
+  const http = "http" in error.reason ? error.reason.http : undefined
+  return http?.response?.status
+}
+
+/**
+ * Whether openai-node would retry: connection errors, 408, 409, 429, 5xx (timeouts are
+ * retried too, before they become `AiError`s).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded): boolean => {
+  if (error._tag === "TimeoutExceeded") return true
+  if (error._tag === "DeadlineExceeded") return false
+  if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError"
+  const status = statusOf(error)
+  return status !== undefined && (status === 408 || status === 409 || status === 429 || status >= 500)
+}
+
+/**
+ * The HTTP client of an OpenAI-compatible server, with retries, timeouts and the token
+ * budget. `OpenAi.layer` builds `LanguageModel` and `EmbeddingModel` on it.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Client extends Context.Service<Client, {
+  readonly settings: Settings
+  /** `POST /chat/completions` (non-streaming). */
+  readonly chat: (messages: ReadonlyArray<ChatMessage>) => Effect.Effect<ChatCompletion, AiError.AiError>
+  /** `POST /embeddings`. */
+  readonly embeddings: (inputs: ReadonlyArray<string>) => Effect.Effect<Embeddings, AiError.AiError>
+  /** Token accounting so far. */
+  readonly usage: Effect.Effect<TokenUsage>
+}>()("@hybrid/agent/OpenAi/Client") {
+  /** Reads the `Config`; the base URL defaults to the running `Fixtures`' LLM. */
+  static readonly layer: Layer.Layer<Client, Config.ConfigError, HttpClient.HttpClient> = Layer.effect(
+    this,
+    Effect.suspend(() => make)
+  )
+}
+
+/**
+ * Builds the client from settings already resolved.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"], never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const http = yield* HttpClient.HttpClient
+    const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow })
+    const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow })
+    const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
+    const policy = Retry.policy<AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded>({
+      times: settings.retries,
+      base: 500,
+      factor: 2,
+      cap: 8_000,
+      jitter: "equal",
+      while: isRetryable
+    })
+
+    const budgetError = (method: string, error: Limit.CostExceedsLimit | { readonly _tag: "RateLimiterError" }) =>
+      error._tag === "CostExceedsLimit"
+        ? aiError(method, new AiError.InvalidRequestError({
+          description: `the request needs ${error.cost} tokens, more than the whole budget of ${error.limit} per window`
+        }))
+        : aiError(method, new AiError.RateLimitError({}))
+
+    /** Waits for the request's turn and reserves `estimate` tokens. */
+    const reserve = (method: string, estimate: number) =>
+      Effect.gen(function*() {
+        if (rpm !== undefined) yield* rpm.consume(1)
+        if (tpm !== undefined) yield* tpm.consume(estimate)
+        counters.reserved += estimate
+        counters.charged += estimate
+      }).pipe(Effect.mapError((e) => budgetError(method, e)))
+
+    /** Charges what `usage` shows beyond the estimate; records what was over-reserved. */
+    const reconcile = (method: string, estimate: number, total: number | undefined) =>
+      Effect.gen(function*() {
+        if (total === undefined) return
+        counters.reported += total
+        if (total > estimate) {
+          const extra = total - estimate
+          if (tpm !== undefined) yield* tpm.consume(Math.min(extra, tpm.limit))
+          counters.charged += extra
+        } else {
+          counters.overReserved += estimate - total
+        }
+      }).pipe(Effect.mapError((e) => budgetError(method, e)))
+
+    const fromHttp = (method: string, url: string, error: HttpClientError): AiError.AiError => {
+      const reason = error.reason
+      switch (reason._tag) {
+        case "TransportError":
+        case "EncodeError":
+        case "InvalidUrlError":
+          return aiError(method, new AiError.NetworkError({
+            reason: reason._tag,
+            method: "POST",
+            url,
+            description: reason.description ?? reason._tag
+          }))
+        default:
+          return aiError(method, new AiError.InvalidResponseError({ description: `unreadable response body (${reason._tag})` }))
+      }
+    }
+
+    const statusError = (method: string, status: number, body: string, headers: Readonly<Record<string, string>>, now: number) => {
+      const message = Option.match(decodeErrorBody(body), { onNone: () => undefined, onSome: (b) => b.error.message })
+      const httpContext = { response: { status, headers: {} } }
+      const description = message ?? `HTTP ${status}`
+      if (status === 429) {
+        return aiError(method, new AiError.RateLimitError({ retryAfter: parseRetryAfter(headers, now), http: httpContext }))
+      }
+      if (status === 408 || status === 409) return aiError(method, new AiError.UnknownError({ description, http: httpContext }))
+      return aiError(method, AiError.reasonFromHttpStatus({ status, http: httpContext, description }))
+    }
+
+    /** One POST: reserve, send, check, decode — retried by `call`. */
+    const post = <S extends Schema.Top & { readonly DecodingServices: never }>(
+      method: string,
+      path: string,
+      body: unknown,
+      schema: S
+    ) => {
+      const url = `${settings.baseUrl}${path}`
+      const request = HttpClientRequest.post(url).pipe(
+        HttpClientRequest.acceptJson,
+        HttpClientRequest.bodyJsonUnsafe(body),
+        settings.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(settings.apiKey)
+      )
+      return Effect.gen(function*() {
+        counters.requests++
+        const response = yield* http.execute(request).pipe(Effect.mapError((e) => fromHttp(method, url, e)))
+        if (response.status < 200 || response.status >= 300) {
+          const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+          return yield* statusError(method, response.status, text, response.headers, yield* Clock.currentTimeMillis)
+        }
+        return yield* HttpClientResponse.schemaBodyJson(schema)(response).pipe(
+          Effect.mapError((e) =>
+            Schema.isSchemaError(e)
+              ? aiError(method, new AiError.InvalidResponseError({ description: `unexpected response body: ${e.message}` }))
+              : fromHttp(method, url, e)
+          )
+        )
+      }).pipe(Deadline.timeout(settings.timeout))
+    }
+
+    const call = <S extends Schema.Top & { readonly DecodingServices: never }>(
+      method: string,
+      path: string,
+      body: unknown,
+      schema: S,
+      estimate: number,
+      total: (a: S["Type"]) => number | undefined
+    ): Effect.Effect<S["Type"], AiError.AiError> =>
+      reserve(method, estimate).pipe(
+        Effect.andThen(post(method, path, body, schema)),
+        Effect.tap((a) => reconcile(method, estimate, total(a))),
+        Retry.retry(policy),
+        Effect.mapError((e) =>
+          e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
+            reason: "TransportError",
+            method: "POST",
+            url: `${settings.baseUrl}${path}`,
+            description: e._tag === "TimeoutExceeded"
+              ? `no answer within ${e.timeout} ms`
+              : `the caller's deadline passed after ${e.elapsed} ms`
+          }))
+        )
+      )
+
+    const chat = Effect.fn("OpenAi.chat")(function*(messages: ReadonlyArray<ChatMessage>) {
+      const estimate = estimateTokens(messages) + (settings.maxTokens ?? 0)
+      yield* Effect.annotateCurrentSpan({ "llm.model": settings.model, "llm.estimate": estimate })
+      const completion = yield* call(
+        "chat",
+        "/chat/completions",
+        {
+          model: settings.model,
+          messages,
+          ...(settings.maxTokens === undefined ? {} : { max_tokens: settings.maxTokens })
+        },
+        ChatCompletion,
+        estimate,
+        (c) => c.usage?.total_tokens
+      )
+      if (completion.usage !== undefined) {
+        yield* Metric.update(Metric.withAttributes(tokens, { kind: "prompt" }), completion.usage.prompt_tokens)
+        yield* Metric.update(Metric.withAttributes(tokens, { kind: "completion" }), completion.usage.completion_tokens ?? 0)
+        yield* Effect.annotateCurrentSpan({ "llm.usage.total": completion.usage.total_tokens })
+      }
+      return completion
+    })
+
+    const embeddings = Effect.fn("OpenAi.embeddings")(function*(inputs: ReadonlyArray<string>) {
+      const estimate = inputs.reduce((sum, input) => sum + countTokens(input), 0)
+      const result = yield* call(
+        "embeddings",
+        "/embeddings",
+        { model: settings.embeddingModel, input: inputs, encoding_format: "float" },
+        Embeddings,
+        estimate,
+        (e) => e.usage?.total_tokens
+      )
+      if (result.usage !== undefined) {
+        yield* Metric.update(Metric.withAttributes(tokens, { kind: "prompt" }), result.usage.prompt_tokens)
+      }
+      return result
+    })
+
+    return Client.of({ settings, chat, embeddings, usage: Effect.sync(() => ({ ...counters })) })
+  })
+
+/**
+ * Reads the `Config` (the base URL defaulting to the running `Fixtures`' LLM) and builds
+ * the client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient> = Effect.gen(function*() {
+  const fixtures = yield* Effect.serviceOption(Fixtures.Fixtures)
+  const settings = yield* config(Option.isSome(fixtures) ? fixtures.value.urls.llm : undefined)
+  return yield* fromSettings(settings)
+})
+
+// --- effect/ai services ------------------------------------------------------------------
+
+const unsupported = (method: string, description: string) =>
+  aiError(method, new AiError.InvalidUserInputError({ description }))
+
+/**
+ * The prompt as OpenAI chat messages (text parts only).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const toMessages = (prompt: Prompt.Prompt): Effect.Effect<Array<ChatMessage>, AiError.AiError> =>
+  Effect.suspend(() => {
+    const messages: Array<ChatMessage> = []
+    for (const message of prompt.content) {
+      switch (message.role) {
+        case "system":
+          messages.push({ role: "system", content: message.content })
+          break
+        case "user":
+        case "assistant": {
+          const texts: Array<string> = []
+          for (const part of message.content) {
+            if (part.type === "text") texts.push(part.text)
+            else if (part.type !== "reasoning") {
+              return Effect.fail(unsupported("generateText", `${message.role} ${part.type} parts are not supported (text only)`))
+            }
+          }
+          messages.push({ role: message.role, content: texts.join("\n") })
+          break
+        }
+        case "tool":
+          return Effect.fail(unsupported("generateText", "tool messages are not supported (text only)"))
+      }
+    }
+    return Effect.succeed(messages)
+  })
+
+const finishReason = (reason: string | null | undefined): Response.FinishReason => {
+  switch (reason) {
+    case "stop":
+      return "stop"
+    case "length":
+      return "length"
+    case "content_filter":
+      return "content-filter"
+    case "tool_calls":
+    case "function_call":
+      return "tool-calls"
+    default:
+      return "unknown"
+  }
+}
+
+const generate = (client: Client["Service"], options: LanguageModel.ProviderOptions) =>
+  Effect.gen(function*() {
+    if (options.tools.length > 0) return yield* unsupported("generateText", "tools are not supported (text only)")
+    if (options.responseFormat.type !== "text") {
+      return yield* unsupported("generateText", "structured output is not supported (text only)")
+    }
+    const completion = yield* client.chat(yield* toMessages(options.prompt))
+    const choice = completion.choices[0]
+    const usage = completion.usage
+    const metadata: Response.ResponseMetadataPartEncoded = {
+      type: "response-metadata",
+      id: completion.id,
+      modelId: completion.model,
+      ...(completion.created === undefined ? {} : { timestamp: new Date(completion.created * 1000).toISOString() })
+    }
+    const finish: Response.FinishPartEncoded = {
+      type: "finish",
+      reason: finishReason(choice.finish_reason),
+      usage: {
+        inputTokens: { total: usage?.prompt_tokens, uncached: usage?.prompt_tokens },
+        outputTokens: { total: usage?.completion_tokens, text: usage?.completion_tokens }
+      }
+    }
+    return { metadata, text: choice.message.content ?? "", finish }
+  })
+
+/**
+ * `LanguageModel` over the `Client`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLanguageModel: Layer.Layer<LanguageModel.LanguageModel, never, Client> = Layer.effect(
+  LanguageModel.LanguageModel,
+  Effect.gen(function*() {
+    const client = yield* Client
+    return yield* LanguageModel.make({
+      generateText: (options) =>
+        Effect.map(generate(client, options), ({ finish, metadata, text }): Array<Response.PartEncoded> => [
+          metadata,
+          { type: "text", text },
+          finish
+        ]),
+      streamText: (options) =>
+        Stream.fromEffect(generate(client, options)).pipe(
+          Stream.flatMap(({ finish, metadata, text }) =>
+            Stream.fromIterable<Response.StreamPartEncoded>([
+              metadata,
+              { type: "text-start", id: "0" },
+              { type: "text-delta", id: "0", delta: text },
+              { type: "text-end", id: "0" },
+              finish
+            ])
+          )
+        )
+    })
+  })
+)
+
+/**
+ * `EmbeddingModel` over the `Client` (concurrent `embed` calls are batched into one
+ * request by `effect/ai`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerEmbeddingModel: Layer.Layer<EmbeddingModel.EmbeddingModel, never, Client> = Layer.effect(
+  EmbeddingModel.EmbeddingModel,
+  Effect.gen(function*() {
+    const client = yield* Client
+    return yield* EmbeddingModel.make({
+      embedMany: ({ inputs }) =>
+        client.embeddings(inputs).pipe(Effect.map((response) => ({
+          results: [...response.data].sort((a, b) => a.index - b.index).map((d) => [...d.embedding]),
+          usage: { inputTokens: response.usage?.prompt_tokens }
+        })))
+    })
+  })
+)
+
+/**
+ * `LanguageModel`, `EmbeddingModel` and the `Client` (for its settings and token usage),
+ * configured from the environment.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<
+  LanguageModel.LanguageModel | EmbeddingModel.EmbeddingModel | Client,
+  Config.ConfigError,
+  HttpClient.HttpClient
+> = Layer.mergeAll(layerLanguageModel, layerEmbeddingModel).pipe(Layer.provideMerge(Client.layer))

@@ -1,0 +1,181 @@
+import { createServer } from "node:http"
+import { inspect } from "node:util"
+import { assert, describe, it } from "@effect/vitest"
+import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
+import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Redacted, type Scope, Stream } from "effect"
+import { EmbeddingModel, LanguageModel } from "effect/ai"
+import { HttpServerRequest, HttpServerResponse } from "effect/http"
+import { FixtureLlm, Fixtures, OpenAi } from "@hybrid/agent"
+
+type Env = Readonly<Record<string, string>>
+
+const config = (env: Env) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+
+const instant = { latency: { _tag: "Fixed", millis: 0 } } as const
+const noTokenTime = { perPromptTokenMs: 0, perCompletionTokenMs: 0 }
+
+/** The provider over fixtures started with `options`, configured by `env`. */
+const llm = (options: Fixtures.Options, env: Env = {}) =>
+  OpenAi.layer.pipe(
+    Layer.provideMerge(Fixtures.layer({ scale: 0.05, llmTiming: noTokenTime, ...options })),
+    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provide(config(env))
+  )
+
+const messages = [
+  { role: "system", content: "You are a concise assistant. Answer from the sources only." },
+  {
+    role: "user",
+    content: "Weather: In Lisbon it is 16°C with light rain.\n" +
+      "News: Lisbon opens a new metro line. Tourism in Lisbon grew 8% last year.\n" +
+      "Knowledge base: Lisbon is the capital of Portugal. Porto is famous for its wine.\n" +
+      "Question: What is the weather in Lisbon and what is new there?"
+  }
+] as const
+
+/** What the fixture LLM answers to `messages`, computed without a server. */
+const expected = FixtureLlm.chat(1, { model: "fixture-mini", messages: [...messages] })
+
+const ask = LanguageModel.generateText({ prompt: [...messages] })
+
+const live = <A, E>(name: string, body: () => Effect.Effect<A, E, Scope.Scope>, timeout = 10_000) =>
+  it.live(name, () => Effect.scoped(body()), timeout)
+
+describe("OpenAi", () => {
+  live("generateText against the fixture LLM returns the extractive answer with usage", () =>
+    Effect.gen(function*() {
+      const reply = yield* expected
+      const response = yield* ask
+      assert.strictEqual(response.text, reply.body.choices[0]!.message.content)
+      assert.isTrue(response.text.includes("Lisbon"))
+      assert.strictEqual(response.finishReason, "stop")
+      assert.strictEqual(response.usage.inputTokens.total, reply.promptTokens)
+      assert.strictEqual(response.usage.outputTokens.total, reply.completionTokens)
+      const client = yield* OpenAi.Client
+      assert.strictEqual(client.settings.model, "fixture-mini")
+      const usage = yield* client.usage
+      // the estimate is the fixture's own prompt count; the completion is charged after
+      assert.strictEqual(usage.reserved, reply.promptTokens)
+      assert.strictEqual(usage.reported, reply.promptTokens + reply.completionTokens)
+      assert.strictEqual(usage.charged, usage.reported)
+      assert.strictEqual(usage.overReserved, 0)
+      // streamText gives the same text
+      const streamed = yield* Stream.runCollect(LanguageModel.streamText({ prompt: [...messages] }))
+      const deltas = streamed.flatMap((p) => p.type === "text-delta" ? [p.delta] : [])
+      assert.strictEqual(deltas.join(""), response.text)
+    }).pipe(Effect.provide(llm({ faults: { llm: instant } }))))
+
+  live("embeddings come back in input order with usage", () =>
+    Effect.gen(function*() {
+      const response = yield* EmbeddingModel.EmbeddingModel.pipe(
+        Effect.flatMap((model) => model.embedMany(["the event loop runs coroutines", "Lisbon is in Portugal"]))
+      )
+      assert.strictEqual(response.embeddings.length, 2)
+      assert.strictEqual(response.embeddings[0]!.vector.length, FixtureLlm.defaultDimensions)
+      const direct = FixtureLlm.embed(1, "Lisbon is in Portugal", FixtureLlm.defaultDimensions)
+      assert.closeTo(response.embeddings[1]!.vector[0]!, direct[0]!, 1e-6)
+      assert.isAbove(response.usage.inputTokens ?? 0, 0)
+    }).pipe(Effect.provide(llm({ faults: { llm: instant } }))))
+
+  live("a 5xx is retried and the retry succeeds", () =>
+    Effect.gen(function*() {
+      const fixtures = yield* Fixtures.Fixtures
+      const response = yield* ask // seed 1, errorRate 0.5: the first request is a 5xx, the retry succeeds
+      assert.isTrue(response.text.length > 0)
+      const stats = (yield* fixtures.stats).llm
+      assert.strictEqual(stats.errors, 1)
+      assert.strictEqual(stats.ok, 1)
+      assert.strictEqual(stats.requests, 2)
+    }).pipe(Effect.provide(llm({ seed: 1, faults: { llm: { ...instant, errorRate: 0.5 } } }))))
+
+  live("a 429 is waited out for its retry-after-ms, not hammered", () =>
+    Effect.gen(function*() {
+      const fixtures = yield* Fixtures.Fixtures
+      const t0 = performance.now()
+      yield* ask
+      yield* ask // rpm 1 per scaled minute (1.2 s): one 429, then success after the wait
+      const elapsed = performance.now() - t0
+      const stats = (yield* fixtures.stats).llm
+      assert.strictEqual(stats.rateLimited, 1)
+      assert.strictEqual(stats.ok, 2)
+      assert.strictEqual(stats.requests, 3)
+      assert.isAtLeast(elapsed, 1_100)
+    }).pipe(Effect.provide(llm({ scale: 0.02, faults: { llm: { ...instant, rpm: 1 } } }))))
+
+  live("the TPM budget reserves the estimate, reconciles with usage, and keeps the server from saying 429", () =>
+    Effect.gen(function*() {
+      const reply = yield* expected
+      const total = reply.promptTokens + reply.completionTokens
+      const tpm = 2 * total + reply.promptTokens - 1 // two calls fit, the third must wait
+      yield* Effect.gen(function*() {
+        const fixtures = yield* Fixtures.Fixtures
+        const client = yield* OpenAi.Client
+        const t0 = performance.now()
+        for (let i = 0; i < 3; i++) yield* ask
+        const elapsed = performance.now() - t0
+        const stats = (yield* fixtures.stats).llm
+        assert.strictEqual(stats.rateLimited, 0) // waited on our side, not refused by theirs
+        assert.strictEqual(stats.ok, 3)
+        assert.isAtLeast(elapsed, 1_250)
+        const usage = yield* client.usage
+        assert.strictEqual(usage.requests, 3)
+        assert.strictEqual(usage.reserved, 3 * reply.promptTokens)
+        assert.strictEqual(usage.reported, 3 * total)
+        assert.strictEqual(usage.charged, 3 * total)
+      }).pipe(Effect.provide(llm(
+        { scale: 0.02, faults: { llm: { ...instant, tpm } } },
+        // the client's window is a little longer than the server's 1.2 s: its clock starts
+        // before the request reaches the server
+        { HYBRID_LLM_TPM: String(tpm), HYBRID_LLM_RATE_WINDOW: "1300 millis" }
+      )))
+    }))
+
+  live("a prompt larger than the whole TPM budget fails at once with InvalidRequestError", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(ask)
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+      assert.strictEqual((error as { reason?: { _tag?: string } } | undefined)?.reason?._tag, "InvalidRequestError")
+      assert.strictEqual((yield* (yield* Fixtures.Fixtures).stats).llm.requests, 0)
+    }).pipe(Effect.provide(llm({ faults: { llm: instant } }, { HYBRID_LLM_TPM: "10" }))))
+
+  live("the API key is sent as a bearer token and appears in no error, log or dump", () =>
+    Effect.gen(function*() {
+      const secret = "sk-test-SECRET-4242"
+      const seen: Array<string> = []
+      const node = createServer()
+      const http = yield* NodeHttpServer.make(() => node, { port: 0, host: "127.0.0.1", gracefulShutdownTimeout: Duration.millis(50) })
+      yield* http.serve(Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        seen.push(request.headers.authorization ?? "")
+        return HttpServerResponse.jsonUnsafe({ error: { message: "Incorrect API key provided", type: "invalid_request_error" } }, { status: 401 })
+      }))
+      if (http.address._tag === "UnixPathAddress") return yield* Effect.die("unexpected unix socket")
+      const baseUrl = `http://127.0.0.1:${http.address.port}/v1`
+      yield* Effect.gen(function*() {
+        const client = yield* OpenAi.Client
+        assert.strictEqual(client.settings.baseUrl, baseUrl)
+        assert.strictEqual(client.settings.model, "gpt-4o-mini") // not the fixture's: a URL was configured
+        assert.isTrue(client.settings.apiKey !== undefined && Redacted.value(client.settings.apiKey) === secret)
+        const exit = yield* Effect.exit(ask)
+        assert.isTrue(Exit.isFailure(exit))
+        if (Exit.isFailure(exit)) {
+          const error = Cause.squash(exit.cause) as { reason?: { _tag?: string } }
+          assert.strictEqual(error.reason?._tag, "AuthenticationError")
+          const dumps = [
+            Cause.pretty(exit.cause),
+            String(error),
+            JSON.stringify(error),
+            inspect(error, { depth: 10 }),
+            inspect(client.settings, { depth: 10 }),
+            JSON.stringify(client.settings)
+          ]
+          for (const dump of dumps) assert.notInclude(dump, "SECRET")
+        }
+        assert.deepStrictEqual(seen, [`Bearer ${secret}`]) // 401 is not retried
+      }).pipe(Effect.provide(OpenAi.layer.pipe(
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.provide(config({ OPENAI_BASE_URL: `${baseUrl}/`, OPENAI_API_KEY: secret }))
+      )))
+    }))
+})
