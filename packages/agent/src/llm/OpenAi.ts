@@ -61,7 +61,7 @@
  *   Effect.map((response) => [response.text, response.usage.inputTokens.total]),
  *   Effect.provide(OpenAi.layer.pipe(Layer.provide([Fixtures.layer({ scale: 0.05 }), NodeHttpClient.layerUndici])))
  * )
- * // Effect.runPromise(program) → ["Lisbon is in Portugal.", 27]
+ * // Effect.runPromise(program) → ["Lisbon is in Portugal.", 23]  (measured)
  * ```
  *
  * @since 0.1.0
