@@ -17,10 +17,9 @@
  * - **A token budget** (`HYBRID_LLM_TPM`, per `HYBRID_LLM_RATE_WINDOW`): before each
  *   request it reserves the prompt's tokens, counted with `gpt-tokenizer` (o200k_base,
  *   the fixture's and GPT-4o's encoding), plus `max_tokens` when set; when the response's
- *   `usage.total_tokens` is larger, it charges the difference (so the budget never
- *   under-counts). When usage is smaller, nothing is refunded — `Limit.rate` has no
- *   refund — so the window runs at most `estimate − usage` tokens under the limit; the
- *   surplus is visible as `usage.overReserved`. `HYBRID_LLM_RPM` limits requests.
+ *   `usage.total_tokens` differs, the reservation is reconciled with it (`Limit.rate`'s
+ *   `reserve` / `reconcile`): an overrun is charged, a surplus refunded at once.
+ *   `HYBRID_LLM_RPM` limits requests.
  * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
  *   header; errors carry the status and the server's message, never request headers.
  *
@@ -206,11 +205,11 @@ export interface TokenUsage {
   readonly requests: number
   /** Tokens reserved before requests (the estimates). */
   readonly reserved: number
-  /** Tokens charged to the budget: reservations plus reconciliations. */
+  /** Tokens charged to the budget after reconciliation (the reported usage of answered requests). */
   readonly charged: number
   /** Tokens the server reported (`usage.total_tokens`) for successful requests. */
   readonly reported: number
-  /** Reserved but not used (estimate above usage): what a refund would give back. */
+  /** Reserved but not used (estimate above usage): refunded to the budget. */
   readonly overReserved: number
 }
 
@@ -311,23 +310,25 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     const reserve = (method: string, estimate: number) =>
       Effect.gen(function*() {
         if (rpm !== undefined) yield* rpm.consume(1)
-        if (tpm !== undefined) yield* tpm.consume(estimate)
+        const reservation = tpm === undefined ? undefined : yield* tpm.reserve(estimate)
         counters.reserved += estimate
         counters.charged += estimate
+        return reservation
       }).pipe(Effect.mapError((e) => budgetError(method, e)))
 
-    /** Charges what `usage` shows beyond the estimate; records what was over-reserved. */
-    const reconcile = (method: string, estimate: number, total: number | undefined) =>
+    /** Sets the reservation to what `usage` shows: the overrun is charged, the surplus refunded. */
+    const reconcile = (
+      method: string,
+      reservation: Limit.Reservation | undefined,
+      estimate: number,
+      total: number | undefined
+    ) =>
       Effect.gen(function*() {
         if (total === undefined) return
         counters.reported += total
-        if (total > estimate) {
-          const extra = total - estimate
-          if (tpm !== undefined) yield* tpm.consume(Math.min(extra, tpm.limit))
-          counters.charged += extra
-        } else {
-          counters.overReserved += estimate - total
-        }
+        if (reservation !== undefined) yield* tpm!.reconcile(reservation, total)
+        counters.charged += total - estimate
+        if (total < estimate) counters.overReserved += estimate - total
       }).pipe(Effect.mapError((e) => budgetError(method, e)))
 
     const fromHttp = (method: string, url: string, error: HttpClientError): AiError.AiError => {
@@ -397,8 +398,9 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       total: (a: S["Type"]) => number | undefined
     ): Effect.Effect<S["Type"], AiError.AiError> =>
       reserve(method, estimate).pipe(
-        Effect.andThen(post(method, path, body, schema)),
-        Effect.tap((a) => reconcile(method, estimate, total(a))),
+        Effect.flatMap((reservation) =>
+          post(method, path, body, schema).pipe(Effect.tap((a) => reconcile(method, reservation, estimate, total(a))))
+        ),
         Retry.retry(policy),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
