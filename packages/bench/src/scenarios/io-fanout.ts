@@ -1,125 +1,209 @@
 /**
- * `io-fanout`: N concurrent tasks that each wait 1 s on a timer, run through `Gather.all`,
- * raw `Effect.forEach({ concurrency: "unbounded" })` and `Promise.all`, side by side.
- * Reports the overhead per task, (wall − 1 s) / N, and the heap held per pending task.
+ * `io-fanout`: lesson 1's claim at scale — N concurrent tasks that each wait on a timer
+ * cost little more than one wait. N = 1k, 10k, 100k, through:
  *
- * Every measurement runs in a fresh Node process (this file, with `--child`), so one
- * variant's garbage does not count against the next; repetitions are interleaved and
+ * - **unbounded** (every task waits 1 s at once): `Gather.all`, raw
+ *   `Effect.forEach({ concurrency: "unbounded" })`, `Promise.all` over `setTimeout`, and
+ *   Python's `asyncio.gather` (`python/asyncio_bench.py`, when `python3` exists);
+ * - **bounded** (N/10 at a time, each task waits 100 ms, so ten waves make the same
+ *   ideal 1 s): `Gather.all({ concurrency: N/10 })`, `p-limit(N/10)` and Python's
+ *   `asyncio.Semaphore(N/10)`.
+ *
+ * Reports the overhead per task, (wall − 1 s) / N, and the memory held per pending task:
+ * the JS heap (Node) and the resident set size (Node and Python alike), sampled half-way
+ * through the wait.
+ *
+ * Every measurement runs in a fresh process (this file with `--child`, or `python3`), so
+ * one variant's garbage does not count against the next; repetitions are interleaved and
  * the median is reported.
  *
  * Run: `pnpm bench io-fanout [--quick]`.
+ *
+ * @since 0.1.0
  */
 import { Effect } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import type { Row, Scenario, ScenarioReport } from "../Scenario.ts"
+import { median, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
 
 const WAIT_MS = 1_000
-const variants = ["gather", "effect", "promise"] as const
+/** The bounded variants run N/WAVES at a time, each task waiting WAIT_MS/WAVES. */
+const WAVES = 10
+
+const variants = [
+  { id: "gather", label: "Gather.all", runtime: "node", bounded: false },
+  { id: "effect", label: "Effect.forEach unbounded", runtime: "node", bounded: false },
+  { id: "promise", label: "Promise.all", runtime: "node", bounded: false },
+  { id: "python", label: "asyncio.gather (Python)", runtime: "python", bounded: false },
+  { id: "gather-bounded", label: "Gather.all, concurrency N/10", runtime: "node", bounded: true },
+  { id: "p-limit", label: "p-limit(N/10)", runtime: "node", bounded: true },
+  { id: "python-bounded", label: "asyncio.Semaphore(N/10) (Python)", runtime: "python", bounded: true }
+] as const
 type Variant = typeof variants[number]
+type VariantId = Variant["id"]
 
 interface Sample {
-  readonly variant: Variant
+  readonly variant: VariantId
   readonly n: number
   readonly wallMs: number
-  readonly heapPerTask: number
+  /** JS heap per pending task (Node only). */
+  readonly heapPerTask?: number | undefined
+  readonly rssPerTask: number
 }
 
-// ---- the child: one measurement -------------------------------------------------
+// ---- the child: one Node measurement ------------------------------------------------
 
-const child = async (variant: Variant, n: number): Promise<Sample> => {
+const child = async (id: VariantId, n: number): Promise<Sample> => {
   const { Gather } = await import("@hybrid/core")
+  const { default: pLimit } = await import("p-limit")
+  const bounded = id === "gather-bounded" || id === "p-limit"
+  const limit = Math.max(1, Math.floor(n / WAVES))
+  const wait = bounded ? WAIT_MS / WAVES : WAIT_MS
   const gc = (globalThis as { gc?: () => void }).gc
   gc?.()
-  const heapBefore = process.memoryUsage().heapUsed
-  let heapPeak = heapBefore
-  // sample the heap once every task is pending: half-way through the wait
+  const before = process.memoryUsage()
+  let heapPeak = before.heapUsed
+  let rssPeak = before.rss
+  // sample memory once every task is pending: half-way through the wait
   const probe = setTimeout(() => {
-    heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed)
+    const now = process.memoryUsage()
+    heapPeak = Math.max(heapPeak, now.heapUsed)
+    rssPeak = Math.max(rssPeak, now.rss)
   }, WAIT_MS / 2)
+  const sleep = () => new Promise<void>((resolve) => setTimeout(resolve, wait))
   const start = performance.now()
-  if (variant === "promise") {
-    await Promise.all(Array.from({ length: n }, () => new Promise<void>((resolve) => setTimeout(resolve, WAIT_MS))))
-  } else {
-    const tasks = Array.from({ length: n }, () => Effect.sleep(WAIT_MS))
-    await Effect.runPromise(
-      variant === "gather" ? Gather.all(tasks) : Effect.forEach(tasks, (t) => t, { concurrency: "unbounded" })
-    )
+  switch (id) {
+    case "promise":
+      await Promise.all(Array.from({ length: n }, sleep))
+      break
+    case "p-limit": {
+      const run = pLimit(limit)
+      await Promise.all(Array.from({ length: n }, () => run(sleep)))
+      break
+    }
+    default: {
+      const tasks = Array.from({ length: n }, () => Effect.sleep(wait))
+      await Effect.runPromise(
+        id === "gather"
+          ? Gather.all(tasks)
+          : id === "gather-bounded"
+          ? Gather.all(tasks, { concurrency: limit })
+          : Effect.forEach(tasks, (t) => t, { concurrency: "unbounded" })
+      )
+    }
   }
   const wallMs = performance.now() - start
   clearTimeout(probe)
-  return { variant, n, wallMs, heapPerTask: (heapPeak - heapBefore) / n }
+  return { variant: id, n, wallMs, heapPerTask: (heapPeak - before.heapUsed) / n, rssPerTask: (rssPeak - before.rss) / n }
 }
 
-// ---- the parent: interleaved repetitions -----------------------------------------
+// ---- the parent: interleaved repetitions -----------------------------------------------
 
 const self = fileURLToPath(import.meta.url)
+const pythonScript = fileURLToPath(new URL("../../python/asyncio_bench.py", import.meta.url))
 
-const measure = (variant: Variant, n: number) =>
-  Effect.tryPromise(() =>
-    new Promise<Sample>((resolve, reject) => {
-      execFile(process.execPath, ["--expose-gc", self, "--child", variant, String(n)], { maxBuffer: 1 << 20 }, (error, stdout) => {
-        if (error) reject(error)
-        else resolve(JSON.parse(stdout) as Sample)
-      })
-    })
-  )
-
-const median = (xs: ReadonlyArray<number>) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+/** `python3 --version`, or undefined when there is no usable python3. */
+const pythonVersion = (): string | undefined => {
+  const probe = spawnSync("python3", ["--version"], { encoding: "utf8" })
+  return probe.status === 0 ? (probe.stdout || probe.stderr).trim() : undefined
 }
 
-const run = ({ quick }: { readonly quick: boolean }): Effect.Effect<ScenarioReport, unknown> =>
-  Effect.gen(function*() {
-    const sizes = quick ? [1_000, 10_000] : [10_000, 100_000]
-    const reps = quick ? 1 : 3
-    const samples: Array<Sample> = []
-    for (let rep = 0; rep < reps; rep++) {
-      for (const n of sizes) {
-        for (const variant of variants) samples.push(yield* measure(variant, n))
-      }
-    }
-    const rows: Array<Row> = []
-    const figures: Record<string, number> = {}
-    for (const n of sizes) {
-      const of = (variant: Variant) => samples.filter((s) => s.variant === variant && s.n === n)
-      const overhead = (variant: Variant) => median(of(variant).map((s) => ((s.wallMs - WAIT_MS) * 1000) / n))
-      const heap = (variant: Variant) => median(of(variant).map((s) => s.heapPerTask))
-      for (const variant of variants) {
-        rows.push({
-          n,
-          variant: variant === "gather" ? "Gather.all" : variant === "effect" ? "Effect.forEach unbounded" : "Promise.all",
-          "wall ms": Math.round(median(of(variant).map((s) => s.wallMs))),
-          "overhead µs/task": Number(overhead(variant).toFixed(3)),
-          "heap B/task": Math.round(heap(variant))
-        })
-        figures[`overheadMicros.${variant}.${n}`] = overhead(variant)
-        figures[`heapBytes.${variant}.${n}`] = heap(variant)
-      }
-      const wall = (variant: Variant) => median(of(variant).map((s) => s.wallMs))
-      figures[`gatherVsEffectWall.${n}`] = wall("gather") / wall("effect")
-      figures[`gatherVsEffectOverhead.${n}`] = overhead("gather") / overhead("effect")
-    }
-    return {
-      scenario: "io-fanout",
-      figures,
-      rows,
-      notes: [
-        `each task waits ${WAIT_MS} ms; overhead = (wall − ${WAIT_MS} ms) / N; heap sampled half-way through the wait`,
-        `median of ${reps} interleaved repetition(s), each in a fresh process`
-      ]
-    }
+const exec = (file: string, args: ReadonlyArray<string>) =>
+  Effect.callback<string, Error>((resume) => {
+    const proc = execFile(file, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) resume(Effect.fail(new Error(`${file} ${args.join(" ")} failed: ${stderr || error.message}`)))
+      else resume(Effect.succeed(stdout))
+    })
+    return Effect.sync(() => proc.kill())
   })
 
+const measure = (variant: Variant, n: number): Effect.Effect<Sample, Error> => {
+  const args = variant.runtime === "node"
+    ? exec(process.execPath, ["--expose-gc", self, "--child", variant.id, String(n)])
+    : exec("python3", [
+      pythonScript,
+      "fanout",
+      "--n",
+      String(n),
+      ...(variant.bounded ? ["--wait-ms", String(WAIT_MS / WAVES), "--limit", String(Math.floor(n / WAVES))] : ["--wait-ms", String(WAIT_MS)])
+    ])
+  return Effect.flatMap(args, (stdout) =>
+    Effect.try({ try: () => JSON.parse(stdout) as Sample, catch: () => new Error(`unreadable sample: ${stdout}`) }))
+}
+
+const run = Effect.fn("io-fanout.run")(function*(options: RunOptions) {
+  const progress = options.progress ?? silent
+  const sizes = [1_000, 10_000, 100_000]
+  const reps = options.quick ? 1 : 3
+  const python = pythonVersion()
+  const chosen = variants.filter((v) => v.runtime === "node" || python !== undefined)
+  progress.total(reps * sizes.length * chosen.length)
+  const samples: Array<Sample> = []
+  for (let rep = 0; rep < reps; rep++) {
+    for (const n of sizes) {
+      for (const variant of chosen) {
+        samples.push(yield* measure(variant, n))
+        progress.tick()
+      }
+    }
+  }
+
+  const rows: Array<Row> = []
+  const figures: Record<string, number> = {}
+  const round = (x: number, digits: number) => Number(x.toFixed(digits))
+  for (const n of sizes) {
+    const of = (id: VariantId) => samples.filter((s) => s.variant === id && s.n === n)
+    const wall = (id: VariantId) => median(of(id).map((s) => s.wallMs))
+    const overhead = (id: VariantId) => median(of(id).map((s) => ((s.wallMs - WAIT_MS) * 1000) / n))
+    for (const variant of chosen) {
+      const heap = median(of(variant.id).flatMap((s) => s.heapPerTask === undefined ? [] : [s.heapPerTask]))
+      const rss = median(of(variant.id).map((s) => s.rssPerTask))
+      rows.push({
+        n,
+        variant: variant.label,
+        "wall ms": Math.round(wall(variant.id)),
+        "overhead µs/task": round(overhead(variant.id), 3),
+        "heap B/task": Number.isNaN(heap) ? "" : Math.round(heap),
+        "RSS B/task": Math.round(rss)
+      })
+      figures[`wallMs.${variant.id}.${n}`] = wall(variant.id)
+      figures[`overheadMicros.${variant.id}.${n}`] = overhead(variant.id)
+      if (!Number.isNaN(heap)) figures[`heapBytes.${variant.id}.${n}`] = heap
+      figures[`rssBytes.${variant.id}.${n}`] = rss
+    }
+    figures[`gatherVsEffectWall.${n}`] = wall("gather") / wall("effect")
+    figures[`gatherVsPromiseWall.${n}`] = wall("gather") / wall("promise")
+    figures[`gatherVsPLimitWall.${n}`] = wall("gather-bounded") / wall("p-limit")
+    if (python !== undefined) figures[`gatherVsPythonWall.${n}`] = wall("gather") / wall("python")
+  }
+  const at = (key: string) => figures[key] ?? Number.NaN
+  const big = sizes[sizes.length - 1]!
+  const notes = [
+    `unbounded: every task waits ${WAIT_MS} ms at once; bounded: N/${WAVES} at a time, each waiting ${WAIT_MS / WAVES} ms (${WAVES} waves, the same ideal ${WAIT_MS} ms)`,
+    `overhead = (wall − ${WAIT_MS} ms) / N; memory sampled half-way through the wait (heap: V8's heapUsed; RSS: the process's resident set, for Node and Python alike)`,
+    `at N = ${big.toLocaleString("en-US")}: Gather.all takes ${at(`gatherVsPromiseWall.${big}`).toFixed(2)}× Promise.all's wall time, ` +
+    `${at(`gatherVsEffectWall.${big}`).toFixed(2)}× raw Effect's (Gather.all is Effect.all, unbounded)` +
+    (python === undefined ? "" : `, ${at(`gatherVsPythonWall.${big}`).toFixed(2)}× asyncio.gather's`) +
+    `; bounded, Gather.all takes ${at(`gatherVsPLimitWall.${big}`).toFixed(2)}× p-limit's`,
+    python === undefined
+      ? "Python asyncio skipped: no python3 on PATH"
+      : `Python peer: ${python}, ${pythonScript.split("/").slice(-2).join("/")} (standard library only)`,
+    `median of ${reps} interleaved repetition(s), each in a fresh process`
+  ]
+  return { scenario: "io-fanout", figures, rows, notes } satisfies ScenarioReport
+})
+
+/**
+ * @since 0.1.0
+ * @category scenarios
+ */
 export const ioFanout: Scenario = {
   name: "io-fanout",
-  description: "N concurrent 1 s timer waits: Gather.all vs raw Effect vs Promise.all",
+  description: "N = 1k/10k/100k concurrent timer waits: Gather.all vs raw Effect vs Promise.all vs p-limit vs Python asyncio",
   run
 }
 
 if (process.argv[2] === "--child") {
-  const sample = await child(process.argv[3] as Variant, Number(process.argv[4]))
+  const sample = await child(process.argv[3] as VariantId, Number(process.argv[4]))
   process.stdout.write(JSON.stringify(sample))
 }
