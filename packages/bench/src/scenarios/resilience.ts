@@ -1,0 +1,182 @@
+/**
+ * `resilience`: lesson 3 against its peers — the same stream of calls to a flaky HTTP
+ * service (the agent's fixture, `Fixtures.make` with faults: 5xx errors, a rate limit
+ * answering 429 with `Retry-After`, a heavy-tailed latency with spikes), made by three
+ * clients given comparable settings (`peers/resilience-http.ts`):
+ *
+ * - **Hybrid**: `Retry` + effect/persistence `CircuitBreaker` + `Limit.adaptive` +
+ *   `Deadline.timeout` (`peers/resilience-hybrid.ts`);
+ * - **p-retry** + p-limit (`peers/resilience-p-retry.ts`);
+ * - **cockatiel**: retry + circuitBreaker + bulkhead + timeout (`peers/resilience-cockatiel.ts`).
+ *
+ * Calls arrive open-loop at a fixed rate, a little above what the rate limit admits, so
+ * every client meets each fault. Reports the success rate, the p50/p99 latency of the
+ * calls that succeeded (from arrival, retries and waits included), the requests the
+ * service received (429s included) and the wall time. Each run gets fresh fixtures with
+ * the same seed: the same fault draws in the same order of arrival.
+ *
+ * Run: `pnpm bench resilience [--quick]`.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import { Faults, Fixtures } from "@hybrid/agent"
+import * as Hybrid from "../peers/resilience-hybrid.ts"
+import * as Cockatiel from "../peers/resilience-cockatiel.ts"
+import { type Client, settings } from "../peers/resilience-http.ts"
+import * as PRetry from "../peers/resilience-p-retry.ts"
+import { median, percentile, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+
+/** Every fixture time is multiplied by this: the rate limit's "minute" lasts 3 s. */
+const SCALE = 0.05
+/** Requests per (scaled) minute the service admits: 100 per second. */
+const RPM = 300
+/** Calls per second offered by the driver: 20% above what the rate limit admits. */
+const ARRIVALS_PER_SECOND = 120
+const faults: Faults.Config = {
+  news: {
+    // 15 ms minimum at this scale, a Pareto tail (P(> 60 ms) ≈ 6%), spikes up to 300 ms
+    latency: Faults.pareto({ min: 300, alpha: 2, max: 6_000 }),
+    errorRate: 0.1,
+    rpm: RPM
+  }
+}
+
+const variants = [
+  { id: "hybrid", label: "Hybrid: Retry + CircuitBreaker + Limit.adaptive" },
+  { id: "p-retry", label: "p-retry + p-limit" },
+  { id: "cockatiel", label: "cockatiel: retry + breaker + bulkhead" }
+] as const
+type VariantId = typeof variants[number]["id"]
+
+interface Sample {
+  readonly variant: VariantId
+  readonly ok: number
+  readonly calls: number
+  /** Of the calls that succeeded, from arrival. */
+  readonly latencies: ReadonlyArray<number>
+  readonly requests: number
+  readonly rateLimited: number
+  readonly wallMs: number
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Starts `calls` calls at a fixed rate (open loop) and waits for all of them. */
+const drive = async (call: () => Promise<boolean>, calls: number) => {
+  const latencies: Array<number> = []
+  let ok = 0
+  const t0 = performance.now()
+  const pending: Array<Promise<void>> = []
+  for (let i = 0; i < calls; i++) {
+    const wait = t0 + (i * 1000) / ARRIVALS_PER_SECOND - performance.now()
+    if (wait > 1) await sleep(wait)
+    const start = performance.now()
+    pending.push(call().then((success) => {
+      if (success) {
+        ok++
+        latencies.push(performance.now() - start)
+      }
+    }))
+  }
+  await Promise.all(pending)
+  return { ok, latencies, wallMs: performance.now() - t0 }
+}
+
+/** One run of one client against fresh fixtures. */
+const measure = (variant: VariantId, calls: number) =>
+  Effect.gen(function*() {
+    const fixtures = yield* Fixtures.make({ seed: 7, scale: SCALE, faults })
+    const url = `${fixtures.urls.news}/news?q=effect&limit=3`
+    let client: Client
+    switch (variant) {
+      case "hybrid": {
+        const call = yield* Hybrid.make.pipe(Effect.provide(CircuitBreaker.layerStoreMemory()))
+        client = (u) => Effect.runPromise(call(u))
+        break
+      }
+      case "p-retry":
+        client = PRetry.make()
+        break
+      case "cockatiel":
+        client = Cockatiel.make()
+        break
+    }
+    const result = yield* Effect.promise(() => drive(() => client(url), calls))
+    const stats = (yield* fixtures.stats).news
+    return { variant, calls, ...result, requests: stats.requests, rateLimited: stats.rateLimited } satisfies Sample
+  }).pipe(Effect.scoped)
+
+const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
+  const progress = options.progress ?? silent
+  const reps = options.quick ? 1 : 3
+  const calls = options.quick ? 360 : 720
+  progress.total(reps * variants.length)
+  const samples: Array<Sample> = []
+  for (let rep = 0; rep < reps; rep++) {
+    // rotate the order: no client always goes first
+    for (let k = 0; k < variants.length; k++) {
+      samples.push(yield* measure(variants[(rep + k) % variants.length]!.id, calls))
+      progress.tick()
+    }
+  }
+
+  const rows: Array<Row> = []
+  const figures: Record<string, number> = {}
+  for (const { id, label } of variants) {
+    const of = samples.filter((s) => s.variant === id)
+    const successRate = median(of.map((s) => s.ok / s.calls))
+    const p50 = median(of.map((s) => percentile(s.latencies, 50)))
+    const p99 = median(of.map((s) => percentile(s.latencies, 99)))
+    const requests = median(of.map((s) => s.requests))
+    const rateLimited = median(of.map((s) => s.rateLimited))
+    const wall = median(of.map((s) => s.wallMs))
+    figures[`successRate.${id}`] = successRate
+    figures[`p50Ms.${id}`] = p50
+    figures[`p99Ms.${id}`] = p99
+    figures[`requests.${id}`] = requests
+    figures[`rateLimited.${id}`] = rateLimited
+    figures[`requestsPerSuccess.${id}`] = requests / (successRate * calls)
+    figures[`wallMs.${id}`] = wall
+    rows.push({
+      variant: label,
+      "success %": Number((successRate * 100).toFixed(1)),
+      "p50 ms": Math.round(p50),
+      "p99 ms": Math.round(p99),
+      "requests sent": Math.round(requests),
+      "429s": Math.round(rateLimited),
+      "wall ms": Math.round(wall)
+    })
+  }
+  figures.calls = calls
+  const pct = (x: number | undefined) => `${((x ?? Number.NaN) * 100).toFixed(1)}%`
+  const notes = [
+    `${calls} calls arriving at ${ARRIVALS_PER_SECOND}/s to a fixture that admits ${RPM} requests per ${(60 * SCALE).toFixed(0)} s ` +
+    `(429 + Retry-After past it), answers 5xx to 10% of requests, latency Pareto from 15 ms (spikes to 300 ms)`,
+    `every client: ${settings.retries} retries, backoff ${settings.backoffBaseMs} ms × ${settings.backoffFactor}^n capped at ${settings.backoffCapMs} ms, ` +
+    `${settings.attemptTimeoutMs} ms per attempt, ${settings.concurrency} in flight ` +
+    `(Hybrid: adaptive from ${settings.concurrency} within [${settings.adaptiveMin}, ${settings.adaptiveMax}]), ` +
+    `breaker open after ${settings.breakerFailures} consecutive 5xx/timeouts for ${settings.breakerOpenMs} ms (p-retry has none)`,
+    `Retry-After is honoured by Hybrid's Retry only: p-retry and cockatiel back off on their own schedule`,
+    `success: Hybrid ${pct(figures["successRate.hybrid"])}, p-retry ${pct(figures["successRate.p-retry"])}, cockatiel ${pct(figures["successRate.cockatiel"])}; ` +
+    `requests per success: ${variants.map((v) => `${v.id} ${(figures[`requestsPerSuccess.${v.id}`] ?? Number.NaN).toFixed(2)}`).join(", ")}`,
+    `latency: of the calls that succeeded, from arrival (retries and waits included); median of ${reps} run(s), each on fresh fixtures (seed 7)`
+  ]
+  return { scenario: "resilience", figures, rows, notes } satisfies ScenarioReport
+})
+
+/**
+ * @since 0.1.0
+ * @category scenarios
+ */
+export const resilience: Scenario = {
+  name: "resilience",
+  description: "a flaky service (5xx, 429 + Retry-After, latency spikes): Hybrid's Retry + breaker + adaptive limit vs p-retry vs cockatiel",
+  run
+}
+
+if (import.meta.main) {
+  const report = await Effect.runPromise(run({ quick: process.argv.includes("--quick") }))
+  console.log(JSON.stringify(report, null, 2))
+}
