@@ -1,0 +1,271 @@
+/**
+ * The agent's CPU work — what it does with each source's response before the LLM sees
+ * it, declared as a `Task` so it runs on a `Runner`: in worker threads
+ * (`Processing.layerNode`, the capstone's `InterpreterPoolExecutor`) or on the calling
+ * thread (`Processing.layerInProcess`, for tests).
+ *
+ * `ProcessSource { query, source, documents, options }` → `Processed { chunks, summary,
+ * tokens, … }` does real work, no busy loops:
+ *
+ * 1. BPE-tokenizes every document (`gpt-tokenizer`, `o200k_base`: the same tokenizer as
+ *    `Batch` and the OpenAI provider) and cuts it into chunks of whole sentences of at
+ *    most `chunkTokens` tokens;
+ * 2. ranks the chunks against the query with BM25 (the source's chunks as the corpus) and
+ *    the cosine of hashing-trick embeddings (terms, term pairs and character trigrams
+ *    hashed into `dimensions` signed buckets), combined half and half;
+ * 3. summarises extractively: TextRank over each document's sentence-similarity graph,
+ *    mixed with each sentence's similarity to the query.
+ *
+ * The CPU cost knob is `projections`: each text is embedded that many times with
+ * independent hash functions and the similarities are averaged (less collision noise,
+ * proportionally more work — a stand-in for a bigger embedding model). Measured on the
+ * 2-core sandbox with the fixture data (weather, 10 news articles, 3 knowledge-base
+ * documents for one query): ≈ 0.08 / 0.39 / 0.70 ms per projection, so
+ * `projectionsAt(1)` (`2_500`) makes one query's processing ≈ 3 s of CPU — the
+ * capstone's share — and `projectionsAt(scale)` scales it with the fixtures' `scale`.
+ *
+ * Gotchas:
+ * - Results are deterministic except `cpuMs`; the handler yields every ~5 ms, so a
+ *   cancelled call stops promptly in a worker, and an in-process runner still lets
+ *   I/O fibers run between slices (it shares their thread, so it still slows them).
+ * - `processing.worker.ts` is loaded by Node directly: everything it imports is erasable
+ *   TypeScript with `.ts` import extensions.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Processing } from "@hybrid/agent"
+ *
+ * const program = Processing.run({
+ *   query: "event loop",
+ *   source: "kb",
+ *   documents: [{ id: "d1", title: "Asyncio", text: "The event loop runs coroutines. Paris is in France." }],
+ *   options: Processing.defaults
+ * }).pipe(Effect.provide(Processing.layerNode({ size: 2 })))
+ * // Effect.runPromise(program) → { chunks: [{ text: "The event loop runs coroutines. …", … }], summary: […], … }
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type { Effect, Layer } from "effect"
+import { NodeRunner, Runner } from "@hybrid/core"
+import { handlers } from "./handlers.ts"
+import { type Input, type Options, ProcessSource, Tasks } from "./tasks.ts"
+
+export {
+  /**
+   * @since 0.1.0
+   * @category steps
+   */
+  finish,
+  /**
+   * @since 0.1.0
+   * @category handlers
+   */
+  handlers,
+  /**
+   * @since 0.1.0
+   * @category steps
+   */
+  prepare,
+  /**
+   * @since 0.1.0
+   * @category steps
+   */
+  processSource,
+  /**
+   * @since 0.1.0
+   * @category steps
+   */
+  project
+} from "./handlers.ts"
+export type {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  State
+} from "./handlers.ts"
+export {
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  Document,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  Input,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  Options,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  Processed,
+  /**
+   * @since 0.1.0
+   * @category tasks
+   */
+  ProcessSource,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  RankedChunk,
+  /**
+   * @since 0.1.0
+   * @category tasks
+   */
+  Tasks
+} from "./tasks.ts"
+export {
+  /**
+   * @since 0.1.0
+   * @category ranking
+   */
+  bm25,
+  /**
+   * @since 0.1.0
+   * @category text
+   */
+  chunk,
+  /**
+   * @since 0.1.0
+   * @category embeddings
+   */
+  cosine,
+  /**
+   * @since 0.1.0
+   * @category tokens
+   */
+  countTokens,
+  /**
+   * @since 0.1.0
+   * @category embeddings
+   */
+  dot,
+  /**
+   * @since 0.1.0
+   * @category embeddings
+   */
+  embed,
+  /**
+   * @since 0.1.0
+   * @category embeddings
+   */
+  features,
+  /**
+   * @since 0.1.0
+   * @category text
+   */
+  sentences,
+  /**
+   * @since 0.1.0
+   * @category text
+   */
+  terms,
+  /**
+   * @since 0.1.0
+   * @category ranking
+   */
+  textRank,
+  /**
+   * @since 0.1.0
+   * @category tokens
+   */
+  tokenize
+} from "./text.ts"
+export type {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Bm25Options,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Chunk,
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  Span
+} from "./text.ts"
+
+/**
+ * Projections per unit of `scale`: `projectionsAt(1)` is ≈ 3 s of CPU per fixture query
+ * on the 2-core sandbox (see the module comment).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const projectionsPerScale = 2_500
+
+/**
+ * The processing options: 96-token chunks, no overlap, the top 3 chunks, 2 summary
+ * sentences, 256 dimensions, 1 projection (the cheapest: milliseconds per source).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults: Options = {
+  chunkTokens: 96,
+  overlap: 0,
+  topK: 3,
+  summarySentences: 2,
+  dimensions: 256,
+  projections: 1
+}
+
+/**
+ * The projections that model the capstone's CPU share at a fixtures `scale`
+ * (`round(projectionsPerScale × scale)`, at least 1).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const projectionsAt = (scale: number): number =>
+  Math.max(1, Math.round(projectionsPerScale * (Number.isFinite(scale) && scale > 0 ? scale : 1)))
+
+/**
+ * The worker entry file of `layerNode`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const worker: URL = new URL("./processing.worker.ts", import.meta.url)
+
+/**
+ * A `Runner` for the processing tasks on the calling thread (tests, one-core machines).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerInProcess = (options?: Runner.InProcessOptions | undefined): Layer.Layer<Runner.Runner> =>
+  Runner.layerInProcess(Tasks, handlers, options)
+
+/**
+ * A `Runner` for the processing tasks on a pool of worker threads running
+ * `processing.worker.ts` (size: `os.availableParallelism()` unless given).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerNode = (
+  options?: Omit<NodeRunner.Options, "worker"> | undefined
+): Layer.Layer<Runner.Runner | NodeRunner.Pool, Runner.RunnerError> => NodeRunner.layer(Tasks, { ...options, worker })
+
+/**
+ * Processes one source on the current `Runner`.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const run = (input: Input): Effect.Effect<typeof ProcessSource.success.Type, Runner.RunError, Runner.Runner> =>
+  Runner.run(ProcessSource, input)
