@@ -47,5 +47,9 @@ export const make = (): Client => {
     bulkhead(settings.concurrency, Number.POSITIVE_INFINITY),
     timeout(settings.attemptTimeoutMs, TimeoutStrategy.Aggressive)
   )
-  return (url) => policy.execute(({ signal }) => get(url, signal)).then(() => true, () => false)
+  return (url) =>
+    policy.execute(({ signal }) => get(url, signal)).then(
+      () => "ok" as const,
+      (error) => error instanceof BrokenCircuitError ? "circuit-open" as const : "gave-up" as const
+    )
 }

@@ -105,10 +105,18 @@ export const isBreakerFailure = (error: unknown): boolean =>
   error instanceof CallError && (error.kind !== "status" || error.status >= 500)
 
 /**
- * A client of the scenario: makes one logical call (all its attempts), resolving `true`
- * on success and `false` when it gave up. Never rejects.
+ * How one logical call ended: a 200, an open circuit that refused it, or a failure the
+ * client gave up on (retries spent, or not worth retrying).
  *
  * @since 0.1.0
  * @category models
  */
-export type Client = (url: string) => Promise<boolean>
+export type Outcome = "ok" | "circuit-open" | "gave-up"
+
+/**
+ * A client of the scenario: makes one logical call (all its attempts). Never rejects.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Client = (url: string) => Promise<Outcome>

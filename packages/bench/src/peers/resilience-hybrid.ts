@@ -14,7 +14,7 @@
 import { Duration, Effect, Exit, Option, Schema, type Scope } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Limit, Retry } from "@hybrid/core"
-import { CallError, get, isBreakerFailure, isRetryable, settings } from "./resilience-http.ts"
+import { CallError, get, isBreakerFailure, isRetryable, type Outcome, settings } from "./resilience-http.ts"
 
 /**
  * One failed attempt, as Hybrid's limits and retries read it: `status` (429/503 are
@@ -48,7 +48,7 @@ const asCall = (failure: HttpFailure) => new CallError(failure.kind, failure.sta
  * @category constructors
  */
 export const make: Effect.Effect<
-  (url: string) => Effect.Effect<boolean>,
+  (url: string) => Effect.Effect<Outcome>,
   never,
   CircuitBreaker.CircuitBreakerStore | Scope.Scope
 > = Effect.gen(function*() {
@@ -85,6 +85,9 @@ export const make: Effect.Effect<
       ),
       breaker.execute({ key: "fixture", classify }),
       Retry.retry(policy),
-      Effect.match({ onFailure: () => false, onSuccess: () => true })
+      Effect.match({
+        onFailure: (error): Outcome => error._tag === "CircuitBreakerError" ? "circuit-open" : "gave-up",
+        onSuccess: (): Outcome => "ok"
+      })
     )
 })

@@ -24,5 +24,5 @@ export const make = (): Client => {
       maxTimeout: settings.backoffCapMs,
       randomize: true,
       shouldRetry: ({ error }) => isRetryable(error)
-    }).then(() => true, () => false)
+    }).then(() => "ok" as const, () => "gave-up" as const)
 }

@@ -24,7 +24,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { Faults, Fixtures } from "@hybrid/agent"
 import * as Hybrid from "../peers/resilience-hybrid.ts"
 import * as Cockatiel from "../peers/resilience-cockatiel.ts"
-import { type Client, settings } from "../peers/resilience-http.ts"
+import { type Client, type Outcome, settings } from "../peers/resilience-http.ts"
 import * as PRetry from "../peers/resilience-p-retry.ts"
 import { median, percentile, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
 
@@ -53,6 +53,8 @@ type VariantId = typeof variants[number]["id"]
 interface Sample {
   readonly variant: VariantId
   readonly ok: number
+  /** Calls an open circuit refused (no request sent). */
+  readonly circuitOpen: number
   readonly calls: number
   /** Of the calls that succeeded, from arrival. */
   readonly latencies: ReadonlyArray<number>
@@ -64,24 +66,27 @@ interface Sample {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /** Starts `calls` calls at a fixed rate (open loop) and waits for all of them. */
-const drive = async (call: () => Promise<boolean>, calls: number) => {
+const drive = async (call: () => Promise<Outcome>, calls: number) => {
   const latencies: Array<number> = []
   let ok = 0
+  let circuitOpen = 0
   const t0 = performance.now()
   const pending: Array<Promise<void>> = []
   for (let i = 0; i < calls; i++) {
     const wait = t0 + (i * 1000) / ARRIVALS_PER_SECOND - performance.now()
     if (wait > 1) await sleep(wait)
     const start = performance.now()
-    pending.push(call().then((success) => {
-      if (success) {
+    pending.push(call().then((outcome) => {
+      if (outcome === "ok") {
         ok++
         latencies.push(performance.now() - start)
+      } else if (outcome === "circuit-open") {
+        circuitOpen++
       }
     }))
   }
   await Promise.all(pending)
-  return { ok, latencies, wallMs: performance.now() - t0 }
+  return { ok, circuitOpen, latencies, wallMs: performance.now() - t0 }
 }
 
 /** One run of one client against fresh fixtures. */
@@ -112,7 +117,13 @@ const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const reps = options.quick ? 1 : 3
   const calls = options.quick ? 360 : 720
-  progress.total(reps * variants.length)
+  progress.total((reps + 1) * variants.length)
+  // warm up every client, the fixture servers and the HTTP stack (JIT, sockets): the first
+  // run in a process is otherwise slower than the rest, and its timeouts trip breakers
+  for (const { id } of variants) {
+    yield* measure(id, 60)
+    progress.tick()
+  }
   const samples: Array<Sample> = []
   for (let rep = 0; rep < reps; rep++) {
     // rotate the order: no client always goes first
@@ -131,12 +142,14 @@ const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
     const p99 = median(of.map((s) => percentile(s.latencies, 99)))
     const requests = median(of.map((s) => s.requests))
     const rateLimited = median(of.map((s) => s.rateLimited))
+    const circuitOpen = median(of.map((s) => s.circuitOpen))
     const wall = median(of.map((s) => s.wallMs))
     figures[`successRate.${id}`] = successRate
     figures[`p50Ms.${id}`] = p50
     figures[`p99Ms.${id}`] = p99
     figures[`requests.${id}`] = requests
     figures[`rateLimited.${id}`] = rateLimited
+    figures[`circuitOpen.${id}`] = circuitOpen
     figures[`requestsPerSuccess.${id}`] = requests / (successRate * calls)
     figures[`wallMs.${id}`] = wall
     rows.push({
@@ -146,6 +159,7 @@ const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
       "p99 ms": Math.round(p99),
       "requests sent": Math.round(requests),
       "429s": Math.round(rateLimited),
+      "refused by open circuit": id === "p-retry" ? "" : Math.round(circuitOpen),
       "wall ms": Math.round(wall)
     })
   }
@@ -161,7 +175,7 @@ const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
     `Retry-After is honoured by Hybrid's Retry only: p-retry and cockatiel back off on their own schedule`,
     `success: Hybrid ${pct(figures["successRate.hybrid"])}, p-retry ${pct(figures["successRate.p-retry"])}, cockatiel ${pct(figures["successRate.cockatiel"])}; ` +
     `requests per success: ${variants.map((v) => `${v.id} ${(figures[`requestsPerSuccess.${v.id}`] ?? Number.NaN).toFixed(2)}`).join(", ")}`,
-    `latency: of the calls that succeeded, from arrival (retries and waits included); median of ${reps} run(s), each on fresh fixtures (seed 7)`
+    `latency: of the calls that succeeded, from arrival (retries and waits included); median of ${reps} run(s) after a warm-up run of each client, each on fresh fixtures (seed 7)`
   ]
   return { scenario: "resilience", figures, rows, notes } satisfies ScenarioReport
 })
