@@ -183,7 +183,7 @@ const resilienceCharts = (report: ScenarioReport): ReadonlyArray<Chart | undefin
     {
       id: "resilience-requests",
       title: "Requests the service received",
-      caption: "Every request that reached the service, retries included; the darker part is the requests it answered with 429.",
+      caption: "Every request that reached the service, retries included; the red part is the requests it answered with 429 (rate limited).",
       spec: {
         $schema: schema,
         width: WIDTH,
