@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+export * as Agent from "./Agent.ts"
 export * as Faults from "./fixtures/Faults.ts"
 export * as FixtureData from "./fixtures/data.ts"
 export * as FixtureLlm from "./fixtures/llm.ts"
