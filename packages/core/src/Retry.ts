@@ -10,7 +10,9 @@
  *   and it asks the (optional) shared `Budget` before every retry.
  * - An error carrying `retryAfter` (a `Duration`: HTTP 429/503, an open circuit, a rate
  *   limiter — also found under `error.reason.retryAfter`, as Effect's `CircuitBreakerError`
- *   and `RateLimiterError` carry it) makes the next wait at least that long.
+ *   and `RateLimiterError` carry it) makes the next wait at least that long: `retryAfter`
+ *   plus the jittered backoff, so callers refused together do not all return at the same
+ *   instant (with `jitter: "none"`, `max(backoff, retryAfter)`).
  * - When `retry` gives up it fails with the **last error, unchanged** (so `catchTag`
  *   keeps working), and annotates the failure's `Cause` with a `Report`
  *   (`{ attempts, reason, lastError }`) that `report(cause)` reads back.
@@ -253,7 +255,12 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
   }
   delay = Math.round(delay)
   const after = retryAfter(input.error)
-  if (Option.isSome(after)) delay = Math.max(delay, Math.ceil(Duration.toMillis(after.value)))
+  if (Option.isSome(after)) {
+    // Every caller told "retry after 2 s" would otherwise come back at the same instant
+    // and be refused together again: wait the server's time, plus the jittered backoff.
+    const wait = Math.ceil(Duration.toMillis(after.value))
+    delay = settings.jitter === "none" ? Math.max(delay, wait) : wait + delay
+  }
   if (settings.maxElapsed !== undefined && input.elapsed + delay > settings.maxElapsed) return giveUp("max-elapsed")
   // an attempt due to end exactly at the deadline loses the race with it: require strictly before
   if (input.deadline !== undefined && input.now + delay + input.attemptMillis >= input.deadline) {

@@ -66,13 +66,18 @@ describe("Retry", () => {
     }), runs)
 
   it.effect.prop(
-    "waits at least an error's retryAfter",
+    "waits at least an error's retryAfter, spread by the jitter",
     [Settings, Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 5_000 }))],
     ([s, after]) =>
       Effect.gen(function*() {
         const starts: Array<number> = []
         yield* runVirtual(alwaysFailing(starts, after).pipe(Retry.retry(Retry.policy(s))))
-        for (let n = 1; n < starts.length; n++) assert.isAtLeast(starts[n]! - starts[n - 1]!, after)
+        for (let n = 1; n < starts.length; n++) {
+          const delay = starts[n]! - starts[n - 1]!
+          assert.isAtLeast(delay, after)
+          // the server's wait plus the jittered backoff, so refused callers spread out
+          assert.isAtMost(delay, after + s.cap)
+        }
       }),
     runs
   )
