@@ -3,8 +3,8 @@
  * (interruption, typed errors, scoped lifetimes) kept across the thread boundary.
  *
  * Built on Effect's own machinery: each worker is an `effect/rpc` `RpcServer` over the
- * worker protocol (`NodeWorkerRunner`), and the pool holds one `RpcClient` per worker over
- * `effect/workers` / `NodeWorker`, with its own queue in the main thread. Two halves:
+ * worker runner protocol (`NodeWorkerRunner`); the pool speaks effect/rpc's messages to it
+ * (`Request` / `Interrupt` out, `Exit` back) from one queue in the main thread. Two halves:
  *
  * - the worker file is one call, `NodeRunner.serve(group, handlers)`; it imports only the
  *   task declarations and the handlers (never the pool);
@@ -12,22 +12,35 @@
  *   would provide `Runner.layerInProcess(group, handlers)`; calling code does not change.
  *
  * What the pool guarantees:
- * - Backpressure: calls wait in a FIFO queue in the main thread while every worker is busy;
- *   past `maxQueue` they fail with `RunnerQueueFull`.
- * - Cancellation: interrupting a call sends an `Interrupt` to its worker. An Effect handler
- *   stops where it yields; a handler stuck in synchronous code gets `cancelGrace` (default
- *   1 s), then its worker is terminated and replaced. Either way the caller sees the
- *   interruption at once, and the pool keeps its size.
- * - `taskTimeout` counts from when the call starts in a worker, not from when it was queued,
- *   and fails with `TaskTimeout`.
+ * - Backpressure: a worker runs at most `concurrencyPerWorker` calls at once; calls wait
+ *   in a FIFO queue in the main thread while every worker is busy; past `maxQueue` they
+ *   fail with `RunnerQueueFull`.
+ * - Short calls are sent ahead: while a worker is busy, the pool may send it more calls
+ *   that wait in the worker (first in, first out), so that it never sits idle waiting for
+ *   the next message — only calls of tasks whose earlier calls took little time, behind
+ *   such calls, up to `sendAhead` (default 2 ms) of estimated work and 32 calls per worker.
+ *   The calls for one worker leave in one message per turn of the event loop. This is what
+ *   makes tiny tasks cheap; long tasks are never sent ahead.
+ * - A call starts when its worker begins it (the first `concurrencyPerWorker` of the calls
+ *   sent to a worker and not yet answered are the ones it runs). `taskTimeout`, the
+ *   `runMs` of its span and the run-time metric count from there; time spent waiting — in
+ *   the main thread or in the worker — is queue wait and never counts towards `taskTimeout`.
+ * - Cancellation: interrupting a call sends an `Interrupt` to its worker. A call still
+ *   waiting in the worker is dropped there without running. An Effect handler stops where
+ *   it yields; a handler stuck in synchronous code gets `cancelGrace` (default 1 s), then
+ *   its worker is terminated and replaced. Either way the caller sees the interruption at
+ *   once, and the pool keeps its size.
  * - The caller's remaining `Deadline` travels with the call: `Deadline.remaining` works in
  *   handlers (the caller's interruption enforces it).
- * - A worker that crashes (uncaught exception, `process.exit`, out of memory under
- *   `resourceLimits`) fails only its own calls with `WorkerCrashed` and is replaced.
+ * - A worker that dies — it crashed (uncaught exception, `process.exit`, out of memory under
+ *   `resourceLimits`) or was terminated after `cancelGrace` — fails only the calls it was
+ *   running, with `WorkerCrashed`, and is replaced. The calls that were waiting in it had
+ *   not started: they go back to the front of the queue and run on another worker.
  * - `recycleAfter: { tasks, heapUsedMb }` replaces a worker after that many tasks or when
  *   its heap grows past the limit.
  * - Payloads and results with `Task.Transferable` schemas are moved, not copied.
- * - The pool is scoped: when its scope closes, every worker is terminated.
+ * - The pool is scoped: when its scope closes, every worker is terminated, and calls still
+ *   running or queued are interrupted.
  *
  * Gotchas:
  * - The worker file and everything it imports must be erasable TypeScript with `.ts` import
@@ -36,8 +49,13 @@
  *   layer fails with `RunnerError` (`WorkerStartFailed`) if a worker dies before it is ready.
  * - A plain synchronous handler cannot be interrupted: with `concurrencyPerWorker > 1`,
  *   terminating a stuck worker also fails the other calls it was running.
- * - Each call costs a message round trip (tens of microseconds): give a call at least a
- *   millisecond of work.
+ * - A call of a usually short task that turns out long delays the calls sent ahead behind
+ *   it in the same worker, even if another worker frees up; `sendAhead: 0` turns sending
+ *   ahead off.
+ * - `taskTimeout` and `cancelGrace` are real time (Node timers), not Effect's `Clock`:
+ *   the workers run in real time, even under a `TestClock`.
+ * - A call costs the calling thread a few tens of microseconds; a task of a few
+ *   microseconds of work is still cheaper inline.
  *
  * @example
  * ```ts
@@ -82,14 +100,30 @@ export interface Options {
   readonly worker: URL | string
   /** Number of worker threads; defaults to `os.availableParallelism()`. */
   readonly size?: number | undefined
-  /** Calls a worker runs at once; defaults to 1 (one CPU-bound call per thread). */
+  /**
+   * Calls a worker runs at once; defaults to 1 (one CPU-bound call per thread). Short calls
+   * may also be sent ahead to wait in a busy worker (see above).
+   */
   readonly concurrencyPerWorker?: number | undefined
-  /** Calls allowed to wait for a worker; beyond it calls fail with `RunnerQueueFull`. Unbounded by default. */
+  /**
+   * Calls allowed to wait in the main thread for a worker; beyond it calls fail with
+   * `RunnerQueueFull`. Unbounded by default. (Calls sent ahead to a worker are not counted.)
+   */
   readonly maxQueue?: number | undefined
-  /** Per-call run-time limit, counted from the start in a worker; fails with `TaskTimeout`. */
+  /**
+   * Per-call run-time limit, counted from when the call starts in its worker (not while it
+   * waits); fails with `TaskTimeout`, and the call is cancelled in its worker.
+   */
   readonly taskTimeout?: Duration.Input | undefined
   /** How long a cancelled call may keep its worker before the worker is terminated; default 1 second. */
   readonly cancelGrace?: Duration.Input | undefined
+  /**
+   * How much estimated work may wait in a busy worker: calls are sent ahead to it while the
+   * estimated run times of its calls in flight add up to at most this (and at most 32
+   * calls wait). Default 2 milliseconds; 0 sends nothing ahead (every call waits in the
+   * main thread until a worker has a free slot).
+   */
+  readonly sendAhead?: Duration.Input | undefined
   /** Replace a worker after `tasks` calls, or when its used heap exceeds `heapUsedMb`. */
   readonly recycleAfter?: {
     readonly tasks?: number | undefined
@@ -110,11 +144,21 @@ export interface Options {
  * @category models
  */
 export interface PoolStats {
-  /** The current workers, one per slot: the runner's worker id, the thread id, the state. */
-  readonly workers: ReadonlyArray<{ readonly workerId: number; readonly threadId: number; readonly state: string }>
+  /**
+   * The current workers, one per slot: the runner's worker id, the thread id, the state
+   * (`starting`, `ready`, `retiring`, `dying`), the calls it is running and the calls sent
+   * ahead that wait in it.
+   */
+  readonly workers: ReadonlyArray<{
+    readonly workerId: number
+    readonly threadId: number
+    readonly state: string
+    readonly running: number
+    readonly waiting: number
+  }>
   /** Workers started since the pool was built (replacements included). */
   readonly spawned: number
-  /** Calls waiting for a worker. */
+  /** Calls waiting in the main thread for a worker. */
   readonly queued: number
 }
 
@@ -137,6 +181,7 @@ const validate = (options: Options): PoolImpl.Options => {
     ? undefined
     : options_.duration(where, "taskTimeout", options.taskTimeout, true)
   const cancelGrace = options_.duration(where, "cancelGrace", options.cancelGrace ?? "1 second")
+  const sendAhead = options_.duration(where, "sendAhead", options.sendAhead ?? "2 millis")
   const recycleTasks = options.recycleAfter?.tasks === undefined
     ? undefined
     : options_.integer(where, "recycleAfter.tasks", options.recycleAfter.tasks)
@@ -161,6 +206,7 @@ const validate = (options: Options): PoolImpl.Options => {
     maxQueue,
     taskTimeout,
     cancelGrace,
+    sendAhead,
     recycleTasks,
     recycleHeapBytes: heapUsedMb === undefined ? undefined : heapUsedMb * 1024 * 1024,
     workerOptions

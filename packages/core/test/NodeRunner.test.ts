@@ -1,13 +1,13 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Metric, Schedule, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema } from "effect"
 import * as Deadline from "../src/Deadline.ts"
 import * as NodeRunner from "../src/NodeRunner.ts"
 import * as Runner from "../src/Runner.ts"
 import { handlers } from "./fixtures/handlers.ts"
 import { Analyze, BadResult, Crash, Inc, Leak, Nap, Primes, Remaining, Reverse, Spin, Stats, Tasks } from "./fixtures/tasks.ts"
 
-const worker = new URL("./fixtures/runner.worker.ts", import.meta.url)
-const pool = (options: Omit<NodeRunner.Options, "worker">) => NodeRunner.layer(Tasks, { worker, ...options })
+const workerFile = new URL("./fixtures/runner.worker.ts", import.meta.url)
+const pool = (options: Omit<NodeRunner.Options, "worker">) => NodeRunner.layer(Tasks, { worker: workerFile, ...options })
 const inProcess = Runner.layerInProcess(Tasks, handlers)
 
 const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
@@ -24,6 +24,10 @@ const waitFor = (predicate: (stats: NodeRunner.PoolStats) => boolean) =>
     Effect.timeout("5 seconds"),
     Effect.orDie
   )
+
+/** The only worker's books, polled until `predicate` holds. */
+const worker = (predicate: (w: NodeRunner.PoolStats["workers"][number]) => boolean) =>
+  waitFor((s) => s.workers.length === 1 && predicate(s.workers[0]!))
 
 /** Milliseconds since `t0`. */
 const since = (t0: number) => performance.now() - t0
@@ -179,8 +183,9 @@ layer(Layer.merge(pool({ size: 2, cancelGrace: "150 millis" }), Layer.empty), { 
 )
 
 describe("NodeRunner (small pools)", () => {
-  // size 1, so calls queue: taskTimeout must not count the queue, maxQueue bounds it
-  layer(pool({ size: 1, taskTimeout: "150 millis", maxQueue: 2, cancelGrace: "50 millis" }), {
+  // size 1, so calls queue: taskTimeout must not count the queue, maxQueue bounds it (nothing
+  // is sent ahead: every waiting call is in the main thread's queue)
+  layer(pool({ size: 1, taskTimeout: "150 millis", maxQueue: 2, cancelGrace: "50 millis", sendAhead: 0 }), {
     excludeTestServices: true
   })("one worker, taskTimeout 150 ms, maxQueue 2", (it) => {
     it.effect("taskTimeout counts from the start in a worker, not from the queue", () =>
@@ -210,6 +215,91 @@ describe("NodeRunner (small pools)", () => {
       }))
   })
 
+})
+
+describe("NodeRunner (calls sent ahead)", () => {
+  // One worker; any task with an estimate is sent ahead (sendAhead is large), so calls wait
+  // in the worker whenever it is busy.
+  layer(pool({ size: 1, taskTimeout: "300 millis", cancelGrace: "100 millis", sendAhead: "1 minute" }), {
+    excludeTestServices: true
+  })("one worker, sendAhead 1 minute, taskTimeout 300 ms", (it) => {
+    it.effect("a call sent ahead waits in the busy worker; taskTimeout counts from its start there", () =>
+      Effect.gen(function*() {
+        yield* Runner.run(Nap, { ms: 0 }) // the pool now has an estimate for Nap
+        const t0 = performance.now()
+        const fiber = yield* Effect.forkChild(Runner.forEach(Nap, [{ ms: 200 }, { ms: 200 }]))
+        // one runs, the other was sent ahead and waits in the worker
+        yield* worker((w) => w.running === 1 && w.waiting === 1)
+        assert.strictEqual((yield* Fiber.join(fiber)).length, 2)
+        // the second one was in the worker for 400 ms, over the 300 ms taskTimeout, but ran 200 ms
+        assert.isAtLeast(since(t0), 390)
+      }))
+
+    it.effect("a task is not sent ahead before one of its calls has finished", () =>
+      Effect.gen(function*() {
+        yield* Runner.run(Nap, { ms: 0 })
+        const fiber = yield* Effect.forkChild(Effect.all([
+          Runner.run(Nap, { ms: 100 }),
+          Runner.run(Primes, { n: 10 }) // never ran here: it waits in the main thread
+        ], { concurrency: "unbounded" }))
+        const stats = yield* waitFor((s) => s.workers[0]!.running === 1 && s.queued === 1)
+        assert.strictEqual(stats.workers[0]!.waiting, 0)
+        assert.deepStrictEqual((yield* Fiber.join(fiber))[1], 4)
+      }))
+
+    it.effect("interrupting a call that waits in its worker drops it there: it never runs", () =>
+      Effect.gen(function*() {
+        const before = yield* Runner.run(Stats, undefined)
+        const running = yield* Effect.forkChild(Runner.run(Nap, { ms: 200 }))
+        yield* worker((w) => w.running === 1)
+        const waiting = yield* Effect.forkChild(Runner.run(Nap, { ms: 0 }))
+        yield* worker((w) => w.waiting === 1)
+        yield* Fiber.interrupt(waiting)
+        yield* Fiber.join(running)
+        const after = yield* Runner.run(Stats, undefined)
+        assert.strictEqual(after.started - before.started, 1, "only the running call started")
+        assert.strictEqual(after.interrupted - before.interrupted, 0)
+        assert.strictEqual(after.threadId, before.threadId)
+      }))
+
+    it.effect("a stuck worker is replaced: the call it ran fails, the calls waiting in it run elsewhere", () =>
+      Effect.gen(function*() {
+        yield* Runner.run(Spin, { ms: 0 })
+        yield* Runner.run(Inc, 0)
+        const before = yield* NodeRunner.Pool.use((p) => p.stats)
+        const t0 = performance.now()
+        const [stuck, waiting] = yield* Effect.all([
+          // synchronous: interrupting it cannot stop it, so its worker is terminated after cancelGrace
+          Effect.exit(Runner.run(Spin, { ms: 5_000 }).pipe(Effect.timeout("100 millis"))),
+          // sent ahead, waiting in the worker: never started, so they run on its replacement
+          Effect.exit(Runner.forEach(Inc, [1, 2, 3])),
+          worker((w) => w.running === 1 && w.waiting === 3)
+        ], { concurrency: "unbounded" })
+        assert.isTrue(Exit.isFailure(stuck))
+        assert.deepStrictEqual(Exit.isSuccess(waiting) ? waiting.value : waiting, [2, 3, 4])
+        assert.isBelow(since(t0), 2_500, "well before the 5 s loop could have ended")
+        const after = yield* NodeRunner.Pool.use((p) => p.stats)
+        assert.strictEqual(after.spawned, before.spawned + 1)
+      }))
+
+    it.effect("a crash fails the call its worker was running; the calls waiting in it run elsewhere", () =>
+      Effect.gen(function*() {
+        // estimates for both tasks (a defect is an answer too)
+        yield* Effect.exit(Runner.run(Crash, { mode: "throw" }))
+        yield* Runner.run(Inc, 0)
+        const before = yield* NodeRunner.Pool.use((p) => p.stats)
+        const [crashed, waiting] = yield* Effect.all([
+          Effect.exit(Runner.run(Crash, { mode: "uncaught" })),
+          Effect.exit(Runner.forEach(Inc, [1, 2, 3]))
+        ], { concurrency: "unbounded" })
+        const error = failure(crashed)
+        assert.strictEqual(error._tag, "WorkerCrashed")
+        if (error._tag === "WorkerCrashed") assert.match(error.cause, /uncaught in worker/)
+        assert.deepStrictEqual(Exit.isSuccess(waiting) ? waiting.value : waiting, [2, 3, 4])
+        const after = yield* waitFor((s) => s.spawned >= before.spawned + 1)
+        assert.strictEqual(after.spawned, before.spawned + 1)
+      }))
+  })
 })
 
 describe("NodeRunner (dedicated pools)", () => {
@@ -263,6 +353,7 @@ describe("NodeRunner (dedicated pools)", () => {
     assert.throws(() => pool({ size: 1.5 }), /size/)
     assert.throws(() => pool({ taskTimeout: Number.NaN }), /taskTimeout/)
     assert.throws(() => pool({ cancelGrace: -1 }), /cancelGrace/)
+    assert.throws(() => pool({ sendAhead: Number.POSITIVE_INFINITY }), /sendAhead/)
     assert.throws(() => pool({ recycleAfter: { tasks: 0 } }), /recycleAfter.tasks/)
   })
 })

@@ -49,7 +49,7 @@ export class RunnerQueueFull extends Schema.TaggedError<RunnerQueueFull>()("Runn
 export class WorkerCrashed extends Schema.TaggedError<WorkerCrashed>()("WorkerCrashed", {
   /** The runner's id of the dead worker (not the thread id). */
   workerId: Schema.Number,
-  /** What happened, e.g. `"exited with code 3"` or the uncaught error. */
+  /** What happened, e.g. `"exited with code: 3"` or the uncaught error. */
   cause: Schema.String
 }) {
   override get message(): string {
@@ -130,22 +130,25 @@ export const runTime = Metric.histogram("hybrid_runner_run_time_ms", {
 })
 
 /**
- * Time calls spent waiting in the queue, in milliseconds.
+ * Time calls spent waiting before they started, in milliseconds: in the main thread's
+ * queue, or in their worker when they were sent ahead.
  *
  * @since 0.1.0
  * @category metrics
  */
 export const queueWait = Metric.histogram("hybrid_runner_queue_wait_ms", {
-  description: "time calls waited for a free worker (ms)",
+  description: "time calls waited before starting (ms), in the queue or in their worker",
   boundaries: Metric.exponentialBoundaries({ start: 0.1, factor: 2, count: 20 })
 })
-
 
 /**
  * The request header that carries the caller's remaining `Deadline` (milliseconds) to the
  * worker. A duration, not an instant: the caller's `Clock` may be a `TestClock`.
  */
 export const deadlineHeader = "x-hybrid-deadline-ms"
+
+/** The `workerData` key under which the pool tells a worker its settings (`{ concurrency }`). */
+export const workerDataKey = "@hybrid/core/NodeRunner"
 
 /** Runs a handler, plain function or Effect, as an Effect; a throw is a defect. */
 export const handlerEffect = <A, E>(

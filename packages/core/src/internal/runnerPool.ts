@@ -1,30 +1,54 @@
 /**
- * The main-thread side of `NodeRunner`: a fixed-size pool of worker threads, each one an
- * `effect/rpc` `RpcClient` over its own single-worker protocol (`effect/workers` +
- * `@effect/platform-node` `NodeWorker`), plus a FIFO queue of waiting calls.
+ * The main-thread side of `NodeRunner`: a fixed-size pool of worker threads, each running
+ * an `effect/rpc` `RpcServer` (see `runnerServe.ts`), and a FIFO queue of waiting calls.
  *
- * Why one client per worker instead of `RpcClient.layerProtocolWorker({ size })`: the pool
- * must act on one worker without touching the others — terminate and replace a worker
- * stuck in synchronous code, recycle it, fail only its own calls when it crashes (Effect's
- * pooled protocol fails every in-flight call of the client and respawns after 1 s) — and
- * it must know when a cancelled call has really stopped in its worker (the `Exit` the
- * server sends after an `Interrupt`) before giving the worker another call.
+ * The pool speaks effect/rpc's encoded messages to each worker itself — `Request` and
+ * `Interrupt` out, `Exit` (and `Defect`) back, framed as effect/workers' platform messages
+ * — instead of going through one `RpcClient` per worker: an `RpcClient` call costs a
+ * fiber for the call and one for its send, and encodes the payload a second time after the
+ * caller has validated it. Here a call is one `Effect.callback` in the caller's fiber: the
+ * payload is encoded once (that is the validation), and the encoded `Exit` is decoded by
+ * the caller when it resumes.
  *
- * Life of a call: `acquire` (a free slot, or a place in the queue) → the call runs on the
- * slot's `RpcClient` in a child fiber → the worker's `Exit` settles it (the slot is free
- * again at once and the next waiter is dispatched) → the caller resumes with the decoded
- * result. If the caller goes away first (interrupt, `taskTimeout`), `RpcClient` sends an
- * `Interrupt`; the slot stays busy until the worker answers, or for `cancelGrace`, after
- * which the worker is terminated and replaced. A worker that dies fails only its own calls
- * with `WorkerCrashed` — their callers are resumed directly, so no call can hang on a dead
- * worker.
+ * The pool must act on one worker without touching the others — terminate and replace a
+ * worker stuck in synchronous code, recycle it, fail only its own calls when it crashes —
+ * so every worker is its own `worker_threads.Worker`, watched directly.
+ *
+ * Sending ahead. A worker runs at most `concurrencyPerWorker` calls at once (its server
+ * has that concurrency; extra calls wait there, first in first out). When a worker is full
+ * the pool may still send it more calls, so that it never sits idle between two calls
+ * waiting for the next message — but only short ones behind short ones: every call in
+ * flight on that worker and the new one must be of a task with a run-time estimate (a
+ * moving average per task, so a task is never sent ahead before one of its calls has
+ * finished), the estimates must add up to at most `sendAhead` (default 2 ms), and at most
+ * `sendAheadMax` calls wait. The messages for one worker produced in the same turn of the
+ * event loop go out as one `postMessage` (an array of messages): a `postMessage` that wakes
+ * an idle thread costs tens of microseconds on small VMs, more than a tiny task.
+ *
+ * Because the server starts calls in the order they arrive, the pool knows which calls a
+ * worker is running: the first `concurrencyPerWorker` of those it was sent and has not
+ * answered. A call *starts* when it joins that set — when it is sent to a worker with a free
+ * slot, or when the `Exit` of a call ahead of it arrives — and `taskTimeout`, the run-time
+ * metric and the span's `runMs` count from there; time spent waiting in the worker counts
+ * as queue wait.
+ *
+ * Life of a call: encoded in the caller's fiber → sent to the least loaded worker that can
+ * take it, or queued → its `Exit` arrives (the worker's next call starts, the next queued
+ * call is sent) → the caller resumes and decodes the `Exit`. If the caller goes away first
+ * (interrupt, `taskTimeout`), an `Interrupt` is sent; a call that has started keeps its
+ * place in the worker until the worker answers, or for `cancelGrace`, after which the
+ * worker is terminated and replaced.
+ *
+ * When a worker dies (crash, or terminated after `cancelGrace`), the calls it was running
+ * fail with `WorkerCrashed`; the calls that were only waiting in it never started, and go
+ * back to the front of the queue for another worker. Node delivers every message a worker
+ * sent before its `exit` event, so the pool's view of which calls had started is exact at
+ * that point.
  */
-import * as NodeWorker from "@effect/platform-node/NodeWorker"
-import { Cause, Clock, Context, Deferred, Effect, Exit, Fiber, Metric, Schema, Scope } from "effect"
-import { RpcClient } from "effect/rpc"
-import type { FromClientEncoded, FromServerEncoded } from "effect/rpc/RpcMessage"
-import type * as RpcSerialization from "effect/rpc/RpcSerialization"
-import * as Worker from "effect/workers/Worker"
+import { Cause, Clock, Deferred, Effect, Exit, Schema } from "effect"
+import type { Tracer } from "effect"
+import type { FromClientEncoded, FromServerEncoded, ResponseExitEncoded } from "effect/rpc/RpcMessage"
+import * as Transferable from "effect/workers/Transferable"
 import * as WorkerThreads from "node:worker_threads"
 import * as Deadline from "../Deadline.ts"
 import type * as Task from "../Task.ts"
@@ -38,6 +62,8 @@ export interface Options {
   readonly maxQueue: number | undefined
   readonly taskTimeout: number | undefined
   readonly cancelGrace: number
+  /** Estimated work (ms) allowed to wait in a busy worker; 0 sends nothing ahead. */
+  readonly sendAhead: number
   readonly recycleTasks: number | undefined
   readonly recycleHeapBytes: number | undefined
   readonly workerOptions: WorkerThreads.WorkerOptions
@@ -45,59 +71,82 @@ export interface Options {
 
 /** Statistics of a pool, for tests and benchmarks. */
 export interface Stats {
-  readonly workers: ReadonlyArray<{ readonly workerId: number; readonly threadId: number; readonly state: string }>
+  readonly workers: ReadonlyArray<{
+    readonly workerId: number
+    readonly threadId: number
+    readonly state: string
+    readonly running: number
+    readonly waiting: number
+  }>
   readonly spawned: number
   readonly queued: number
 }
 
+/** At most this many calls wait in a worker behind the calls it runs. */
+export const sendAheadMax = 32
+
+type ExitEncoded = ResponseExitEncoded["exit"]
+
 interface Call {
-  readonly slot: Slot
+  readonly id: number
   readonly task: Task.Any
-  readonly startedAt: number
-  requestId: string | number | undefined
-  settled: boolean
-  released: boolean
+  readonly codecs: Core.Codecs
+  readonly payload: unknown
+  readonly transfer: ReadonlyArray<WorkerThreads.TransferListItem> | undefined
+  /** The caller's deadline on the caller's clock, sent as a remaining duration. */
+  readonly deadline: number | undefined
+  readonly clock: Clock.Clock | undefined
+  readonly span: Tracer.Span
+  readonly queuedAt: number
+  state: "new" | "queued" | "waiting" | "running" | "done"
+  slot: Slot | undefined
+  /** Its `Request` has left the main thread. */
+  posted: boolean
+  startedAt: number
+  /** Its task's estimated run time when it was sent (ms; `Infinity` while unknown). */
+  estimate: number
+  /** The caller has gone (interrupted, or failed with `TaskTimeout`). */
+  cancelled: boolean
   resume: ((effect: Effect.Effect<unknown, unknown>) => void) | undefined
+  timer: ReturnType<typeof setTimeout> | undefined
 }
 
 interface Slot {
   readonly index: number
   readonly workerId: number
   readonly thread: WorkerThreads.Worker
-  readonly scope: Scope.Closeable
   readonly ready: Deferred.Deferred<void, string>
-  state: "starting" | "ready" | "retiring" | "dead"
-  active: number
+  state: "starting" | "ready" | "retiring" | "dying" | "dead"
+  /** Calls sent and not answered, in the order they were sent. */
+  readonly inFlight: Map<number, Call>
+  /** Calls sent that wait in the worker (calls that left that state are skipped). */
+  readonly waiting: Fifo<Call>
+  waitingCount: number
+  running: number
+  /** Estimated work in flight (ms): the sum of the known estimates of its calls. */
+  backlog: number
+  /** Calls in flight whose task has no estimate yet. */
+  unknown: number
   completed: number
-  clientId: number
-  client: ((tag: string, payload: unknown, options: { readonly headers?: Record<string, string> }) => Effect.Effect<unknown, unknown>) | undefined
-  write: ((clientId: number, response: FromServerEncoded) => Effect.Effect<void>) | undefined
-  readonly inFlight: Map<string | number, Call>
-  readonly calls: Set<Call>
+  outbox: Array<FromClientEncoded>
+  outCalls: Array<Call | undefined>
+  outTransfers: Array<ReadonlyArray<WorkerThreads.TransferListItem> | undefined>
+  flushScheduled: boolean
+  /** Why it is dying, when the pool knows better than the exit code. */
+  failure: string | undefined
   heapCheckedAt: number
   heapChecking: boolean
 }
 
-interface Waiter {
-  readonly task: Task.Any
-  readonly resume: (effect: Effect.Effect<Slot, Core.RunnerQueueFull>) => void
-  slot: Slot | undefined
-  cancelled: boolean
-}
-
-const CurrentCall = Context.Reference<Call | undefined>("@hybrid/core/NodeRunner/CurrentCall", {
-  defaultValue: () => undefined
-})
-
-/** A FIFO queue with O(1) push and shift. */
+/** A FIFO queue with O(1) push, peek and shift. */
 class Fifo<A> {
   private items: Array<A | undefined> = []
   private head = 0
-  get length(): number {
-    return this.items.length - this.head
-  }
   push(a: A): void {
     this.items.push(a)
+  }
+  peek(): A | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined
   }
   shift(): A | undefined {
     if (this.head >= this.items.length) return undefined
@@ -109,53 +158,64 @@ class Fifo<A> {
     }
     return a
   }
-}
-
-const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause) as any
-  const reason = error?.reason
-  if (reason && typeof reason.message === "string") {
-    return reason.cause === undefined ? reason.message : `${reason.message}: ${String(reason.cause)}`
+  /** Puts `as` back in front, in their order. */
+  unshiftAll(as: ReadonlyArray<A>): void {
+    this.items = [...as, ...this.items.slice(this.head)]
+    this.head = 0
   }
-  return String(error)
+  drain(): Array<A> {
+    const rest = this.items.slice(this.head) as Array<A>
+    this.items = []
+    this.head = 0
+    return rest
+  }
 }
 
 const isEncodeDefect = (defect: unknown): boolean =>
   Schema.isSchemaError(defect) ||
   (typeof defect === "string" && defect.startsWith("Failed to encode response for RPC"))
 
-/** Maps what a call's `RpcClient` fiber ended with to what the caller sees. */
+/** What the caller sees for the decoded `Exit` of its call. */
 const mapExit = (task: Task.Any, exit: Exit.Exit<unknown, unknown>): Effect.Effect<unknown, unknown> => {
   if (Exit.isSuccess(exit)) return exit
   for (const reason of exit.cause.reasons) {
     if (reason._tag === "Die" && isEncodeDefect(reason.defect)) {
       return Effect.fail(Core.invalidResult(task, reason.defect))
     }
-    if (reason._tag === "Fail" && (reason.error as any)?._tag === "RpcClientError") {
-      return Effect.fail(
-        new Core.RunnerError({
-          task: task.name,
-          reason: "Protocol",
-          message: String((reason.error as any).message ?? reason.error),
-          cause: reason.error
-        })
-      )
-    }
   }
   return exit
 }
 
+/** Decodes the encoded `Exit` of a call (in the caller's fiber). */
+const decodeExit = (call: Call, encoded: ExitEncoded): Effect.Effect<unknown, unknown> => {
+  const decoded = call.codecs.decodeExit(encoded)
+  if (Exit.isExit(decoded) && Exit.isSuccess(decoded)) return mapExit(call.task, decoded.value as Exit.Exit<unknown>)
+  return Effect.flatMap(
+    Effect.mapError(decoded, (e) => Core.invalidResult(call.task, e)),
+    (exit) => mapExit(call.task, exit)
+  )
+}
+
+const protocolError = (task: Task.Any, message: string, cause: unknown) =>
+  new Core.RunnerError({ task: task.name, reason: "Protocol", message, cause })
+
 export const make = Effect.fnUntraced(function*<T extends Task.Any>(group: Task.Group<T>, options: Options) {
-  const poolScope = yield* Effect.scope
-  const platform = yield* Worker.WorkerPlatform
   const metricsContext = yield* Effect.context<never>()
+  const perWorker = options.concurrencyPerWorker
   const slots: Array<Slot> = []
-  const waiters = new Fifo<Waiter>()
+  /** Every slot whose thread has not exited yet (replaced ones included). */
+  const live = new Set<Slot>()
+  const queue = new Fifo<Call>()
+  const respawns = new Set<ReturnType<typeof setTimeout>>()
+  /** Moving average of each task's run time (ms). */
+  const estimates = new Map<string, number>()
+  /** Callers to resume and what with, in pairs (see `resumeSettled`). */
+  let resumes: Array<unknown> = []
   let queued = 0
   let busy = 0
   let nextWorkerId = 0
+  let nextRequestId = 0
   let closing = false
-  const capacity = options.size * options.concurrencyPerWorker
 
   const setQueued = (n: number) => {
     queued = n
@@ -166,327 +226,534 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(group: Task.
     Core.busyWorkers.updateUnsafe(busy, metricsContext)
   }
 
-  // --- dispatch -------------------------------------------------------------------------
+  // --- choosing a worker ------------------------------------------------------------------
 
-  const pick = (): Slot | undefined => {
+  const canTake = (slot: Slot, task: Task.Any): boolean => {
+    if (slot.state !== "ready") return false
+    if (options.recycleTasks !== undefined && slot.completed + slot.inFlight.size >= options.recycleTasks) return false
+    if (slot.running < perWorker) return true
+    // sent ahead only behind calls known to be short, and only if it is known to be short
+    const estimate = estimates.get(task.name)
+    return estimate !== undefined && slot.unknown === 0 && slot.waitingCount < sendAheadMax &&
+      slot.backlog + estimate <= options.sendAhead
+  }
+
+  const pick = (task: Task.Any): Slot | undefined => {
     let best: Slot | undefined
+    let bestLoad = Infinity
     for (const slot of slots) {
-      if (slot.state !== "ready" || slot.active >= options.concurrencyPerWorker) continue
-      if (best === undefined || slot.active < best.active) best = slot
-      if (slot.active === 0) break
+      const load = slot.running + slot.waitingCount
+      if (load >= bestLoad || !canTake(slot, task)) continue
+      best = slot
+      bestLoad = load
+      if (load === 0) break
     }
     return best
   }
 
-  const reserve = (slot: Slot) => {
-    if (slot.active++ === 0) setBusy(1)
+  // --- messages to a worker ---------------------------------------------------------------
+
+  const flush = (slot: Slot) => {
+    slot.flushScheduled = false
+    const messages = slot.outbox
+    if (messages.length === 0) return
+    const calls = slot.outCalls
+    const transfers = slot.outTransfers
+    slot.outbox = []
+    slot.outCalls = []
+    slot.outTransfers = []
+    // a dying worker gets nothing more: its unsent calls go back to the queue when it exits
+    if (slot.state === "dying" || slot.state === "dead") return
+    let transfer: Array<WorkerThreads.TransferListItem> = []
+    for (const t of transfers) if (t !== undefined) transfer = transfer.concat(t)
+    try {
+      slot.thread.postMessage([0, messages.length === 1 ? messages[0] : messages], transfer)
+      for (const call of calls) if (call !== undefined) call.posted = true
+    } catch {
+      // one of them cannot be cloned: send them one by one, failing only those
+      for (let i = 0; i < messages.length; i++) {
+        const call = calls[i]
+        try {
+          slot.thread.postMessage([0, messages[i]], transfers[i] ?? [])
+          if (call !== undefined) call.posted = true
+        } catch (error) {
+          if (call !== undefined) {
+            settle(slot, call, Effect.fail(protocolError(call.task, `could not send the call to its worker: ${String(error)}`, error)), false)
+          }
+        }
+      }
+      afterAnswers(slot)
+    }
+  }
+
+  const post = (
+    slot: Slot,
+    message: FromClientEncoded,
+    call: Call | undefined,
+    transfer: ReadonlyArray<WorkerThreads.TransferListItem> | undefined
+  ) => {
+    slot.outbox.push(message)
+    slot.outCalls.push(call)
+    slot.outTransfers.push(transfer)
+    if (!slot.flushScheduled) {
+      slot.flushScheduled = true
+      setImmediate(flush, slot)
+    }
+  }
+
+  // --- a call's life ----------------------------------------------------------------------
+
+  const start = (slot: Slot, call: Call) => {
+    call.state = "running"
+    call.startedAt = performance.now()
+    if (slot.running++ === 0) setBusy(1)
+    const queueWaitMs = call.startedAt - call.queuedAt
+    Core.queueWait.updateUnsafe(queueWaitMs, metricsContext)
+    call.span.attribute("queueWaitMs", queueWaitMs)
+    if (call.cancelled) armGrace(call)
+    else if (options.taskTimeout !== undefined) call.timer = setTimeout(onTimeout, options.taskTimeout, call)
+  }
+
+  const send = (slot: Slot, call: Call) => {
+    call.slot = slot
+    slot.inFlight.set(call.id, call)
+    call.estimate = estimates.get(call.task.name) ?? Infinity
+    if (call.estimate === Infinity) slot.unknown++
+    else slot.backlog += call.estimate
+    if (slot.running < perWorker) {
+      start(slot, call)
+    } else {
+      call.state = "waiting"
+      slot.waiting.push(call)
+      slot.waitingCount++
+    }
+    const headers: Array<[string, string]> = call.deadline === undefined
+      ? []
+      : [[Core.deadlineHeader, String(Math.max(0, call.deadline - call.clock!.currentTimeMillisUnsafe()))]]
+    post(slot, { _tag: "Request", id: call.id, tag: call.task.name, payload: call.payload, headers }, call, call.transfer)
+  }
+
+  /** Starts the calls waiting in a worker while it has free slots. */
+  const promote = (slot: Slot) => {
+    while (slot.running < perWorker && slot.waitingCount > 0) {
+      const next = slot.waiting.shift()
+      if (next === undefined) break
+      if (next.state !== "waiting") continue
+      slot.waitingCount--
+      start(slot, next)
+    }
+  }
+
+  /** Removes a call from its worker's books. */
+  const detach = (slot: Slot, call: Call) => {
+    if (call.state === "waiting") {
+      slot.waitingCount--
+    } else if (call.state === "running") {
+      if (--slot.running === 0) setBusy(-1)
+    }
+    if (call.estimate === Infinity) slot.unknown--
+    else slot.backlog -= call.estimate
+    slot.inFlight.delete(call.id)
+    if (slot.inFlight.size === 0) slot.backlog = 0 // no drift from float sums
+    if (call.timer !== undefined) {
+      clearTimeout(call.timer)
+      call.timer = undefined
+    }
+  }
+
+  /** The call is over in its worker: its caller (if still there) resumes with `result`. */
+  const settle = (slot: Slot, call: Call, result: Effect.Effect<unknown, unknown>, answered: boolean) => {
+    if (call.state === "done") return
+    if (call.state === "running") {
+      const runMs = performance.now() - call.startedAt
+      Core.runTime.updateUnsafe(runMs, metricsContext)
+      call.span.attribute("runMs", runMs)
+      if (answered && !call.cancelled) {
+        // a moving average; one sample can at most quadruple it, so that a pause of the
+        // main thread (GC) does not make a short task look long for the next many calls
+        const previous = estimates.get(call.task.name)
+        estimates.set(
+          call.task.name,
+          previous === undefined ? runMs : previous + (Math.min(runMs, 4 * previous) - previous) / 4
+        )
+      }
+    }
+    detach(slot, call)
+    call.state = "done"
+    const resume = call.resume
+    call.resume = undefined
+    if (resume !== undefined) resumes.push(resume, result)
+  }
+
+  /**
+   * Resumes the callers of settled calls — after the pool's books are up to date, since a
+   * resumed caller runs at once and may make its next call right away.
+   */
+  const resumeSettled = () => {
+    while (resumes.length > 0) {
+      const pending = resumes
+      resumes = []
+      for (let i = 0; i < pending.length; i += 2) {
+        ;(pending[i] as (effect: Effect.Effect<unknown, unknown>) => void)(pending[i + 1] as Effect.Effect<unknown, unknown>)
+      }
+    }
+  }
+
+  const submit = (call: Call) => {
+    if (closing) return call.resume?.(Effect.interrupt)
+    if (queued === 0) {
+      const slot = pick(call.task)
+      if (slot !== undefined) return send(slot, call)
+    }
+    if (options.maxQueue !== undefined && queued >= options.maxQueue) {
+      return call.resume?.(Effect.fail(new Core.RunnerQueueFull({ task: call.task.name, maxQueue: options.maxQueue })))
+    }
+    call.state = "queued"
+    queue.push(call)
+    setQueued(queued + 1)
   }
 
   const dispatch = () => {
     while (queued > 0) {
-      const slot = pick()
+      const call = queue.peek()
+      if (call === undefined) return
+      if (call.state !== "queued") {
+        queue.shift()
+        continue
+      }
+      const slot = pick(call.task)
       if (slot === undefined) return
-      const waiter = waiters.shift()
-      if (waiter === undefined) return
-      if (waiter.cancelled) continue
+      queue.shift()
       setQueued(queued - 1)
-      reserve(slot)
-      waiter.slot = slot
-      waiter.resume(Effect.succeed(slot))
+      send(slot, call)
     }
   }
 
-  const acquire = (task: Task.Any): Effect.Effect<Slot, Core.RunnerQueueFull> =>
-    Effect.callback<Slot, Core.RunnerQueueFull>((resume) => {
-      const free = queued === 0 ? pick() : undefined
-      if (free !== undefined) {
-        reserve(free)
-        resume(Effect.succeed(free))
-        return
-      }
-      if (options.maxQueue !== undefined && queued >= options.maxQueue) {
-        resume(Effect.fail(new Core.RunnerQueueFull({ task: task.name, maxQueue: options.maxQueue })))
-        return
-      }
-      const waiter: Waiter = { task, resume, slot: undefined, cancelled: false }
-      waiters.push(waiter)
-      setQueued(queued + 1)
-      return Effect.sync(() => {
-        if (waiter.slot !== undefined) {
-          unreserve(waiter.slot)
-        } else if (!waiter.cancelled) {
-          waiter.cancelled = true
-          setQueued(queued - 1)
-        }
-      })
-    })
-
-  const unreserve = (slot: Slot) => {
-    if (--slot.active === 0) {
-      setBusy(-1)
-      if (slot.state === "retiring") retire(slot, "recycled")
-    }
-    dispatch()
-  }
-
-  const release = (call: Call) => {
-    if (call.released) return
-    call.released = true
-    const slot = call.slot
-    slot.calls.delete(call)
-    if (call.requestId !== undefined) slot.inFlight.delete(call.requestId)
-    if (slot.state !== "dead") unreserve(slot)
-  }
-
-  // --- worker life ----------------------------------------------------------------------
-
-  const retire = (slot: Slot, reason: string, crashed = false) => {
-    if (slot.state === "dead") return
-    const wasReady = Deferred.isDoneUnsafe(slot.ready)
-    slot.state = "dead"
-    if (slot.active > 0) setBusy(-1)
-    slot.active = 0
-    Deferred.doneUnsafe(slot.ready, Exit.fail(reason))
-    const error = new Core.WorkerCrashed({ workerId: slot.workerId, cause: reason })
-    for (const call of Array.from(slot.calls)) {
-      call.released = true
-      if (crashed) call.resume?.(Effect.fail(error))
-    }
-    slot.calls.clear()
-    slot.inFlight.clear()
-    Effect.runFork(Scope.close(slot.scope, Exit.void))
-    if (!closing) {
-      // a worker that dies before it is ready (a broken worker file) is not respawned in a hot loop
-      Effect.runForkWith(metricsContext)(
-        Effect.sleep(wasReady ? 0 : 1000).pipe(
-          Effect.andThen(Effect.suspend(() => (closing ? Effect.void : spawn(slot.index)))),
-          Effect.forkIn(poolScope)
+  const armGrace = (call: Call) => {
+    call.timer = setTimeout(() => {
+      call.timer = undefined
+      const slot = call.slot!
+      if (call.state === "running" && (slot.state === "ready" || slot.state === "retiring")) {
+        kill(
+          slot,
+          `a cancelled call of task ${call.task.name} did not stop within cancelGrace (${options.cancelGrace} ms)`
         )
-      )
-    }
-    dispatch()
+      }
+    }, options.cancelGrace)
   }
 
-  const onSettled = (slot: Slot, call: Call) => {
-    call.settled = true
-    slot.completed++
-    Core.runTime.updateUnsafe(performance.now() - call.startedAt, metricsContext)
-    release(call)
-    if (slot.state !== "ready") return
-    if (options.recycleTasks !== undefined && slot.completed >= options.recycleTasks) {
-      slot.state = "retiring"
-      if (slot.active === 0) retire(slot, "recycled")
+  /** The caller has gone: stop the call where it is. */
+  const cancel = (call: Call) => {
+    if (call.cancelled || call.state === "done") return
+    call.cancelled = true
+    call.resume = undefined
+    switch (call.state) {
+      case "new":
+      case "queued": {
+        if (call.state === "queued") setQueued(queued - 1)
+        call.state = "done" // skipped when it reaches the head of the queue
+        return
+      }
+      case "waiting": {
+        post(call.slot!, { _tag: "Interrupt", requestId: call.id }, undefined, undefined)
+        return
+      }
+      case "running": {
+        if (call.timer !== undefined) clearTimeout(call.timer)
+        post(call.slot!, { _tag: "Interrupt", requestId: call.id }, undefined, undefined)
+        armGrace(call)
+        return
+      }
+    }
+  }
+
+  const onTimeout = (call: Call) => {
+    call.timer = undefined
+    if (call.state !== "running" || call.cancelled) return
+    const resume = call.resume
+    cancel(call)
+    resume?.(Effect.fail(new Core.TaskTimeout({ task: call.task.name, timeout: options.taskTimeout! })))
+  }
+
+  // --- answers from a worker --------------------------------------------------------------
+
+  const onAnswer = (slot: Slot, message: FromServerEncoded) => {
+    switch (message._tag) {
+      case "Exit": {
+        const call = slot.inFlight.get(message.requestId as number)
+        if (call === undefined) return
+        slot.completed++
+        settle(slot, call, decodeExit(call, message.exit), true)
+        return
+      }
+      case "Defect": {
+        // a protocol-level defect of the server (handler defects are per call): every call
+        // it was running dies with it, as with RpcClient
+        for (const call of Array.from(slot.inFlight.values())) settle(slot, call, Effect.die(message.defect), false)
+        return
+      }
+      case "ClientProtocolError": {
+        for (const call of Array.from(slot.inFlight.values())) {
+          settle(slot, call, Effect.fail(protocolError(call.task, String(message.error), message.error)), false)
+        }
+        return
+      }
+      default:
+        return
+    }
+  }
+
+  /** After answers: start what waits in the worker, recycle it if due, send it more. */
+  const afterAnswers = (slot: Slot) => {
+    // a dying worker still starts what waits in it until it stops: the books must follow
+    if (slot.state !== "dead") promote(slot)
+    if (slot.state === "ready" || slot.state === "retiring") {
+      if (slot.state === "ready" && options.recycleTasks !== undefined && slot.completed >= options.recycleTasks) {
+        slot.state = "retiring"
+      }
+      const limit = options.recycleHeapBytes
+      if (
+        limit !== undefined && slot.state === "ready" && !slot.heapChecking &&
+        performance.now() - slot.heapCheckedAt >= 10
+      ) {
+        slot.heapChecking = true
+        slot.heapCheckedAt = performance.now()
+        slot.thread.getHeapStatistics().then(
+          (heap) => {
+            slot.heapChecking = false
+            if (heap.used_heap_size > limit && slot.state === "ready") {
+              slot.state = "retiring"
+              if (slot.inFlight.size === 0) retire(slot)
+            }
+          },
+          () => {
+            slot.heapChecking = false
+          }
+        )
+      }
+      if (slot.state === "retiring" && slot.inFlight.size === 0) retire(slot)
+    }
+    dispatch()
+    resumeSettled()
+  }
+
+  const onMessage = (slot: Slot, data: readonly [0] | readonly [1, unknown]) => {
+    if (data[0] === 0) {
+      if (slot.state !== "starting") return
+      slot.state = "ready"
+      Deferred.doneUnsafe(slot.ready, Exit.void)
+      dispatch()
       return
     }
-    const limit = options.recycleHeapBytes
-    if (limit !== undefined && !slot.heapChecking && performance.now() - slot.heapCheckedAt >= 10) {
-      slot.heapChecking = true
-      slot.heapCheckedAt = performance.now()
-      slot.thread.getHeapStatistics().then(
-        (heap) => {
-          slot.heapChecking = false
-          if (heap.used_heap_size > limit && slot.state === "ready") {
-            slot.state = "retiring"
-            if (slot.active === 0) retire(slot, "recycled")
-          }
-        },
-        () => {
-          slot.heapChecking = false
-        }
-      )
+    const message = data[1]
+    if (Array.isArray(message)) {
+      for (const m of message) onAnswer(slot, m as FromServerEncoded)
+    } else {
+      onAnswer(slot, message as FromServerEncoded)
     }
+    afterAnswers(slot)
   }
 
-  const onResponse = (slot: Slot, response: FromServerEncoded): Effect.Effect<void> => {
-    if (response._tag === "Exit") {
-      const call = slot.inFlight.get(response.requestId)
-      if (call !== undefined) onSettled(slot, call)
+  // --- worker life ------------------------------------------------------------------------
+
+  const spawn = (index: number): Slot => {
+    const workerId = nextWorkerId++
+    const thread = new WorkerThreads.Worker(options.worker, {
+      ...options.workerOptions,
+      name: `hybrid-runner-${workerId}`,
+      workerData: { [Core.workerDataKey]: { concurrency: perWorker } }
+    })
+    const slot: Slot = {
+      index,
+      workerId,
+      thread,
+      ready: Deferred.makeUnsafe<void, string>(),
+      state: "starting",
+      inFlight: new Map(),
+      waiting: new Fifo(),
+      waitingCount: 0,
+      running: 0,
+      backlog: 0,
+      unknown: 0,
+      completed: 0,
+      outbox: [],
+      outCalls: [],
+      outTransfers: [],
+      flushScheduled: false,
+      failure: undefined,
+      heapCheckedAt: 0,
+      heapChecking: false
     }
-    return slot.write === undefined ? Effect.void : slot.write(slot.clientId, response)
+    slots[index] = slot
+    live.add(slot)
+    thread.on("message", (data) => onMessage(slot, data))
+    thread.on("error", (error) => {
+      // an uncaught exception (or out of memory): the thread exits next
+      slot.failure ??= String(error)
+      if (slot.state === "ready" || slot.state === "retiring") slot.state = "dying"
+    })
+    thread.on("messageerror", (error) => kill(slot, `a message from the worker could not be deserialized: ${String(error)}`))
+    thread.on("exit", (code) => onExit(slot, code))
+    return slot
   }
 
-  const send = (
-    slot: Slot,
-    backing: Worker.Worker<FromServerEncoded, FromClientEncoded>,
-    clientId: number,
-    request: FromClientEncoded,
-    transferables?: ReadonlyArray<unknown>
-  ): Effect.Effect<void> =>
-    Effect.withFiber((fiber) => {
-      slot.clientId = clientId
-      if (request._tag === "Request") {
-        const call = fiber.getRef(CurrentCall)
-        if (call !== undefined && !call.released) {
-          call.requestId = request.id
-          slot.inFlight.set(request.id, call)
+  /** Replaces a worker that has nothing in flight (recycling). */
+  const retire = (slot: Slot) => {
+    slot.state = "dying"
+    slot.failure ??= "recycled"
+    slot.thread.terminate().catch(() => {})
+    if (!closing) spawn(slot.index)
+  }
+
+  /** Terminates a worker at once and replaces it; its calls are settled when it has exited. */
+  const kill = (slot: Slot, reason: string) => {
+    if (slot.state === "dying" || slot.state === "dead") return
+    const replace = slot.state !== "starting"
+    slot.state = "dying"
+    slot.failure ??= reason
+    slot.thread.terminate().catch(() => {})
+    if (!closing && replace) spawn(slot.index)
+  }
+
+  const onExit = (slot: Slot, code: number) => {
+    live.delete(slot)
+    const wasReady = Deferred.isDoneUnsafe(slot.ready)
+    const reason = slot.failure ?? `exited with code: ${code}`
+    Deferred.doneUnsafe(slot.ready, Exit.fail(reason))
+    slot.state = "dead"
+    slot.outbox = []
+    slot.outCalls = []
+    slot.outTransfers = []
+    const error = new Core.WorkerCrashed({ workerId: slot.workerId, cause: reason })
+    const back: Array<Call> = []
+    for (const call of Array.from(slot.inFlight.values())) {
+      if (call.state === "running" && call.posted) {
+        settle(slot, call, Effect.fail(error), false)
+      } else {
+        // it never started in that worker: it goes back to the queue
+        detach(slot, call)
+        call.slot = undefined
+        call.posted = false
+        if (call.cancelled) {
+          call.state = "done"
+        } else {
+          call.state = "queued"
+          back.push(call)
         }
-      } else if (request._tag === "Interrupt" && !slot.inFlight.has(request.requestId)) {
-        return Effect.void
       }
-      return Effect.orDie(backing.send(request, transferables))
-    })
+    }
+    if (back.length > 0) {
+      queue.unshiftAll(back)
+      setQueued(queued + back.length)
+    }
+    if (!closing && slots[slot.index] === slot) {
+      // a worker that dies before it is ready (a broken worker file) is not respawned in a hot loop
+      if (wasReady) {
+        spawn(slot.index)
+      } else {
+        const timer = setTimeout(() => {
+          respawns.delete(timer)
+          if (!closing && slots[slot.index] === slot) spawn(slot.index)
+        }, 1000)
+        respawns.add(timer)
+      }
+    }
+    dispatch()
+    resumeSettled()
+  }
 
-  const spawn = (index: number): Effect.Effect<Slot> =>
-    Effect.gen(function*() {
-      const workerId = nextWorkerId++
-      const scope = yield* Scope.fork(poolScope, "sequential")
-      const thread = new WorkerThreads.Worker(options.worker, {
-        ...options.workerOptions,
-        name: `hybrid-runner-${workerId}`
-      })
-      const slot: Slot = {
-        index,
-        workerId,
-        thread,
-        scope,
-        ready: Deferred.makeUnsafe<void, string>(),
-        state: "starting",
-        active: 0,
-        completed: 0,
-        clientId: 0,
-        client: undefined,
-        write: undefined,
-        inFlight: new Map(),
-        calls: new Set(),
-        heapCheckedAt: 0,
-        heapChecking: false
-      }
-      slots[index] = slot
-      const backing = yield* platform.spawn<FromServerEncoded, FromClientEncoded>(workerId).pipe(
-        Effect.provideService(Worker.Spawner, () => thread),
-        Effect.orDie
-      )
-      const protocol = yield* RpcClient.Protocol.make(Effect.fnUntraced(function*(write) {
-        slot.write = write
-        return {
-          send: (clientId, request, transferables) => send(slot, backing, clientId, request, transferables),
-          supportsAck: true,
-          supportsTransferables: true,
-          codecFor: Schema.toCodecJson as RpcSerialization.CodecFor
+  // --- calls ------------------------------------------------------------------------------
+
+  const submitting = (
+    fiber: { readonly getRef: <A>(ref: any) => A },
+    span: Tracer.Span,
+    task: Task.Any,
+    codecs: Core.Codecs,
+    payload: unknown,
+    transfer: ReadonlyArray<WorkerThreads.TransferListItem> | undefined
+  ): Effect.Effect<unknown, unknown> => {
+    const deadline = fiber.getRef<number | undefined>(Deadline.Current)
+    const call: Call = {
+      id: nextRequestId++,
+      task,
+      codecs,
+      payload,
+      transfer: transfer !== undefined && transfer.length > 0 ? transfer : undefined,
+      deadline,
+      clock: deadline === undefined ? undefined : fiber.getRef<Clock.Clock>(Clock.Clock),
+      span,
+      queuedAt: performance.now(),
+      state: "new",
+      slot: undefined,
+      posted: false,
+      startedAt: 0,
+      estimate: 0,
+      cancelled: false,
+      resume: undefined,
+      timer: undefined
+    }
+    return Effect.callback<unknown, unknown>((resume) => {
+      call.resume = resume
+      submit(call)
+      return Effect.sync(() => cancel(call))
+    })
+  }
+
+  // `Effect.useSpan` rather than `Effect.fn`: the same `Runner.run` span, without capturing
+  // a call-site stack trace on every call (the bulk of `Effect.fn`'s cost per call).
+  const run = (task: Task.Any, payload: unknown): Effect.Effect<unknown, unknown> =>
+    Effect.useSpan("Runner.run", (span) =>
+      Effect.withFiber((fiber) => {
+        span.attribute("task", task.name)
+        if (group.byName.get(task.name) !== task) return Effect.fail(Core.unknownTask(task))
+        const codecs = Core.codecs(task)
+        const encoding = codecs.encodePayload(payload)
+        if (Exit.isExit(encoding)) {
+          return Exit.isSuccess(encoding)
+            ? submitting(fiber, span, task, codecs, encoding.value, undefined)
+            : Effect.mapError(encoding as Exit.Exit<unknown, Schema.SchemaError>, (e) => Core.invalidPayload(task, e))
         }
-      }))
-      slot.client = (yield* RpcClient.make(group.rpcs, { flatten: true, disableTracing: true }).pipe(
-        Effect.provideService(RpcClient.Protocol, protocol),
-        Scope.provide(scope)
-      )) as unknown as Slot["client"]
-      yield* backing.run((response) => onResponse(slot, response), {
-        onSpawn: Effect.sync(() => {
-          if (slot.state !== "starting") return
-          slot.state = "ready"
-          Deferred.doneUnsafe(slot.ready, Exit.void)
-          dispatch()
-        })
-      }).pipe(
-        Effect.catchCause((cause) =>
-          Effect.sync(() => {
-            if (!Cause.hasInterruptsOnly(cause)) retire(slot, describeCause(cause), true)
-          })
-        ),
-        Effect.forkIn(scope)
-      )
-      // Registered last, so it runs first when the slot's scope closes: terminate at once
-      // (NodeWorker's own finalizer would ask politely and wait up to 5 s).
-      yield* Scope.addFinalizer(
-        scope,
-        Effect.suspend(() => {
-          slot.state = "dead"
-          return Effect.promise(() => thread.terminate())
-        }).pipe(Effect.asVoid)
-      )
-      return slot
-    })
-
-  const kill = (slot: Slot, reason: string) => retire(slot, reason, true)
-
-  // --- calls ----------------------------------------------------------------------------
-
-  const headersFor = Effect.gen(function*() {
-    const deadline = yield* Deadline.Current
-    if (deadline === undefined) return undefined
-    const now = yield* Clock.currentTimeMillis
-    return { [Core.deadlineHeader]: String(Math.max(0, deadline - now)) }
-  })
-
-  const runOn = (slot: Slot, task: Task.Any, payload: unknown, headers: Record<string, string> | undefined) =>
-    Effect.withFiber((parent) => {
-      const call: Call = {
-        slot,
-        task,
-        startedAt: performance.now(),
-        requestId: undefined,
-        settled: false,
-        released: false,
-        resume: undefined
-      }
-      slot.calls.add(call)
-      const body = Effect.callback<unknown, unknown>((resume) => {
-        call.resume = resume
-        const fiber = Effect.runForkWith(Context.add(parent.context, CurrentCall, call))(
-          slot.client!(task.name, payload, headers === undefined ? {} : { headers })
+        // a schema that collects transferables (`Task.Transferable`) encodes as an Effect
+        const collector = Transferable.makeCollectorUnsafe()
+        return Effect.flatMap(
+          Effect.mapError(
+            Effect.provideService(encoding, Transferable.Collector, collector),
+            (e) => Core.invalidPayload(task, e)
+          ),
+          (encoded) =>
+            submitting(fiber, span, task, codecs, encoded, collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
         )
-        fiber.addObserver((exit) => resume(mapExit(task, exit)))
-        return Effect.suspend(() => {
-          call.resume = undefined
-          return Fiber.interrupt(fiber)
-        })
-      })
-      const timed = options.taskTimeout === undefined ? body : Effect.timeoutOrElse(body, {
-        duration: options.taskTimeout,
-        orElse: () => Effect.fail(new Core.TaskTimeout({ task: task.name, timeout: options.taskTimeout! }))
-      })
-      return Effect.onExit(timed, () =>
-        Effect.sync(() => {
-          const runMs = performance.now() - call.startedAt
-          if (call.released) return runMs
-          if (call.requestId === undefined || call.settled || slot.state === "dead") {
-            release(call)
-            return runMs
-          }
-          // cancelled while running in the worker: it has cancelGrace to stop
-          Effect.runForkWith(metricsContext)(
-            Effect.sleep(options.cancelGrace).pipe(
-              Effect.andThen(Effect.sync(() => {
-                if (!call.released && call.slot.state !== "dead") {
-                  kill(slot, `a cancelled call of task ${task.name} did not stop within cancelGrace (${options.cancelGrace} ms)`)
-                }
-              })),
-              Effect.forkIn(poolScope)
-            )
-          )
-          return runMs
-        }))
-    })
+      }))
 
-  const run = Effect.fn("Runner.run")(function*(task: Task.Any, payload: unknown) {
-    yield* Effect.annotateCurrentSpan("task", task.name)
-    if (group.byName.get(task.name) !== task) return yield* Core.unknownTask(task)
-    yield* Effect.mapError(Core.codecs(task).encodePayload(payload), (e) => Core.invalidPayload(task, e))
-    const queuedAt = performance.now()
-    let slot = yield* acquire(task)
-    while (slot.state === "dead") slot = yield* acquire(task)
-    const queueWaitMs = performance.now() - queuedAt
-    Core.queueWait.updateUnsafe(queueWaitMs, metricsContext)
-    yield* Effect.annotateCurrentSpan("queueWaitMs", queueWaitMs)
-    const headers = yield* headersFor
-    const startedAt = performance.now()
-    return yield* runOn(slot, task, payload, headers).pipe(
-      Effect.ensuring(Effect.suspend(() => Effect.annotateCurrentSpan("runMs", performance.now() - startedAt)))
-    )
-  })
+  // --- start and stop ---------------------------------------------------------------------
 
-  // --- start ----------------------------------------------------------------------------
-
-  for (let i = 0; i < options.size; i++) yield* spawn(i)
-  // Registered after the first workers, so it runs before their scopes close: no respawns
-  // while the pool shuts down, and every thread is terminated in parallel.
-  yield* Scope.addFinalizer(
-    poolScope,
+  yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
       closing = true
-      for (const slot of slots) slot.state = "dead"
-      return Effect.promise(() => Promise.all(slots.map((slot) => slot.thread.terminate())))
+      for (const timer of respawns) clearTimeout(timer)
+      respawns.clear()
+      const callers: Array<(effect: Effect.Effect<unknown, unknown>) => void> = []
+      for (const slot of live) {
+        slot.state = "dead"
+        for (const call of slot.inFlight.values()) {
+          if (call.timer !== undefined) clearTimeout(call.timer)
+          call.state = "done"
+          if (call.resume !== undefined) callers.push(call.resume)
+        }
+        slot.inFlight.clear()
+      }
+      for (const call of queue.drain()) {
+        if (call.state === "queued" && call.resume !== undefined) callers.push(call.resume)
+        call.state = "done"
+      }
+      setQueued(0)
+      for (const resume of callers) resume(Effect.interrupt)
+      const threads = Array.from(live, (slot) => slot.thread)
+      return Effect.promise(() => Promise.all(threads.map((thread) => thread.terminate().catch(() => {}))))
     })
   )
+
+  for (let i = 0; i < options.size; i++) spawn(i)
   const started = yield* Effect.exit(Effect.forEach(slots, (slot) => Deferred.await(slot.ready), { discard: true }))
   if (Exit.isFailure(started)) {
     closing = true
@@ -500,15 +767,21 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(group: Task.
   }
 
   const stats = (): Stats => ({
-    workers: slots.map((slot) => ({ workerId: slot.workerId, threadId: slot.thread.threadId, state: slot.state })),
+    workers: slots.map((slot) => ({
+      workerId: slot.workerId,
+      threadId: slot.thread.threadId,
+      state: slot.state,
+      running: slot.running,
+      waiting: slot.waitingCount
+    })),
     spawned: nextWorkerId,
     queued
   })
 
   const shape: Core.RunnerShape = {
     run: run as Core.RunnerShape["run"],
-    capacity,
+    capacity: options.size * perWorker,
     maxQueue: options.maxQueue
   }
   return { shape, stats, kill: (index: number) => Effect.sync(() => kill(slots[index]!, "killed")) }
-}, (effect) => Effect.provide(effect, NodeWorker.layerPlatform))
+})
