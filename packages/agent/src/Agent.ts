@@ -188,7 +188,10 @@ export type Mode = "hybrid" | "sequential"
  * @category models
  */
 export interface AnswerOptions {
-  /** The time for the whole call: fetches, processing, LLM. */
+  /**
+   * The time for the whole call: fetches, processing, LLM. Not a finite duration ≥ 0: a
+   * defect (`InvalidOption`).
+   */
   readonly budget: Duration.Input
   readonly mode?: Mode | undefined
   /** The weather city; default: a place named in the query, else the layer's `city`. */
@@ -313,6 +316,13 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
   return error instanceof Error ? error.message : String(error)
 }
 
+/** A `SourceError` without the source's name and reason, which the report already has. */
+const sourceDetail = (error: Source.SourceError): string => {
+  const status = error.status === undefined ? "" : ` ${error.status}`
+  const attempts = error.attempts === undefined ? "" : ` (${error.attempts} attempt${error.attempts === 1 ? "" : "s"})`
+  return `${error.kind}${status}: ${error.detail}${attempts}`
+}
+
 const invalid = (option: string, value: unknown, expected: string): never => {
   throw new InvalidOption({ where: "Agent.layer", option, value: String(value), expected })
 }
@@ -429,7 +439,7 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
         if (failure === undefined) return yield* outcome("failed", `${stage}: ${describeCause(exit.cause)}`)
         switch (failure._tag) {
           case "SourceError":
-            return yield* outcome(failure.reason, failure.message)
+            return yield* outcome(failure.reason, sourceDetail(failure))
           case "DeadlineExceeded":
             return yield* outcome("timeout", `${stage} did not finish before the deadline`)
           case "TaskTimeout":

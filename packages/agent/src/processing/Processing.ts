@@ -51,7 +51,7 @@ import * as os from "node:os"
 import { Context, Effect, Layer } from "effect"
 import { NodeRunner, Runner } from "@hybrid/core"
 import { handlers } from "./handlers.ts"
-import { type Input, type Options, ProcessSource, Tasks } from "./tasks.ts"
+import { type Input, type Options, type Processed, ProcessSource, Tasks } from "./tasks.ts"
 
 export {
   /**
@@ -311,5 +311,5 @@ export const layerNode = (
  * @since 0.1.0
  * @category accessors
  */
-export const run = (input: Input): Effect.Effect<typeof ProcessSource.success.Type, Runner.RunError, Runner.Runner> =>
+export const run = (input: Input): Effect.Effect<Processed, Runner.RunError, Runner.Runner> =>
   Runner.run(ProcessSource, input)
