@@ -8,12 +8,14 @@
  *   library): the control shows what the machine really delivers — small VMs often give
  *   two threads one core's worth of CPU;
  * - tiny-task throughput: 20,000 calls returning `n + 1`, all submitted at once, in
- *   tasks/second for `NodeRunner` (default: one call per worker at a time; and with
- *   `concurrencyPerWorker: 8`), piscina 5, tinypool 2 and the raw control;
+ *   tasks/second for `NodeRunner` (default: one call running per worker, short calls sent
+ *   ahead to wait in a busy worker, several per message; with `sendAhead: 0`, nothing sent
+ *   ahead — one message per call; and with `concurrencyPerWorker: 8`), piscina 5,
+ *   tinypool 2 and the raw control;
  * - start-up: from building the pool to the first result.
  *
- * Figures: `speedup` (NodeRunner vs sequential), `throughputRatioVsPiscina`, `startupMs`,
- * plus the peers' figures.
+ * Figures: `speedup` (NodeRunner vs sequential), `throughputRatioVsPiscina` (default
+ * NodeRunner), `startupMs`, plus the other variants' and the peers' figures.
  *
  * Run: `pnpm bench cpu [--quick]`.
  *
@@ -64,7 +66,14 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   yield* runner.run(Inc, 1)
   const startupMs = performance.now() - t0
 
-  // the same pool with calls pipelined into each worker (several in flight per thread)
+  // the same pool with nothing sent ahead: a worker gets its next call when it has answered
+  const oneByOneContext = yield* Layer.buildWithScope(
+    NodeRunner.layer(CpuTasks, { worker, size: cores, sendAhead: 0 }),
+    scope
+  )
+  const oneByOne = oneByOneContext.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
+
+  // the same pool running 8 calls at once per worker
   const pipelinedContext = yield* Layer.buildWithScope(
     NodeRunner.layer(CpuTasks, { worker, size: cores, concurrencyPerWorker: 8 }),
     scope
@@ -87,7 +96,7 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
       ...Array.from({ length: cores * 2 }, (_, i) => raw.run("inc", i))
     ])
   )
-  for (const r of [runner, pipelined]) {
+  for (const r of [runner, oneByOne, pipelined]) {
     yield* Effect.forEach(Array.from({ length: cores * 2 }, (_, i) => i), (i) => r.run(Inc, i), {
       concurrency: "unbounded"
     })
@@ -105,9 +114,19 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
 
   // tiny-task throughput
   const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
-  const tiny = { runner: [] as Array<number>, pipelined: [] as Array<number>, piscina: [] as Array<number>, tinypool: [] as Array<number>, raw: [] as Array<number> }
+  const tiny = {
+    runner: [] as Array<number>,
+    oneByOne: [] as Array<number>,
+    pipelined: [] as Array<number>,
+    piscina: [] as Array<number>,
+    tinypool: [] as Array<number>,
+    raw: [] as Array<number>
+  }
   for (let r = 0; r < rounds; r++) {
     tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
+    tiny.oneByOne.push(
+      yield* timed(Effect.forEach(inputs, (i) => oneByOne.run(Inc, i), { concurrency: "unbounded", discard: true }))
+    )
     tiny.pipelined.push(
       yield* timed(Effect.forEach(inputs, (i) => pipelined.run(Inc, i), { concurrency: "unbounded", discard: true }))
     )
@@ -125,8 +144,10 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
     piscinaSpeedup: round(speedOf(cpu.piscina)),
     rawWorkerThreadsSpeedup: round(speedOf(cpu.raw)),
     throughputRatioVsPiscina: round(rate(tiny.runner) / rate(tiny.piscina)),
+    throughputRatioVsPiscinaNoSendAhead: round(rate(tiny.oneByOne) / rate(tiny.piscina)),
     throughputRatioVsPiscinaPipelined: round(rate(tiny.pipelined) / rate(tiny.piscina)),
     runnerTasksPerSecond: Math.round(rate(tiny.runner)),
+    runnerNoSendAheadTasksPerSecond: Math.round(rate(tiny.oneByOne)),
     runnerPipelinedTasksPerSecond: Math.round(rate(tiny.pipelined)),
     piscinaTasksPerSecond: Math.round(rate(tiny.piscina)),
     tinypoolTasksPerSecond: Math.round(rate(tiny.tinypool)),
@@ -138,6 +159,7 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   const rows: Array<Row> = [
     { variant: "sequential (main thread)", [`${TASKS} tasks ms`]: Math.round(seq), speedup: 1 },
     { variant: `NodeRunner (${cores} workers)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.runner)), speedup: figures.speedup, "tiny tasks/s": figures.runnerTasksPerSecond },
+    { variant: `NodeRunner, sendAhead 0 (one call per message)`, "tiny tasks/s": figures.runnerNoSendAheadTasksPerSecond },
     { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": figures.runnerPipelinedTasksPerSecond },
     { variant: `piscina 5 (${cores} threads)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.piscina)), speedup: figures.piscinaSpeedup, "tiny tasks/s": figures.piscinaTasksPerSecond },
     { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": figures.tinypoolTasksPerSecond },
@@ -148,7 +170,7 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
     `speed-up target ≥ 0.9 × cores = ${figures.speedupTarget}; the raw worker_threads control reached ×${figures.rawWorkerThreadsSpeedup}` +
       (figures.rawWorkerThreadsSpeedup < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
     `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${figures.throughputRatioVsPiscina} (target ≥ 1.0), ` +
-      `${figures.throughputRatioVsPiscinaPipelined} with concurrencyPerWorker 8`,
+      `${figures.throughputRatioVsPiscinaNoSendAhead} with sendAhead 0, ${figures.throughputRatioVsPiscinaPipelined} with concurrencyPerWorker 8`,
     `start-up to first result: ${figures.startupMs} ms for ${cores} workers`
   ]
   const report: ScenarioReport = { scenario: "cpu", figures, rows, notes }

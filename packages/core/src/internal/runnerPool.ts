@@ -87,6 +87,9 @@ export const sendAheadMax = 32
 
 type ExitEncoded = ResponseExitEncoded["exit"]
 
+/** Shared by every request without headers (cloned once per message batch). */
+const noHeaders: Array<[string, string]> = []
+
 interface Call {
   readonly id: number
   readonly task: Task.Any
@@ -327,9 +330,9 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(group: Task.
       slot.waiting.push(call)
       slot.waitingCount++
     }
-    const headers: Array<[string, string]> = call.deadline === undefined
-      ? []
-      : [[Core.deadlineHeader, String(Math.max(0, call.deadline - call.clock!.currentTimeMillisUnsafe()))]]
+    const headers = call.deadline === undefined
+      ? noHeaders
+      : [[Core.deadlineHeader, String(Math.max(0, call.deadline - call.clock!.currentTimeMillisUnsafe()))] as [string, string]]
     post(slot, { _tag: "Request", id: call.id, tag: call.task.name, payload: call.payload, headers }, call, call.transfer)
   }
 
