@@ -1,5 +1,5 @@
 import { assert, describe, it, layer } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Tracer } from "effect"
 import * as Deadline from "../src/Deadline.ts"
 import * as NodeRunner from "../src/NodeRunner.ts"
 import * as Runner from "../src/Runner.ts"
@@ -169,6 +169,27 @@ layer(Layer.merge(pool({ size: 2, cancelGrace: "150 millis" }), Layer.empty), { 
         assert.strictEqual(bytes.byteLength, 0, "the caller's buffer was transferred")
         assert.strictEqual(out.length, 1 << 20)
         assert.strictEqual(out[0], last)
+      }))
+
+    it.effect("every call is a Runner.run span with its task, queue wait and run time", () =>
+      Effect.gen(function*() {
+        const spans: Array<Tracer.NativeSpan> = []
+        const tracer = Tracer.make({
+          span: (options) => {
+            const span = new Tracer.NativeSpan(options)
+            spans.push(span)
+            return span
+          }
+        })
+        yield* Runner.forEach(Spin, [{ ms: 20 }, { ms: 20 }]).pipe(Effect.withTracer(tracer))
+        const runs = spans.filter((span) => span.name === "Runner.run")
+        assert.strictEqual(runs.length, 2)
+        for (const span of runs) {
+          assert.strictEqual(span.status._tag, "Ended")
+          assert.strictEqual(span.attributes.get("task"), "Spin")
+          assert.isAtLeast(span.attributes.get("queueWaitMs") as number, 0)
+          assert.isAtLeast(span.attributes.get("runMs") as number, 19)
+        }
       }))
 
     it.effect("metrics: run-time histogram and queue depth", () =>
