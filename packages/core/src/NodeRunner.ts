@@ -21,10 +21,12 @@
  *   such calls, up to `sendAhead` (default 2 ms) of estimated work and 32 calls per worker.
  *   The calls for one worker leave in one message per turn of the event loop. This is what
  *   makes tiny tasks cheap; long tasks are never sent ahead.
- * - A call starts when its worker begins it (the first `concurrencyPerWorker` of the calls
- *   sent to a worker and not yet answered are the ones it runs). `taskTimeout`, the
- *   `runMs` of its span and the run-time metric count from there; time spent waiting — in
- *   the main thread or in the worker — is queue wait and never counts towards `taskTimeout`.
+ * - A call starts when its worker takes it on: a worker runs the first
+ *   `concurrencyPerWorker` calls it was sent and has not answered, so a call sent ahead
+ *   starts when the answer of the call before it reaches the pool (a message's transit
+ *   after the worker began it). `taskTimeout`, the `runMs` of its span and the run-time
+ *   metric count from there; time spent waiting — in the main thread or in the worker — is
+ *   queue wait and never counts towards `taskTimeout`.
  * - Cancellation: interrupting a call sends an `Interrupt` to its worker. A call still
  *   waiting in the worker is dropped there without running. An Effect handler stops where
  *   it yields; a handler stuck in synchronous code gets `cancelGrace` (default 1 s), then
@@ -48,14 +50,17 @@
  * - Workers start in parallel when the layer is built (≈ 100–300 ms each for Effect); the
  *   layer fails with `RunnerError` (`WorkerStartFailed`) if a worker dies before it is ready.
  * - A plain synchronous handler cannot be interrupted: with `concurrencyPerWorker > 1`,
- *   terminating a stuck worker also fails the other calls it was running.
+ *   terminating a stuck worker also fails the other calls it had taken on (up to
+ *   `concurrencyPerWorker`, begun or not — the pool cannot tell); only the calls waiting
+ *   behind those run again elsewhere.
  * - A call of a usually short task that turns out long delays the calls sent ahead behind
  *   it in the same worker, even if another worker frees up; `sendAhead: 0` turns sending
  *   ahead off.
  * - `taskTimeout` and `cancelGrace` are real time (Node timers), not Effect's `Clock`:
  *   the workers run in real time, even under a `TestClock`.
- * - A call costs the calling thread a few tens of microseconds; a task of a few
- *   microseconds of work is still cheaper inline.
+ * - A call costs the calling thread ≈ 15 µs when tiny calls travel sent ahead in batches,
+ *   ≈ 45 µs when each goes alone (measured on a 2-core VM): a task of a few microseconds
+ *   of work is still cheaper inline.
  *
  * @example
  * ```ts
