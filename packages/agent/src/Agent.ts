@@ -16,8 +16,11 @@
  *
  * - **Concurrent fetch, overlapped processing**: every source runs `fetch → process` in its
  *   own fiber (`Gather.settle`), so a response is processed on the `Runner` (worker
- *   threads) while the other fetches are still in flight. `mode: "sequential"` runs the
- *   identical per-source steps one after another, for comparison.
+ *   threads) while the other fetches are still in flight. Each source's processing is
+ *   split into `parallelism` parts (one `ProjectPart` task per core, then `MergeParts`),
+ *   so a large source spreads over every core instead of holding one. `mode:
+ *   "sequential"` runs the identical per-source steps (and parts) one after another, for
+ *   comparison.
  * - **One deadline for the whole call tree**: `budget` becomes `Deadline`s — the context
  *   phase (fetches with their own per-attempt timeouts and retries, and the worker tasks)
  *   ends at `deadline − llmReserve`, the LLM call (with its retries) at the deadline. A
@@ -28,9 +31,9 @@
  *   budget), or the LLM fails, the answer is extractive: the processed summaries of the
  *   sources that answered, no LLM (`synthesis: "extractive"`, degraded). Only "no source
  *   and no LLM" fails, with `NoAnswer`.
- * - **Timings**: per source fetch, processing (wall, and CPU in the worker), the LLM call,
- *   the total, and `bound` — the critical path of the measured stages, `max over sources
- *   of (fetch + CPU) + llm`: no schedule on any number of cores could finish sooner.
+ * - **Timings**: per source fetch, processing (wall, and CPU in the workers), the LLM call,
+ *   the total, and `bound` — the critical path of the measured stages on `parallelism`
+ *   cores (see `Timings`): no schedule on that many cores could finish sooner.
  *
  * Services needed (`Agent.layer`): `Weather`, `News`, `KnowledgeBase`, `LanguageModel`
  * and a `Runner` serving `Processing.Tasks`. `Agent.layerFixtures` wires all of it over
@@ -67,6 +70,7 @@
  *
  * @since 0.1.0
  */
+import * as os from "node:os"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Cause, Clock, type Config, ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { type EmbeddingModel, LanguageModel } from "effect/ai"
@@ -115,8 +119,11 @@ export class SourceReport extends Schema.Class<SourceReport>("@hybrid/agent/Agen
  * - `process`: per fetched source, the processing call as the agent saw it (queueing,
  *   transfer and computing), `cpu`: the computing alone, in the worker;
  * - `context`: the whole fetch-and-process phase; `llm`: the LLM call (0 when skipped);
- * - `total`: the whole call; `bound`: the critical path, `max over sources of (fetch +
- *   cpu) + llm` — what infinitely many cores could have done with the same stage times.
+ * - `total`: the whole call; `bound`: the critical path on `parallelism` cores with the
+ *   same stage times — `max over sources i of (fetch_i + max(longest task of i, Σ cpu of
+ *   the sources fetched at or after i / cores)) + llm`: a source's CPU work starts when
+ *   its fetch ends, a task runs on one core, and no schedule on that many cores finishes
+ *   the context phase sooner.
  *
  * @since 0.1.0
  * @category models
@@ -215,6 +222,12 @@ export interface Options {
   readonly newsLimit?: number | undefined
   /** Knowledge-base documents asked for. Default 3. */
   readonly kbLimit?: number | undefined
+  /**
+   * Parts each source's processing is split into (one `ProjectPart` task each, merged
+   * after), and the cores the critical-path bound assumes. Default: the `Runner`'s
+   * capacity, at most `os.availableParallelism()` (1 for an in-process runner).
+   */
+  readonly parallelism?: number | undefined
 }
 
 /**
@@ -299,6 +312,8 @@ interface Outcome {
   readonly fetchMs: number | undefined
   readonly processMs: number | undefined
   readonly cpuMs: number | undefined
+  /** CPU time of each processing task (the parts, then the merge). */
+  readonly tasksMs: ReadonlyArray<number>
   readonly error: string | undefined
   readonly processed: Processing.Processed | undefined
 }
@@ -345,6 +360,7 @@ interface Resolved {
   readonly city: string
   readonly newsLimit: number
   readonly kbLimit: number
+  readonly parallelism: number | undefined
 }
 
 const resolve = (options: Options): Resolved => {
@@ -358,9 +374,27 @@ const resolve = (options: Options): Resolved => {
     processing,
     city,
     newsLimit: positiveInt("newsLimit", options.newsLimit ?? 10),
-    kbLimit: positiveInt("kbLimit", options.kbLimit ?? 3)
+    kbLimit: positiveInt("kbLimit", options.kbLimit ?? 3),
+    parallelism: options.parallelism === undefined ? undefined : positiveInt("parallelism", options.parallelism)
   }
 }
+
+/**
+ * The earliest the context phase could end with the measured stage times on `cores`
+ * cores: a source's processing starts when its fetch ends, each task runs on one core,
+ * and the CPU work of the sources fetched at or after a source's fetch cannot start
+ * before it. So it is at least, for every source `i`, `fetch_i + max(longest task of i,
+ * Σ cpu of the sources fetched at or after i / cores)`.
+ */
+const criticalPath = (outcomes: ReadonlyArray<Outcome>, cores: number): number =>
+  outcomes.reduce((max, o) => {
+    const arrived = o.fetchMs ?? o.ms
+    const later = outcomes
+      .filter((p) => (p.fetchMs ?? p.ms) >= arrived)
+      .reduce((sum, p) => sum + (p.cpuMs ?? 0), 0)
+    const longest = o.tasksMs.reduce((a, b) => Math.max(a, b), 0)
+    return Math.max(max, arrived + Math.max(longest, later / cores))
+  }, 0)
 
 /** Time kept after the LLM's cut-off to assemble the answer. */
 const assemblyMarginMs = 10
@@ -379,6 +413,8 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
     const kb = yield* KnowledgeBase.KnowledgeBase
     const llm = yield* LanguageModel.LanguageModel
     const runner = yield* Runner.Runner
+    const cores = settings.parallelism ??
+      (typeof runner.capacity === "number" ? Math.max(1, Math.min(runner.capacity, os.availableParallelism())) : 1)
 
     const specs = (query: string, city: string): ReadonlyArray<Spec> => {
       const search = searchTerms(query)
@@ -405,32 +441,34 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
     }
 
     /** One source: fetch, then process; never fails, ends by `until`. */
-    const runSource = (spec: Spec, query: string, until: number): Effect.Effect<Outcome> =>
+    const runSource = (spec: Spec, query: string, until: number, mode: Mode): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
         const start = yield* nowMs
         const marks: { fetched?: number; processed?: number } = {}
-        const outcome = (status: Status, error?: string, processed?: Processing.Processed) =>
+        const outcome = (status: Status, error?: string, split?: Processing.Split) =>
           Effect.map(nowMs, (end): Outcome => ({
             name: spec.name,
             status,
             ms: round(end - start),
             fetchMs: round((marks.fetched ?? end) - start),
             processMs: marks.fetched === undefined ? undefined : round((marks.processed ?? end) - marks.fetched),
-            cpuMs: processed?.cpuMs,
+            cpuMs: split?.processed.cpuMs,
+            tasksMs: split?.tasksMs ?? [],
             error,
-            processed
+            processed: split?.processed
           }))
         const steps = Effect.gen(function*() {
           const documents = yield* spec.fetch.pipe(Effect.withSpan("Agent.fetch", { attributes: { source: spec.name } }))
           marks.fetched = yield* nowMs
-          const processed = yield* runner.run(Processing.ProcessSource, {
-            query,
-            source: spec.name,
-            documents,
-            options: settings.processing
-          }).pipe(Effect.withSpan("Agent.process", { attributes: { source: spec.name, documents: documents.length } }))
+          const split = yield* Processing.runParts(
+            { query, source: spec.name, documents, options: settings.processing },
+            { parts: cores, concurrency: mode === "sequential" ? 1 : "unbounded" }
+          ).pipe(
+            Effect.provideService(Runner.Runner, runner),
+            Effect.withSpan("Agent.process", { attributes: { source: spec.name, documents: documents.length } })
+          )
           marks.processed = yield* nowMs
-          return processed
+          return split
         })
         const exit = yield* Effect.exit(steps.pipe(Deadline.at(until)))
         if (Exit.isSuccess(exit)) return yield* outcome("ok", undefined, exit.value)
@@ -485,8 +523,8 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
       const city = options.city ?? cityOf(query) ?? settings.city
       const sources = specs(query, city)
       const exits = mode === "sequential"
-        ? yield* Effect.forEach(sources, (s) => Effect.exit(runSource(s, query, contextEnd)), { concurrency: 1 })
-        : yield* Gather.settle(sources.map((s) => runSource(s, query, contextEnd)))
+        ? yield* Effect.forEach(sources, (s) => Effect.exit(runSource(s, query, contextEnd, mode)), { concurrency: 1 })
+        : yield* Gather.settle(sources.map((s) => runSource(s, query, contextEnd, mode)))
       const outcomes = exits.map((exit, i): Outcome =>
         Exit.isSuccess(exit) ? exit.value : {
           name: sources[i]!.name,
@@ -495,6 +533,7 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
           fetchMs: undefined,
           processMs: undefined,
           cpuMs: undefined,
+          tasksMs: [],
           error: describeCause(exit.cause),
           processed: undefined
         }
@@ -537,7 +576,7 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
           const v = f(o)
           return v === undefined ? [] : [[o.name, v]]
         }))
-      const critical = outcomes.reduce((max, o) => Math.max(max, (o.fetchMs ?? o.ms) + (o.cpuMs ?? o.processMs ?? 0)), 0)
+      const critical = criticalPath(outcomes, cores)
       const degraded = synthesis !== "llm" || outcomes.some((o) => o.status !== "ok")
       yield* Effect.annotateCurrentSpan({ degraded, synthesis })
       return new Answer({

@@ -258,6 +258,12 @@ describe("Agent", () => {
         Layer.provide(Runner.layerInProcess(Processing.Tasks, {
           ProcessSource: () => {
             throw new Error("tokenizer exploded")
+          },
+          ProjectPart: () => {
+            throw new Error("tokenizer exploded")
+          },
+          MergeParts: () => {
+            throw new Error("tokenizer exploded")
           }
         })),
         Layer.provide(

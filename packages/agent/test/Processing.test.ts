@@ -189,6 +189,57 @@ describe("Processing", () => {
     assert.strictEqual(Processing.projectionsAt(1e-9), 1)
   })
 
+  it.prop(
+    "ranges split the projections into contiguous, near-equal parts that cover them exactly",
+    { projections: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 5_000 })), parts: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 16 })) },
+    ({ parts, projections }) => {
+      const split = Processing.ranges(projections, parts)
+      assert.strictEqual(split.length, Math.min(parts, projections))
+      assert.strictEqual(split[0]![0], 0)
+      assert.strictEqual(split[split.length - 1]![1], projections)
+      split.forEach(([from, to], i) => {
+        assert.isAbove(to, from)
+        if (i > 0) assert.strictEqual(from, split[i - 1]![1])
+      })
+      const sizes = split.map(([from, to]) => to - from)
+      assert.isAtMost(Math.max(...sizes) - Math.min(...sizes), 1)
+    }
+  )
+
+  it("a source split into parts and merged gives processSource's result (up to rounding)", () => {
+    const payload = input("asyncio event loop", { projections: 24, topK: 5 })
+    const whole = Processing.processSource(payload)
+    for (const parts of [2, 3, 7]) {
+      const merged = Processing.mergeParts({
+        input: payload,
+        parts: Processing.ranges(24, parts).map(([from, to]) => Processing.projectPart({ input: payload, from, to }))
+      })
+      assert.deepStrictEqual(merged.chunks.map((c) => c.id), whole.chunks.map((c) => c.id))
+      merged.chunks.forEach((c, i) => assert.closeTo(c.score, whole.chunks[i]!.score, 1e-5))
+      assert.deepStrictEqual(merged.summary, whole.summary)
+      assert.deepStrictEqual(
+        { tokens: merged.tokens, chunkCount: merged.chunkCount, sentenceCount: merged.sentenceCount },
+        { tokens: whole.tokens, chunkCount: whole.chunkCount, sentenceCount: whole.sentenceCount }
+      )
+    }
+    // a part of another source does not fit: a defect, not a wrong answer
+    const other = input("x", { projections: 4 })
+    const foreign = Processing.projectPart({ input: { ...other, documents: other.documents.slice(0, 1) }, from: 0, to: 4 })
+    assert.throws(() => Processing.mergeParts({ input: other, parts: [foreign] }), /MergeParts/)
+  })
+
+  it.live("runParts spreads a source over the workers and reports each task's CPU time", () =>
+    Effect.gen(function*() {
+      const payload = input("river Lisbon", { projections: 40 })
+      const split = yield* Processing.runParts(payload, { parts: 2, concurrency: "unbounded" })
+      assert.strictEqual(split.tasksMs.length, 3) // two parts, then the merge
+      assert.closeTo(split.tasksMs.reduce((a, b) => a + b, 0), split.processed.cpuMs, 0.05)
+      assert.deepStrictEqual(split.processed.summary, Processing.processSource(payload).summary)
+      const single = yield* Processing.runParts(payload, { parts: 1, concurrency: 1 })
+      assert.deepStrictEqual(single.tasksMs, [single.processed.cpuMs])
+      assert.deepStrictEqual(stable(single.processed), stable(Processing.processSource(payload)))
+    }).pipe(Effect.provide(Processing.layerNode({ size: 2 }))), 20_000)
+
   it.live("the task runs the same on worker threads (NodeRunner) as in process", () =>
     Effect.gen(function*() {
       const payload = input("river Lisbon", { projections: 30 })

@@ -51,7 +51,7 @@ import * as os from "node:os"
 import { Context, Effect, Layer } from "effect"
 import { NodeRunner, Runner } from "@hybrid/core"
 import { handlers } from "./handlers.ts"
-import { type Input, type Options, type Processed, ProcessSource, Tasks } from "./tasks.ts"
+import { type Input, MergeParts, type Options, type Processed, ProcessSource, ProjectPart, Tasks } from "./tasks.ts"
 
 export {
   /**
@@ -68,6 +68,11 @@ export {
    * @since 0.1.0
    * @category steps
    */
+  mergeParts,
+  /**
+   * @since 0.1.0
+   * @category steps
+   */
   prepare,
   /**
    * @since 0.1.0
@@ -78,7 +83,12 @@ export {
    * @since 0.1.0
    * @category steps
    */
-  project
+  project,
+  /**
+   * @since 0.1.0
+   * @category steps
+   */
+  projectPart
 } from "./handlers.ts"
 export type {
   /**
@@ -102,7 +112,27 @@ export {
    * @since 0.1.0
    * @category schemas
    */
+  MergeInput,
+  /**
+   * @since 0.1.0
+   * @category tasks
+   */
+  MergeParts,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
   Options,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  Part,
+  /**
+   * @since 0.1.0
+   * @category schemas
+   */
+  PartInput,
   /**
    * @since 0.1.0
    * @category schemas
@@ -113,6 +143,11 @@ export {
    * @category tasks
    */
   ProcessSource,
+  /**
+   * @since 0.1.0
+   * @category tasks
+   */
+  ProjectPart,
   /**
    * @since 0.1.0
    * @category schemas
@@ -313,3 +348,55 @@ export const layerNode = (
  */
 export const run = (input: Input): Effect.Effect<Processed, Runner.RunError, Runner.Runner> =>
   Runner.run(ProcessSource, input)
+
+/**
+ * What `runParts` returns: the processed source, and the CPU time of each task it ran
+ * (the parts, then the merge; one entry when the source was not split) — what a
+ * critical-path bound needs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Split {
+  readonly processed: Processed
+  readonly tasksMs: ReadonlyArray<number>
+}
+
+/**
+ * The projection ranges of `parts` near-equal parts of `projections` (at most one part per
+ * projection): `[[0, a), [a, b), …, [y, projections)]`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const ranges = (projections: number, parts: number): ReadonlyArray<readonly [number, number]> => {
+  const n = Math.max(1, Math.min(Math.floor(parts), projections))
+  return Array.from({ length: n }, (_, i) => [Math.round((i * projections) / n), Math.round(((i + 1) * projections) / n)] as const)
+}
+
+/**
+ * Processes one source as `parts` `ProjectPart` tasks (their projections split evenly),
+ * `concurrency` of them at once, then one `MergeParts` — or as one `ProcessSource` when
+ * `parts` is 1. On a pool of workers the parts of a large source run on several cores at
+ * once; `concurrency: 1` runs them one after another (the sequential baseline).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const runParts = Effect.fn("Processing.runParts")(function*(
+  input: Input,
+  options: { readonly parts: number; readonly concurrency: number | "unbounded" }
+): Effect.fn.Return<Split, Runner.RunError, Runner.Runner> {
+  const split = ranges(input.options.projections, options.parts)
+  yield* Effect.annotateCurrentSpan({ source: input.source, parts: split.length })
+  if (split.length === 1) {
+    const processed = yield* Runner.run(ProcessSource, input)
+    return { processed, tasksMs: [processed.cpuMs] }
+  }
+  const parts = yield* Effect.forEach(split, ([from, to]) => Runner.run(ProjectPart, { input, from, to }), {
+    concurrency: options.concurrency
+  })
+  const processed = yield* Runner.run(MergeParts, { input, parts })
+  const partsMs = parts.reduce((sum, part) => sum + part.cpuMs, 0)
+  return { processed, tasksMs: [...parts.map((part) => part.cpuMs), Math.max(0, Math.round((processed.cpuMs - partsMs) * 100) / 100)] }
+})

@@ -18,6 +18,13 @@
  * worker, and an in-process runner lets I/O fibers run in between. Both give identical
  * results.
  *
+ * A large source can also be split (`ProjectPart`, `MergeParts`): each part runs `prepare`
+ * and a range of projections (`projectPart`), and `mergeParts` adds the parts' sums into
+ * a fresh `prepare` and finishes. The projections are the bulk of the work, so the parts
+ * spread it over several workers; `prepare` (milliseconds) is repeated once per part. The
+ * result equals `processSource`'s up to floating-point rounding (the sums are grouped by
+ * part).
+ *
  * Imported by `processing.worker.ts`: no services, no pool.
  *
  * @since 0.1.0
@@ -25,7 +32,7 @@
 import { Effect } from "effect"
 import type { Task } from "@hybrid/core"
 import * as text from "./text.ts"
-import type { Input, Processed, RankedChunk, Tasks } from "./tasks.ts"
+import type { Input, MergeInput, Part, PartInput, Processed, RankedChunk, Tasks } from "./tasks.ts"
 
 /**
  * The work in progress of one `ProcessSource` call (see the module comment).
@@ -214,13 +221,70 @@ export const processSource = (input: Input): Processed => {
   return finish(state, performance.now() - t0)
 }
 
+/**
+ * A part of a split source, synchronously: `prepare`, then the projections `[from, to)`.
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export const projectPart = ({ from, input, to }: PartInput): Part => {
+  const t0 = performance.now()
+  const state = prepare(input)
+  state.projected = from
+  while (state.projected < to) project(state)
+  return partOf(state, from, performance.now() - t0)
+}
+
+const partOf = (state: State, from: number, cpuMs: number): Part => ({
+  from,
+  to: state.projected,
+  chunkCosine: Array.from(state.chunkCosine),
+  sentenceCosine: Array.from(state.sentenceCosine),
+  similarity: state.similarity.map((graph) => Array.from(graph)),
+  cpuMs: Math.round(cpuMs * 100) / 100
+})
+
+/** A part that does not fit the source's shape: the caller mixed up inputs (a defect). */
+const mismatch = (what: string, expected: number, got: number) =>
+  new Error(`MergeParts: a part's ${what} has ${got} entries, the source has ${expected}`)
+
+/**
+ * Merges the parts of a split source: `prepare`, add every part's sums (in the order
+ * given), `finish`. Throws when a part does not match the source (a different input).
+ *
+ * @since 0.1.0
+ * @category steps
+ */
+export const mergeParts = ({ input, parts }: MergeInput): Processed => {
+  const t0 = performance.now()
+  const state = prepare(input)
+  for (const part of parts) addPart(state, part)
+  const finished = finish(state, 0)
+  const partsMs = parts.reduce((sum, part) => sum + part.cpuMs, 0)
+  return { ...finished, cpuMs: Math.round((partsMs + performance.now() - t0) * 100) / 100 }
+}
+
+const addInto = (what: string, target: Float64Array, values: ReadonlyArray<number>) => {
+  if (values.length !== target.length) throw mismatch(what, target.length, values.length)
+  for (let i = 0; i < values.length; i++) target[i]! += values[i]!
+}
+
+const addPart = (state: State, part: Part): void => {
+  addInto("chunkCosine", state.chunkCosine, part.chunkCosine)
+  addInto("sentenceCosine", state.sentenceCosine, part.sentenceCosine)
+  if (part.similarity.length !== state.similarity.length) throw mismatch("similarity", state.similarity.length, part.similarity.length)
+  state.similarity.forEach((graph, d) => addInto(`similarity[${d}]`, graph, part.similarity[d]!))
+  state.projected += part.to - part.from
+}
+
 /** Work done between two yields of the handler. */
 const sliceMs = 5
 
 /**
  * The handlers of `Tasks` (the worker's and `Runner.layerInProcess`'s): the same steps as
- * `processSource`, yielding every ~5 ms so a cancelled call stops promptly. `cpuMs` counts
- * only the time spent computing, not the pauses.
+ * `processSource` and `projectPart`, yielding every ~5 ms so a cancelled call stops
+ * promptly, and `mergeParts` (milliseconds, in one go). `cpuMs` counts only the time spent
+ * computing, not the pauses.
  *
  * @since 0.1.0
  * @category handlers
@@ -228,19 +292,35 @@ const sliceMs = 5
 export const handlers: Task.Handlers<Task.Tasks<typeof Tasks>> = {
   ProcessSource: (input) =>
     Effect.gen(function*() {
-      let start = performance.now()
+      const timer = { start: performance.now(), cpuMs: 0 }
       const state = prepare(input)
-      let cpuMs = 0
-      for (let i = 0; i < input.options.projections; i++) {
-        project(state)
-        const now = performance.now()
-        if (now - start >= sliceMs && i + 1 < input.options.projections) {
-          cpuMs += now - start
-          yield* Effect.yieldNow
-          start = performance.now()
-        }
-      }
+      yield* projectUntil(state, input.options.projections, timer)
       const result = finish(state, 0)
-      return { ...result, cpuMs: Math.round((cpuMs + performance.now() - start) * 100) / 100 }
-    })
+      return { ...result, cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100 }
+    }),
+  ProjectPart: ({ from, input, to }) =>
+    Effect.gen(function*() {
+      const timer = { start: performance.now(), cpuMs: 0 }
+      const state = prepare(input)
+      state.projected = from
+      yield* projectUntil(state, to, timer)
+      return partOf(state, from, timer.cpuMs + performance.now() - timer.start)
+    }),
+  MergeParts: (payload) => Effect.sync(() => mergeParts(payload))
 }
+
+/**
+ * Projects `state` up to projection `to`, yielding whenever `sliceMs` of work has been
+ * done since the last yield; `timer.cpuMs` adds up the time spent computing.
+ */
+const projectUntil = Effect.fnUntraced(function*(state: State, to: number, timer: { start: number; cpuMs: number }) {
+  while (state.projected < to) {
+    project(state)
+    const now = performance.now()
+    if (now - timer.start >= sliceMs && state.projected < to) {
+      timer.cpuMs += now - timer.start
+      yield* Effect.yieldNow
+      timer.start = performance.now()
+    }
+  }
+})

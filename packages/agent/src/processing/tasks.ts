@@ -118,9 +118,74 @@ export type Processed = typeof Processed.Type
 export const ProcessSource = Task.make("ProcessSource", { payload: Input, success: Processed })
 
 /**
+ * One part of a split source: the projections `[from, to)` of `input`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PartInput = Schema.Struct({
+  input: Input,
+  from: NonNegativeInt,
+  to: NonNegativeInt
+})
+/** @since 0.1.0 @category models */
+export type PartInput = typeof PartInput.Type
+
+/**
+ * What one part computed: the sums over its projections of every query–chunk and
+ * query–sentence cosine, and of each document's sentence-similarity graph (row-major
+ * upper triangles, as in `State`), with the CPU time it took.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Part = Schema.Struct({
+  from: NonNegativeInt,
+  to: NonNegativeInt,
+  chunkCosine: Schema.Array(Schema.Finite),
+  sentenceCosine: Schema.Array(Schema.Finite),
+  similarity: Schema.Array(Schema.Array(Schema.Finite)),
+  cpuMs: Schema.Finite
+})
+/** @since 0.1.0 @category models */
+export type Part = typeof Part.Type
+
+/**
+ * The parts of a split source, to be merged and finished.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MergeInput = Schema.Struct({
+  input: Input,
+  parts: Schema.Array(Part)
+})
+/** @since 0.1.0 @category models */
+export type MergeInput = typeof MergeInput.Type
+
+/**
+ * Projects one part of a source (`[from, to)` of its projections): the CPU-heavy step of
+ * `ProcessSource`, so a large source can be spread over several workers.
+ *
+ * @since 0.1.0
+ * @category tasks
+ */
+export const ProjectPart = Task.make("ProjectPart", { payload: PartInput, success: Part })
+
+/**
+ * Merges the parts of a split source and finishes it (ranking, TextRank, summary): the
+ * same `Processed` as `ProcessSource` over the parts' projections, up to floating-point
+ * rounding. `cpuMs` is the parts' CPU time plus this task's.
+ *
+ * @since 0.1.0
+ * @category tasks
+ */
+export const MergeParts = Task.make("MergeParts", { payload: MergeInput, success: Processed })
+
+/**
  * The processing tasks, served by `processing.worker.ts`.
  *
  * @since 0.1.0
  * @category tasks
  */
-export const Tasks = Task.group(ProcessSource)
+export const Tasks = Task.group(ProcessSource, ProjectPart, MergeParts)
