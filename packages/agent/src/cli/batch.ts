@@ -1,0 +1,115 @@
+/**
+ * `hybrid batch in.jsonl -o out.jsonl [--resume] [--retry-failed] [--rpm n] [--tpm n]
+ * [--concurrency n] [--budget 15s] [--scale x] [--faults spec]` — answers every line of a
+ * JSONL file with the hybrid agent, through `@hybrid/core`'s `Batch.run`.
+ *
+ * Each input line is `{ "query": "…", "budgetMs"?: n }`, decoded with a Schema (a line
+ * that is not JSON, or lacks a non-empty `query`, becomes a failed result naming its line
+ * and the run goes on). Each output line is Batch's record, `line` being the 1-based
+ * input line number: `{ "line": 3, "ok": true, "value": <Agent.Answer as JSON>,
+ * "attempts": 1, "ms": 4612 }` or `{ "line": 4, "ok": false, "error": { "_tag":
+ * "NoAnswer", "message": "…" }, … }`, in completion order.
+ *
+ * - `--resume`: skip the lines the journal (`out.jsonl.journal`) has done — after a crash
+ *   or Ctrl-C nothing finished is lost or repeated; `--retry-failed`: also rerun failures.
+ *   The journal key includes the line, `--scale`, `--faults` and `--budget`: change one
+ *   and a resume redoes every line.
+ * - `--rpm`: answers started per minute; `--tpm`: LLM tokens per minute, reserved before
+ *   each answer as the query's tokens + 1,500 (the sources' context and the reply; the
+ *   agent's answer reports no usage to reconcile with).
+ * - Progress goes to stderr; the summary to stdout.
+ * - Relative paths are taken from the directory the command was started in (`INIT_CWD`
+ *   under `pnpm hybrid`, which runs the script in `packages/agent`).
+ *
+ * @since 0.1.0
+ */
+import { resolve } from "node:path"
+import { Console, Duration, Effect, Option, Schema } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { Batch } from "@hybrid/core"
+import * as Agent from "../Agent.ts"
+import { agent, budget, budgetOf, faults, faultsOf, reported, scale } from "./shared.ts"
+
+/**
+ * One input line.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Request = Schema.Struct({
+  query: Schema.String.check(Schema.isPattern(/\S/, { message: "query must not be empty" })),
+  budgetMs: Schema.optional(Schema.Finite.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(600_000)))
+})
+/** @since 0.1.0 @category models */
+export type Request = typeof Request.Type
+
+/** Tokens reserved per answer besides the query's own: the sources' context and the reply. */
+const contextTokens = 1_500
+
+const encodeAnswer = Schema.encodeSync(Agent.Answer)
+
+const positive = (flag: string) => (n: number) => Number.isSafeInteger(n) && n >= 1
+const positiveMessage = (flag: string) => (n: number) => `--${flag} must be a positive integer, got ${n}`
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const batch = Command.make(
+  "batch",
+  {
+    input: Argument.String("input").pipe(Argument.withDescription("JSONL file, one { \"query\": … } per line")),
+    output: Flag.String("output").pipe(Flag.withAlias("o"), Flag.withDescription("JSONL file for the results (one line per input line)")),
+    resume: Flag.Boolean("resume").pipe(Flag.withDescription("skip lines already done (read from <output>.journal)"), Flag.withDefault(false)),
+    retryFailed: Flag.Boolean("retry-failed").pipe(Flag.withDescription("with --resume semantics, and rerun the lines that failed"), Flag.withDefault(false)),
+    rpm: Flag.Int("rpm").pipe(Flag.withDescription("answers started per minute"), Flag.filter(positive("rpm"), positiveMessage("rpm")), Flag.optional),
+    tpm: Flag.Int("tpm").pipe(Flag.withDescription("LLM tokens per minute"), Flag.filter(positive("tpm"), positiveMessage("tpm")), Flag.optional),
+    concurrency: Flag.Int("concurrency").pipe(
+      Flag.withDescription("answers at once"),
+      Flag.filter(positive("concurrency"), positiveMessage("concurrency")),
+      Flag.withDefault(4)
+    ),
+    budget,
+    scale,
+    faults
+  },
+  Effect.fn("hybrid.batch")(function*(flags) {
+    const faultConfig = yield* faultsOf(flags.faults)
+    const time = yield* budgetOf(flags.budget, flags.scale)
+    // `pnpm hybrid batch …` runs in packages/agent: relative paths are the caller's
+    const from = process.env["INIT_CWD"] ?? process.cwd()
+    const input = resolve(from, flags.input)
+    const output = resolve(from, flags.output)
+    const summary = yield* Batch.run({
+      input,
+      output,
+      request: Request,
+      handler: (request: Request) =>
+        Agent.answer(request.query, { budget: request.budgetMs ?? time }).pipe(Effect.map(encodeAnswer)),
+      concurrency: flags.concurrency,
+      limits: {
+        requestsPerMinute: Option.getOrUndefined(flags.rpm),
+        tokensPerMinute: Option.getOrUndefined(flags.tpm)
+      },
+      estimate: (request, count) => count(request.query) + contextTokens,
+      usage: () => undefined,
+      config: {
+        scale: flags.scale,
+        faults: Option.getOrElse(flags.faults, () => ""),
+        budgetMs: Duration.toMillis(time)
+      },
+      resume: flags.resume || flags.retryFailed,
+      retryFailed: flags.retryFailed
+    }).pipe(Effect.provide(agent({ scale: flags.scale, faults: faultConfig })))
+    yield* Console.log(
+      `batch: ${summary.lines} lines, ${summary.ok} ok, ${summary.failed} failed, ${summary.skipped} skipped (already done) ` +
+        `in ${(summary.ms / 1000).toFixed(1)} s → ${output}`
+    )
+  }, reported("batch"))
+).pipe(
+  Command.withDescription("answer every line of a JSONL file; resumable"),
+  Command.withExamples([
+    { command: "hybrid batch questions.jsonl -o answers.jsonl --rpm 60", description: "at most 60 answers started per minute" },
+    { command: "hybrid batch questions.jsonl -o answers.jsonl --resume", description: "carry on after a crash or Ctrl-C" }
+  ])
+)

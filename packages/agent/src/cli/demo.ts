@@ -1,0 +1,186 @@
+/**
+ * `hybrid demo [--json] [--scale x] [--faults spec] [--queries n] [--seed n]` — the
+ * capstone, measured: starts the fixtures, answers the sample queries one at a time with
+ * the agent in `"sequential"` mode (every step one after another), then again in
+ * `"hybrid"` mode (fetches concurrent, each response processed on the worker threads as it
+ * arrives, the LLM last), and prints per query the stages, every source's status, the
+ * answer, and in the end both wall times, the speedup and the critical-path bound the
+ * hybrid run is measured against.
+ *
+ * The default workload (one query at `--scale 1`) is the course's capstone: about 12.5 s
+ * sequential. `--json` prints one JSON object on stdout and nothing else:
+ *
+ * ```json
+ * { "sequential": { "wallMs": 12431 }, "hybrid": { "wallMs": 4602, "boundMs": 4490, "vsBound": 1.025 },
+ *   "speedup": 2.7, "answers": [{ "query": "…", "text": "…", "degraded": false, "synthesis": "llm",
+ *   "sources": [{ "name": "weather", "status": "ok", "ms": 3702.4 }, …] }], "scale": 1, "cores": 2, "queries": 1 }
+ * ```
+ *
+ * `answers` are the hybrid run's. A query that gets no answer at all (every source and the
+ * LLM down) is reported with its error as `text`, not as a failure of the demo.
+ *
+ * @since 0.1.0
+ */
+import * as os from "node:os"
+import { Console, Duration, Effect, Option } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as Agent from "../Agent.ts"
+import { agent, faults, faultsOf, InvalidInput, reported, sampleQueries, scale, since } from "./shared.ts"
+
+interface Run {
+  readonly query: string
+  readonly wallMs: number
+  readonly answer: Agent.Answer | undefined
+  readonly error: string | undefined
+  readonly sources: ReadonlyArray<Agent.SourceReport>
+}
+
+const names = ["weather", "news", "kb"] as const
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
+const pad = (text: string, width: number) => text.padEnd(width)
+const padStart = (text: string, width: number) => text.padStart(width)
+
+/** One answer, timed; `NoAnswer` becomes a run without an answer. */
+const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const exit = yield* Effect.exit(Agent.answer(query, { budget, mode }))
+    const wallMs = since(start)
+    if (exit._tag === "Success") {
+      return { query, wallMs, answer: exit.value, error: undefined, sources: exit.value.sources } satisfies Run
+    }
+    const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
+    if (failure?._tag === "Fail") {
+      return { query, wallMs, answer: undefined, error: failure.error.message, sources: failure.error.sources } satisfies Run
+    }
+    return yield* Effect.failCause(exit.cause)
+  })
+
+const cell = (run: Run, name: string) => {
+  const source = run.sources.find((s) => s.name === name)
+  if (source === undefined) return "?"
+  const fetch = run.answer?.timings.fetch[name]
+  const process = run.answer?.timings.process[name]
+  if (source.status === "ok" && fetch !== undefined && process !== undefined) {
+    return `ok ${(fetch / 1000).toFixed(2)}+${(process / 1000).toFixed(2)}`
+  }
+  return `${source.status} ${(source.ms / 1000).toFixed(2)}`
+}
+
+const row = (label: string, run: Run, bound: boolean) => {
+  const t = run.answer?.timings
+  return "  " + pad(label, 11) + padStart(seconds(run.wallMs), 9) + "  " +
+    names.map((n) => pad(cell(run, n), 16)).join(" ") + " " +
+    padStart(t === undefined ? "-" : seconds(t.llm), 7) + "  " +
+    (bound && t !== undefined ? padStart(seconds(t.bound), 7) : "")
+}
+
+const header = "  " + pad("", 11) + padStart("total", 9) + "  " + names.map((n) => pad(n, 16)).join(" ") + " " +
+  padStart("llm", 7) + "  " + padStart("bound", 7)
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const demo = Command.make(
+  "demo",
+  {
+    json: Flag.Boolean("json").pipe(Flag.withDescription("print one JSON object on stdout, nothing else"), Flag.withDefault(false)),
+    scale,
+    faults,
+    queries: Flag.Int("queries").pipe(
+      Flag.withDescription(`how many sample queries to answer (${sampleQueries.length} samples, repeated beyond that)`),
+      Flag.filter((n) => n >= 1 && n <= 100, (n) => `--queries must be between 1 and 100, got ${n}`),
+      Flag.withDefault(1)
+    ),
+    seed: Flag.Int("seed").pipe(Flag.withDescription("seed of the fixtures' data and fault draws"), Flag.withDefault(1))
+  },
+  Effect.fn("hybrid.demo")(function*(flags) {
+    const faultConfig = yield* faultsOf(flags.faults)
+    if (!Number.isSafeInteger(flags.seed)) {
+      return yield* new InvalidInput({ flag: "--seed", value: String(flags.seed), reason: "expected a safe integer" })
+    }
+    const queries = Array.from({ length: flags.queries }, (_, i) => sampleQueries[i % sampleQueries.length]!)
+    const budget = Duration.millis(30_000 * flags.scale)
+    const cores = os.availableParallelism()
+    const say = (line: string) => flags.json ? Effect.void : Console.log(line)
+    yield* Effect.annotateCurrentSpan({ scale: flags.scale, queries: queries.length, faults: Option.getOrElse(flags.faults, () => "") })
+
+    const withAgent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.provide(effect, agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed }))
+    yield* say(
+      `hybrid demo: ${queries.length} quer${queries.length === 1 ? "y" : "ies"} against the fixtures ` +
+        `(scale ${flags.scale}, ${cores} worker threads on ${cores} cores, faults: ${Option.getOrElse(flags.faults, () => "none")})`
+    )
+    // each mode gets its own fixtures, circuits and workers: the same latency draws, and
+    // no circuit opened by the first run changes the second
+    const phase = (mode: Agent.Mode) =>
+      Effect.forEach(queries, (query, i) =>
+        answerOnce(query, budget, mode).pipe(
+          Effect.tap((run) => say(`  ${mode.padEnd(10)} ${i + 1}/${queries.length}: ${seconds(run.wallMs)}`))
+        )).pipe(withAgent)
+    const sequential = yield* phase("sequential")
+    const hybrid = yield* phase("hybrid")
+
+    const sequentialMs = Math.round(sequential.reduce((sum, r) => sum + r.wallMs, 0))
+    const hybridMs = Math.round(hybrid.reduce((sum, r) => sum + r.wallMs, 0))
+    const boundMs = Math.round(hybrid.reduce((sum, r) => sum + (r.answer?.timings.bound ?? r.wallMs), 0))
+    const speedup = Math.round((sequentialMs / Math.max(1, hybridMs)) * 100) / 100
+    const vsBound = Math.round((hybridMs / Math.max(1, boundMs)) * 1000) / 1000
+
+    if (flags.json) {
+      yield* Console.log(JSON.stringify({
+        sequential: { wallMs: sequentialMs },
+        hybrid: { wallMs: hybridMs, boundMs, vsBound },
+        speedup,
+        answers: hybrid.map((r) => ({
+          query: r.query,
+          text: r.answer?.text ?? r.error ?? "",
+          degraded: r.answer?.degraded ?? true,
+          synthesis: r.answer?.synthesis ?? "none",
+          sources: r.sources.map((s) => ({ name: s.name, status: s.status, ms: s.ms, ...(s.error === undefined ? {} : { error: s.error }) }))
+        })),
+        scale: flags.scale,
+        cores,
+        queries: queries.length
+      }))
+      return
+    }
+
+    for (const [i, query] of queries.entries()) {
+      const s = sequential[i]!
+      const h = hybrid[i]!
+      yield* Console.log(`\nQ${i + 1} ${query}`)
+      yield* Console.log(header)
+      yield* Console.log(row("sequential", s, false))
+      yield* Console.log(row("hybrid", h, true))
+      const cpu = h.answer?.timings.cpu
+      if (cpu !== undefined) {
+        yield* Console.log(`  CPU on the workers (hybrid): ${names.map((n) => `${n} ${cpu[n] === undefined ? "-" : seconds(cpu[n])}`).join(", ")}`)
+      }
+      for (const source of h.sources) {
+        if (source.error !== undefined) yield* Console.log(`  ${source.name} ${source.status}: ${source.error}`)
+      }
+      yield* Console.log(
+        h.answer === undefined
+          ? `  no answer: ${h.error}`
+          : `  answer (${h.answer.synthesis}${h.answer.degraded ? ", degraded" : ""}): ${h.answer.text.replace(/\s*\n\s*/g, " ")}`
+      )
+    }
+    yield* Console.log("\n(source cells: status and seconds of fetch + processing; processing = queueing, transfer and CPU on the workers)")
+    yield* Console.log(`\nsequential  ${padStart(seconds(sequentialMs), 8)}`)
+    yield* Console.log(
+      `hybrid      ${padStart(seconds(hybridMs), 8)}   critical-path bound ${seconds(boundMs)} on ${cores} cores: ` +
+        `hybrid is ${((vsBound - 1) * 100).toFixed(1)}% above it`
+    )
+    yield* Console.log(`speedup     ${padStart(`${speedup.toFixed(2)}×`, 8)}   (the seed's capstone: 12.5 s → 5 s, 2.5×)`)
+  }, reported("demo"))
+).pipe(
+  Command.withDescription("answer the sample queries sequentially, then with the hybrid agent, against the fixtures; print timings and the speedup"),
+  Command.withExamples([
+    { command: "hybrid demo", description: "the capstone at full scale (about 12.5 s sequential)" },
+    { command: "hybrid demo --scale 0.05 --queries 3 --json", description: "a quick run, as JSON" },
+    { command: "hybrid demo --faults news=down,llm=429", description: "degraded answers" }
+  ])
+)

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/**
+ * The `hybrid` command: `demo`, `ask`, `batch`, `serve` (see each command's module).
+ * Run from the repository root as `pnpm hybrid <command>`, or `node src/cli/main.ts`.
+ *
+ * @since 0.1.0
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Effect } from "effect"
+import { Command } from "effect/cli"
+import * as Observability from "../observability/Observability.ts"
+import { ask } from "./ask.ts"
+import { batch } from "./batch.ts"
+import { demo } from "./demo.ts"
+import { serve } from "./serve.ts"
+
+const hybrid = Command.make("hybrid").pipe(
+  Command.withDescription("the capstone agent: answer questions from weather, news and a knowledge base, with an LLM"),
+  Command.withSubcommands([demo, ask, batch, serve])
+)
+
+Command.run(hybrid, { version: "0.1.0" }).pipe(
+  Effect.provide(Observability.layer),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain
+)

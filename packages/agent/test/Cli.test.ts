@@ -1,0 +1,130 @@
+/**
+ * The `hybrid` CLI as a user runs it: each case starts `src/cli/main.ts` as a child
+ * process (Node's own binary, `process.execPath`) at `--scale 0.05` against the fixtures.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url))
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+const hybrid = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  new Promise<Result>((resolve) => {
+    execFile(process.execPath, [main, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
+    })
+  })
+
+interface DemoJson {
+  readonly sequential: { readonly wallMs: number }
+  readonly hybrid: { readonly wallMs: number; readonly boundMs: number }
+  readonly speedup: number
+  readonly answers: ReadonlyArray<{
+    readonly query: string
+    readonly text: string
+    readonly degraded: boolean
+    readonly sources: ReadonlyArray<{ readonly name: string; readonly status: string; readonly ms: number }>
+  }>
+}
+
+const status = (answer: DemoJson["answers"][number], name: string) => answer.sources.find((s) => s.name === name)?.status
+
+describe("hybrid CLI", () => {
+  it("demo --json prints one JSON object: both runs, the speedup, the bound and the answers", async () => {
+    const { code, stderr, stdout } = await hybrid(["demo", "--json", "--scale", "0.05", "--queries", "2"])
+    assert.strictEqual(code, 0, stderr)
+    const demo = JSON.parse(stdout) as DemoJson // the whole of stdout: nothing else is printed
+    assert.isAbove(demo.sequential.wallMs, 0)
+    assert.isAbove(demo.hybrid.wallMs, 0)
+    assert.isAbove(demo.hybrid.boundMs, 0)
+    assert.isAtMost(demo.hybrid.boundMs, demo.hybrid.wallMs + 1)
+    assert.isAbove(demo.speedup, 1, stdout)
+    assert.closeTo(demo.speedup, demo.sequential.wallMs / demo.hybrid.wallMs, 0.01)
+    assert.strictEqual(demo.answers.length, 2)
+    for (const answer of demo.answers) {
+      assert.isAbove(answer.query.length, 0)
+      assert.isAbove(answer.text.length, 0)
+      assert.isFalse(answer.degraded)
+      assert.deepStrictEqual(answer.sources.map((s) => [s.name, s.status]), [["weather", "ok"], ["news", "ok"], ["kb", "ok"]])
+      assert.isTrue(answer.sources.every((s) => s.ms > 0))
+    }
+  }, 60_000)
+
+  it("demo --faults news=down: news fails in every answer (then its circuit opens), the others are ok", async () => {
+    const { code, stderr, stdout } = await hybrid(["demo", "--json", "--scale", "0.05", "--queries", "2", "--faults", "news=down"])
+    assert.strictEqual(code, 0, stderr)
+    const demo = JSON.parse(stdout) as DemoJson
+    assert.strictEqual(demo.answers.length, 2)
+    // the first answer's news is refused; after 5 refused attempts the breaker opens and
+    // the next answer's news fails fast: "circuit-open", a failure without a request
+    assert.strictEqual(status(demo.answers[0]!, "news"), "failed")
+    for (const answer of demo.answers) {
+      assert.include(["failed", "circuit-open"], status(answer, "news"))
+      assert.strictEqual(status(answer, "weather"), "ok")
+      assert.strictEqual(status(answer, "kb"), "ok")
+      assert.isTrue(answer.degraded)
+      assert.isAbove(answer.text.length, 0)
+    }
+  }, 60_000)
+
+  it("a bad --faults entry, --scale or --queries: non-zero exit, the flag and the value named", async () => {
+    const faults = await hybrid(["demo", "--scale", "0.05", "--faults", "news=down,kb=sometimes"])
+    assert.notStrictEqual(faults.code, 0)
+    assert.include(faults.stderr, "--faults")
+    assert.include(faults.stderr, "kb=sometimes")
+    assert.include(faults.stderr, "unknown fault")
+    assert.strictEqual(faults.stdout, "")
+    const scale = await hybrid(["demo", "--scale", "-1"])
+    assert.notStrictEqual(scale.code, 0)
+    assert.include(scale.stderr, "--scale")
+    const queries = await hybrid(["demo", "--queries", "many"])
+    assert.notStrictEqual(queries.code, 0)
+    assert.include(queries.stderr, "--queries")
+    assert.include(queries.stderr, "many")
+  }, 60_000)
+
+  it("ask answers one question (--json: the Answer)", async () => {
+    const { code, stderr, stdout } = await hybrid(["ask", "Will it rain in Oslo, and what is new about electric cars?", "--scale", "0.05", "--budget", "5s", "--json"])
+    assert.strictEqual(code, 0, stderr)
+    const answer = JSON.parse(stdout) as { text: string; synthesis: string; sources: ReadonlyArray<{ name: string; status: string }> }
+    assert.strictEqual(answer.synthesis, "llm")
+    assert.include(answer.text, "electric cars")
+    assert.deepStrictEqual(answer.sources.map((s) => s.status), ["ok", "ok", "ok"])
+    const bad = await hybrid(["ask", "anything", "--budget", "soon"])
+    assert.notStrictEqual(bad.code, 0)
+    assert.include(bad.stderr, "--budget")
+    assert.include(bad.stderr, "soon")
+  }, 60_000)
+
+  it("batch writes one line per input line, with its line number; --resume skips the lines done", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hybrid-batch-"))
+    const input = join(dir, "in.jsonl")
+    const output = join(dir, "out.jsonl")
+    writeFileSync(input, ['{"query":"Will it rain in Oslo?"}', "not json", "", '{"query":"electric cars"}', '{"nope":1}'].join("\n"))
+    const args = ["batch", input, "-o", output, "--scale", "0.05", "--budget", "5s", "--concurrency", "2"]
+    const first = await hybrid(args)
+    assert.strictEqual(first.code, 0, first.stderr)
+    const lines = readFileSync(output, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { line: number; ok: boolean; value?: { text: string } })
+    assert.deepStrictEqual(lines.map((l) => [l.line, l.ok]).sort((a, b) => Number(a[0]) - Number(b[0])), [[1, true], [2, false], [4, true], [5, false]])
+    assert.isTrue(lines.filter((l) => l.ok).every((l) => (l.value?.text.length ?? 0) > 0))
+    assert.include(first.stdout, "4 lines, 2 ok, 2 failed")
+
+    const resumed = await hybrid([...args, "--resume"])
+    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.include(resumed.stdout, "0 ok, 0 failed, 4 skipped")
+    assert.strictEqual(readFileSync(output, "utf8").trim().split("\n").length, 4)
+
+    const missing = await hybrid(["batch", join(dir, "missing.jsonl"), "-o", output])
+    assert.notStrictEqual(missing.code, 0)
+    assert.include(missing.stderr, "missing.jsonl")
+  }, 60_000)
+})
