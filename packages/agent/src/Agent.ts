@@ -65,7 +65,7 @@
  *   console.log(answer.text, answer.sources.map((s) => `${s.name}: ${s.status}`), answer.timings.total)
  * }).pipe(Effect.provide(Agent.layerFixtures({ scale: 0.05, faults: { news: { down: true } } })))
  * // weather: ok, news: failed, kb: ok; degraded: true, synthesis: "llm";
- * // total 506–547 ms (measured on the shared 2-core sandbox: context ≈ 360–410 ms, LLM ≈ 145 ms)
+ * // total 320–325 ms (measured on the shared 2-core sandbox: context ≈ 265 ms, LLM ≈ 57 ms)
  * ```
  *
  * @since 0.1.0

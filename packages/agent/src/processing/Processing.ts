@@ -20,9 +20,15 @@
  * independent hash functions and the similarities are averaged (less collision noise,
  * proportionally more work — a stand-in for a bigger embedding model). Measured on the
  * 2-core sandbox with the fixture data (weather, 10 news articles, 3 knowledge-base
- * documents for one query): ≈ 0.08 / 0.39 / 0.70 ms per projection, so
- * `projectionsAt(1)` (`2_500`) makes one query's processing ≈ 3 s of CPU — the
- * capstone's share — and `projectionsAt(scale)` scales it with the fixtures' `scale`.
+ * documents for one query): ≈ 0.03 / 0.4–0.55 / 0.7–1.1 ms per projection (the
+ * higher figures in a worker of a busy machine), so `projectionsAt(1)` (`1_700`) makes
+ * one query's processing ≈ 2.5–3 s of CPU — the capstone's share (in `hybrid demo` at
+ * scale 1, one source at a time: weather 0.13 s, news 0.94 s, kb 1.84 s) — and
+ * `projectionsAt(scale)` scales it with the fixtures' `scale`.
+ *
+ * Splitting: `runParts` processes a source as several `ProjectPart` tasks (the
+ * projections divided evenly) and one `MergeParts`, so a large source uses every worker
+ * (the agent splits each source into as many parts as the runner has workers).
  *
  * Gotchas:
  * - Results are deterministic except `cpuMs`; the handler yields every ~5 ms, so a
@@ -235,13 +241,13 @@ export type {
 } from "./text.ts"
 
 /**
- * Projections per unit of `scale`: `projectionsAt(1)` is ≈ 3 s of CPU per fixture query
- * on the 2-core sandbox (see the module comment).
+ * Projections per unit of `scale`: `projectionsAt(1)` is ≈ 2.5–3 s of CPU per fixture
+ * query on the 2-core sandbox (see the module comment).
  *
  * @since 0.1.0
  * @category constants
  */
-export const projectionsPerScale = 2_500
+export const projectionsPerScale = 1_700
 
 /**
  * The processing options: 96-token chunks, no overlap, the top 3 chunks, 2 summary
