@@ -268,6 +268,21 @@ export const answer = (query: string, options: AnswerOptions): Effect.Effect<Ans
 
 // --- query helpers -----------------------------------------------------------------------
 
+/**
+ * The capstone's sample queries (`hybrid demo`, the `agent` benchmark, lesson 06): each
+ * names a city (for the weather) and a topic (for the news and the knowledge base).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const sampleQueries: ReadonlyArray<string> = [
+  "How does the asyncio event loop schedule coroutines, and what is the weather in Lisbon?",
+  "What is new about electric cars, and will it rain in Oslo?",
+  "Should I cycle to work in Amsterdam today, and what do experts say about e-bikes?",
+  "What are the trade-offs of vector databases for a team in Berlin?",
+  "Is remote work here to stay? Give me the weather in London too."
+]
+
 const queryStopwords = new Set(
   ("a about an and any are as at be can could did do does for from give has have how i in is it its me my of on or " +
     "please should tell that the their there these this to was what when where which who why will with would you your " +

@@ -211,19 +211,12 @@ export const agent = (options: { readonly scale: number; readonly faults: Faults
   Agent.layerFixtures({ scale: options.scale, faults: options.faults, seed: options.seed })
 
 /**
- * The demo's sample queries: each names a city (for the weather) and a topic (for the
- * news and the knowledge base).
+ * The demo's sample queries (`Agent.sampleQueries`).
  *
  * @since 0.1.0
  * @category constants
  */
-export const sampleQueries: ReadonlyArray<string> = [
-  "How does the asyncio event loop schedule coroutines, and what is the weather in Lisbon?",
-  "What is new about electric cars, and will it rain in Oslo?",
-  "Should I cycle to work in Amsterdam today, and what do experts say about e-bikes?",
-  "What are the trade-offs of vector databases for a team in Berlin?",
-  "Is remote work here to stay? Give me the weather in London too."
-]
+export const sampleQueries: ReadonlyArray<string> = Agent.sampleQueries
 
 /** The message of a cause's first failure or defect. */
 export const causeMessage = (cause: Cause.Cause<unknown>): string => describe(Cause.squash(cause)).detail
