@@ -23,13 +23,14 @@ import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { describeMachine, html, machine, type Results, type ScenarioResult, table } from "./report.ts"
 import type { Progress, Scenario } from "./Scenario.ts"
+import { agent } from "./scenarios/agent.ts"
 import { cpu } from "./scenarios/cpu.ts"
 import { ioFanout } from "./scenarios/io-fanout.ts"
 import { pipeline } from "./scenarios/pipeline.ts"
 import { resilience } from "./scenarios/resilience.ts"
 
 /** Every scenario, in the order of the lessons. */
-const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline]
+const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent]
 
 const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
 /** Where the user typed the command: pnpm runs the script in the package's directory. */
