@@ -138,7 +138,7 @@ export const serve = Command.make(
   "serve",
   {
     port: Flag.Int("port").pipe(
-      Flag.withDescription("port on 127.0.0.1 (0: any free port)"),
+      Flag.withDescription("port on 127.0.0.1, default 8787 (0: any free port)"),
       Flag.filter((p) => p >= 0 && p <= 65_535, (p) => `--port must be between 0 and 65535, got ${p}`),
       Flag.withDefault(8787)
     ),
