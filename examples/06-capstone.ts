@@ -25,7 +25,7 @@ import { Agent } from "@hybrid/agent"
 import { scale, seconds } from "./scale.ts"
 
 const query = Agent.sampleQueries[0]!
-const budget = Duration.millis(30_000 * scale)
+const budget = Duration.millis(60_000 * scale) // generous: it bounds the run, never cuts a healthy source
 
 /** One answer in `mode`, on a fresh agent over fresh fixtures (scaled like everything else). */
 const answer = (mode: Agent.Mode) =>

@@ -24,11 +24,11 @@
  * @since 0.1.0
  */
 import { resolve } from "node:path"
-import { Console, Duration, Effect, Option, Schema } from "effect"
+import { Console, Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Batch } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
-import { agent, budget, budgetOf, faults, faultsOf, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, reported, scale } from "./shared.ts"
 
 /**
  * One input line.
@@ -80,6 +80,11 @@ export const batch = Command.make(
     const from = process.env["INIT_CWD"] ?? process.cwd()
     const input = resolve(from, flags.input)
     const output = resolve(from, flags.output)
+    // before starting the fixtures and workers: a missing input is the caller's mistake
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* fs.exists(input).pipe(Effect.orElseSucceed(() => false)))) {
+      return yield* new InvalidInput({ flag: "input", value: flags.input, reason: `no such file (${input})` })
+    }
     const summary = yield* Batch.run({
       input,
       output,

@@ -102,7 +102,8 @@ export const demo = Command.make(
       return yield* new InvalidInput({ flag: "--seed", value: String(flags.seed), reason: "expected a safe integer" })
     }
     const queries = Array.from({ length: flags.queries }, (_, i) => sampleQueries[i % sampleQueries.length]!)
-    const budget = Duration.millis(30_000 * flags.scale)
+    // generous: the budget bounds a run, it should never cut a healthy source (a busy CI machine)
+    const budget = Duration.millis(60_000 * flags.scale)
     const cores = os.availableParallelism()
     const say = (line: string) => flags.json ? Effect.void : Console.log(line)
     yield* Effect.annotateCurrentSpan({ scale: flags.scale, queries: queries.length, faults: Option.getOrElse(flags.faults, () => "") })
