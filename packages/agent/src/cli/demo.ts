@@ -8,12 +8,15 @@
  * hybrid run is measured against.
  *
  * The default workload (one query at `--scale 1`) is the course's capstone: about 12.5 s
- * sequential. `--json` prints one JSON object on stdout and nothing else:
+ * sequential. `--json` prints one JSON object on stdout and nothing else (a run on the
+ * 2-core sandbox, texts shortened):
  *
  * ```json
- * { "sequential": { "wallMs": 12431 }, "hybrid": { "wallMs": 4602, "boundMs": 4490, "vsBound": 1.025 },
- *   "speedup": 2.7, "answers": [{ "query": "…", "text": "…", "degraded": false, "synthesis": "llm",
- *   "sources": [{ "name": "weather", "status": "ok", "ms": 3702.4 }, …] }], "scale": 1, "cores": 2, "queries": 1 }
+ * { "sequential": { "wallMs": 12836 }, "hybrid": { "wallMs": 4569, "boundMs": 4561, "vsBound": 1.002 },
+ *   "speedup": 2.81, "answers": [{ "query": "How does the asyncio event loop …", "text": "…", "degraded": false,
+ *   "synthesis": "llm", "sources": [{ "name": "weather", "status": "ok", "ms": 3873.7 },
+ *   { "name": "news", "status": "ok", "ms": 3797.9 }, { "name": "kb", "status": "ok", "ms": 3242.8 }] }],
+ *   "scale": 1, "cores": 2, "queries": 1 }
  * ```
  *
  * `answers` are the hybrid run's. A query that gets no answer at all (every source and the
