@@ -67,8 +67,10 @@ const describe = (error: unknown): { readonly tag: string; readonly detail: stri
 }
 
 /**
- * Keeps errors that already speak to the user (`InvalidInput`, effect/cli's own) and
- * turns every other failure of `command` into a `CommandFailed` with its tag and message.
+ * Keeps errors that already speak to the user (`InvalidInput`) and turns every other
+ * failure of `command` — and an `InvalidOption` defect, thrown when a layer is built with
+ * a bad option — into a `CommandFailed` with its tag and message, which `Command.run`
+ * prints on stderr (exit code 1).
  *
  * @since 0.1.0
  * @category combinators
@@ -80,13 +82,13 @@ export const reported = (command: string) => <A, E, R>(self: Effect.Effect<A, E,
     return Effect.fail(new CommandFailed({ command, error: tag, detail }))
   }).pipe(
     // a bad option thrown while a layer is built (InvalidOption) is a defect: report it the same way
-    Effect.catchDefect((defect) => {
+    Effect.catchDefect((defect): Effect.Effect<never, CommandFailed> => {
       const { detail, tag } = describe(defect)
       return tag === "InvalidOption"
         ? Effect.fail(new CommandFailed({ command, error: tag, detail }))
         : Effect.die(defect)
     })
-  ) as Effect.Effect<A, InvalidInput | CommandFailed, R>
+  )
 
 // --- flags -------------------------------------------------------------------------------
 
