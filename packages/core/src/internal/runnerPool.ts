@@ -51,6 +51,7 @@ import type { FromClientEncoded, FromServerEncoded, ResponseExitEncoded } from "
 import * as Transferable from "effect/workers/Transferable"
 import * as WorkerThreads from "node:worker_threads"
 import * as Deadline from "../Deadline.ts"
+import type { PoolStats } from "../NodeRunner.ts"
 import type * as Task from "../Task.ts"
 import * as Core from "./runnerCore.ts"
 
@@ -67,19 +68,6 @@ export interface Options {
   readonly recycleTasks: number | undefined
   readonly recycleHeapBytes: number | undefined
   readonly workerOptions: WorkerThreads.WorkerOptions
-}
-
-/** Statistics of a pool, for tests and benchmarks. */
-export interface Stats {
-  readonly workers: ReadonlyArray<{
-    readonly workerId: number
-    readonly threadId: number
-    readonly state: string
-    readonly running: number
-    readonly waiting: number
-  }>
-  readonly spawned: number
-  readonly queued: number
 }
 
 /** At most this many calls wait in a worker behind the calls it runs. */
@@ -769,7 +757,7 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(group: Task.
     })
   }
 
-  const stats = (): Stats => ({
+  const stats = (): PoolStats => ({
     workers: slots.map((slot) => ({
       workerId: slot.workerId,
       threadId: slot.thread.threadId,
