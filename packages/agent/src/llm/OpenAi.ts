@@ -72,7 +72,7 @@ import type { HttpClientError } from "effect/http/HttpClientError"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
 import * as Fixtures from "../fixtures/Fixtures.ts"
-import { parseRetryAfter } from "../sources/Source.ts"
+import { isRetryableStatus, parseRetryAfter } from "../sources/Source.ts"
 
 // --- settings ----------------------------------------------------------------------------
 
@@ -252,7 +252,7 @@ export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | 
   if (error._tag === "DeadlineExceeded") return false
   if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError"
   const status = statusOf(error)
-  return status !== undefined && (status === 408 || status === 409 || status === 429 || status >= 500)
+  return status !== undefined && isRetryableStatus(status)
 }
 
 /**

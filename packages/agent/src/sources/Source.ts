@@ -164,9 +164,19 @@ const sourceError = (
   })
 
 /**
- * Whether another attempt may help: connection errors, timeouts, and the statuses
- * openai-node retries (408, 409, 429, 5xx). Not the caller's deadline, a decode error,
- * an open circuit or our own rate limit.
+ * The HTTP statuses openai-node retries (408, 409, 429, 5xx): the one rule shared by the
+ * sources and the LLM provider.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isRetryableStatus = (status: number): boolean =>
+  status === 408 || status === 409 || status === 429 || status >= 500
+
+/**
+ * Whether another attempt may help: connection errors, timeouts, and the statuses of
+ * `isRetryableStatus`. Not the caller's deadline, a decode error, an open circuit or our
+ * own rate limit.
  *
  * @since 0.1.0
  * @category predicates
@@ -177,8 +187,7 @@ export const isRetryable = (error: SourceError): boolean => {
     case "timeout":
       return true
     case "status": {
-      const status = error.status ?? 0
-      return status === 408 || status === 409 || status === 429 || status >= 500
+      return isRetryableStatus(error.status ?? 0)
     }
     default:
       return false
