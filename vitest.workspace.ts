@@ -8,5 +8,6 @@ export const projects = [
   "packages/core",
   "packages/agent",
   "packages/bench",
-  "examples"
+  "examples",
+  "tools"
 ]
