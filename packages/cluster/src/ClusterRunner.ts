@@ -57,8 +57,8 @@
  * @since 0.1.0
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
-import { type Batch, Deadline, NodeRunner, Runner, type Task } from "@hybrid/core"
-import { Cause, Context, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { type Batch, Deadline, InvalidOption, NodeRunner, Runner, type Task } from "@hybrid/core"
+import { Cause, Config, Context, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import type { Sharding } from "effect/cluster"
 import { RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import * as Database from "./internal/database.ts"
@@ -226,6 +226,37 @@ export const batchHandler = <T extends Task.Any>(task: T) =>
 ): Effect.Effect<Task.Success<T>, Task.Error<T> | Runner.RunError, Runner.Runner> =>
   Runner.run(task, request).pipe(withKey(`${context.key}/${context.attempt}`))
 
+/**
+ * The cluster's options from configuration: `HYBRID_DATABASE_URL` (required; redacted),
+ * `HYBRID_CLUSTER_PREFIX` (default `hybrid_cluster`), `HYBRID_CLUSTER_LANES` (default 64)
+ * and `HYBRID_CLUSTER_PERSISTED` (`all`, `none` or a comma-separated list of task names;
+ * default `none`). Effect's own `ShardingConfig` variables (`SHARD_LOCK_EXPIRATION`, …)
+ * apply as well.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ * import { Effect, Layer } from "effect"
+ * import { Tasks } from "./primes.ts"
+ *
+ * const RunnerLive = Layer.unwrap(Effect.map(ClusterRunner.config.asEffect(), (options) => ClusterRunner.layer(Tasks, options)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<LayerOptions & { readonly database: Redacted.Redacted<string> }> = Config.all({
+  database: Config.Redacted("HYBRID_DATABASE_URL"),
+  prefix: Config.String("HYBRID_CLUSTER_PREFIX").pipe(Config.withDefault("hybrid_cluster")),
+  lanes: Config.Int("HYBRID_CLUSTER_LANES").pipe(Config.withDefault(64)),
+  persisted: Config.String("HYBRID_CLUSTER_PERSISTED").pipe(
+    Config.withDefault("none"),
+    Config.map((text): Protocol.Persisted =>
+      text === "all" || text === "none" ? text : text.split(",").map((name) => name.trim()).filter((name) => name !== "")
+    )
+  )
+})
+
 const defaults = { prefix: "hybrid_cluster", entityType: "HybridRunner", lanes: 64, port: 34431 } as const
 
 /** Storage, sharding and the socket layer of a runner (`clientOnly: false`) or a caller. */
@@ -333,11 +364,21 @@ const isClusterError = (error: unknown): error is { readonly _tag: string; reado
 export const layer = <T extends Task.Any>(
   group: Task.Group<T>,
   options: LayerOptions
-): Layer.Layer<Runner.Runner, Database.DatabaseUnreachable> =>
-  Layer.effect(Runner.Runner, makeRunner(group as unknown as Task.Group<Task.Any>, options)).pipe(
+): Layer.Layer<Runner.Runner, Database.DatabaseUnreachable> => {
+  const lanes = options.lanes ?? defaults.lanes
+  if (!Number.isInteger(lanes) || lanes < 1) {
+    throw new InvalidOption({
+      where: "ClusterRunner.layer",
+      option: "lanes",
+      value: String(lanes).slice(0, 40),
+      expected: "a positive integer"
+    })
+  }
+  return Layer.effect(Runner.Runner, makeRunner(group as unknown as Task.Group<Task.Any>, options)).pipe(
     Layer.provide(clusterLayer(options, true)),
     Layer.catchCause((cause): Layer.Layer<Runner.Runner, Database.DatabaseUnreachable> => failAtStart<Runner.Runner>(cause))
   )
+}
 
 /** A cluster layer's start-up failure: the database error as it is, anything else a defect. */
 const failAtStart = <A = never>(cause: Cause.Cause<unknown>): Layer.Layer<A, Database.DatabaseUnreachable> => {
