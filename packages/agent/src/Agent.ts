@@ -71,7 +71,7 @@
  * @since 0.1.0
  */
 import * as os from "node:os"
-import { NodeHttpClient } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Cause, Clock, type Config, ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { type EmbeddingModel, LanguageModel } from "effect/ai"
 import type { ServeError } from "effect/http/HttpServerError"
