@@ -420,6 +420,9 @@ export class Scheduler {
       if (call === undefined) continue
       slot.completed++
       this.settle(slot, call, { _tag: "Answer", kind: answers[i + 1] as number, value: answers[i + 2] }, true)
+      // the worker started its next call when it answered this one: so does the pool,
+      // before it reads the next answer of the batch
+      this.promote(slot)
     }
   }
 

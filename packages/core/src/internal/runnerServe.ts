@@ -55,42 +55,22 @@ const unpack = (batch: ReadonlyArray<unknown>): Array<FromClientEncoded> => {
 }
 
 /**
- * The answers of one worker, batched: the `Exit`s produced while the worker still has
- * calls to run leave together, once it has none left or at the end of this turn of the
- * event loop, as one message (`runnerFrames.ts`); the pool's next call for a worker that
- * has nothing left to run is never held back.
+ * Posts the `Exit` of a call to the pool, packed (`runnerFrames.ts`). One message per
+ * answer, at once: an answer never waits behind another call's code, so when the worker
+ * dies the pool knows exactly which calls it had finished (Node delivers every message a
+ * worker sent before its `exit` event) — a call it had not started is run again elsewhere,
+ * never one it had.
  */
-class Answers {
-  private frames: Array<unknown> = []
-  private transfers: Array<WorkerThreads.TransferListItem> = []
-  private scheduled = false
-  /** Requests received and not answered. */
-  pending = 0
-  private readonly port: WorkerThreads.MessagePort
-  constructor(port: WorkerThreads.MessagePort) {
-    this.port = port
-  }
-
-  add(response: ResponseExitEncoded, transferables: ReadonlyArray<unknown> | undefined): void {
-    const exit = response.exit
-    if (exit._tag === "Success") this.frames.push(response.requestId, Frames.answerSuccess, exit.value)
-    else this.frames.push(response.requestId, Frames.answerExit, exit)
-    if (transferables !== undefined) for (const t of transferables) this.transfers.push(t as WorkerThreads.TransferListItem)
-    if (--this.pending <= 0) return this.flush()
-    if (this.scheduled) return
-    this.scheduled = true
-    setImmediate(this.flush)
-  }
-
-  readonly flush = (): void => {
-    this.scheduled = false
-    if (this.frames.length === 0) return
-    const frames = this.frames
-    const transfers = this.transfers
-    this.frames = []
-    this.transfers = []
-    this.port.postMessage([1, frames], transfers)
-  }
+const postAnswer = (
+  port: WorkerThreads.MessagePort,
+  response: ResponseExitEncoded,
+  transferables: ReadonlyArray<unknown> | undefined
+): void => {
+  const exit = response.exit
+  const answer = exit._tag === "Success"
+    ? [response.requestId, Frames.answerSuccess, exit.value]
+    : [response.requestId, Frames.answerExit, exit]
+  port.postMessage([1, answer], (transferables ?? []) as Array<WorkerThreads.TransferListItem>)
 }
 
 /** The server protocol: effect/rpc's worker protocol, with the pool's batches (`runnerFrames.ts`). */
@@ -100,13 +80,11 @@ const protocol = RpcServer.Protocol.make(Effect.fnUntraced(function*(writeReques
   const backing = yield* runner.start<FromServerEncoded | ReadonlyArray<unknown>, FromClientEncoded | ReadonlyArray<unknown>>()
   const clientIds = new Set<number>()
   const disconnects = yield* Queue.make<number>()
-  const answers = WorkerThreads.parentPort === null ? undefined : new Answers(WorkerThreads.parentPort)
+  const port = WorkerThreads.parentPort
   yield* backing.run((clientId, message) => {
     clientIds.add(clientId)
     if (!Array.isArray(message)) return writeRequest(clientId, message as FromClientEncoded)
-    const messages = unpack(message)
-    if (answers !== undefined) for (const m of messages) if (m._tag === "Request") answers.pending++
-    return Effect.forEach(messages, (m) => writeRequest(clientId, m), { discard: true })
+    return Effect.forEach(unpack(message), (m) => writeRequest(clientId, m), { discard: true })
   }).pipe(
     Effect.tapCause(Effect.logError),
     Effect.onExit(() =>
@@ -119,10 +97,7 @@ const protocol = RpcServer.Protocol.make(Effect.fnUntraced(function*(writeReques
   return {
     disconnects,
     send: (clientId, response, transferables) => {
-      if (answers !== undefined && response._tag === "Exit") {
-        return Effect.sync(() => answers.add(response, transferables))
-      }
-      answers?.flush()
+      if (port !== null && response._tag === "Exit") return Effect.sync(() => postAnswer(port, response, transferables))
       return backing.send(clientId, response, transferables)
     },
     end: () => Effect.void,
