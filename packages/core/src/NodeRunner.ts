@@ -15,6 +15,8 @@
  * - Backpressure: a worker runs at most `concurrencyPerWorker` calls at once; calls wait
  *   in a FIFO queue in the main thread while every worker is busy; past `maxQueue` they
  *   fail with `RunnerQueueFull`.
+ * - Each call goes to the least loaded worker that can take it (fewest calls running and
+ *   waiting); `balancer: "round-robin"` or a function of your own chooses otherwise.
  * - Short calls are sent ahead: while a worker is busy, the pool may send it more calls
  *   that wait in the worker (first in, first out), so that it never sits idle waiting for
  *   the next message — only calls of tasks whose earlier calls took little time, behind
