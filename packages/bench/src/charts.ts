@@ -59,7 +59,9 @@ const str = (row: Row, column: string): string => String(row[column] ?? "")
 
 /** A drawable point: the median with its min–max, or why it is left out. */
 type Point = { readonly median: number; readonly min: number; readonly max: number; readonly repetitions: number }
-const drawable = (fig: SummaryCell | undefined, log: boolean): Point | string => {
+const drawable = (cell: Row[string] | undefined, log: boolean): Point | string => {
+  if (typeof cell === "number") return "a single run, no spread to draw"
+  const fig = typeof cell === "object" && cell !== null ? cell : undefined
   if (fig === undefined) return "not measured"
   if (fig.flag !== undefined) return fig.flag
   if (![fig.median, fig.min, fig.max].every(Number.isFinite)) return "not a finite number"
@@ -86,7 +88,7 @@ const linesVsN = (
   const values = report.rows.flatMap((row) => {
     const n = num(row, "n")
     if (n === undefined || !(options.column in row)) return []
-    const point = drawable(figureOf(row, options.column), true)
+    const point = drawable(row[options.column], true)
     if (typeof point === "string") {
       if (row[options.column] !== "") omitted.push(`${str(row, "variant")} at N = ${n.toLocaleString("en-US")} (${point})`)
       return []
@@ -159,7 +161,7 @@ const bars = (
   const values = report.rows.flatMap((row) => {
     // an empty or a text cell (a reference, a label) is not a point
     if (!(options.column in row) || typeof row[options.column] === "string") return []
-    const point = drawable(figureOf(row, options.column), false)
+    const point = drawable(row[options.column], false)
     if (typeof point === "string") {
       omitted.push(`${str(row, "variant")} (${point})`)
       return []
@@ -280,7 +282,7 @@ const boundChart = (report: ScenarioReport): Chart | undefined => {
   const values = report.rows.flatMap((row) => {
     const variant = str(row, "variant")
     if (/\bbound\b/.test(variant) || !("wall ms" in row)) return []
-    const point = drawable(figureOf(row, "wall ms"), false)
+    const point = drawable(row["wall ms"], false)
     const rowBound = figureOf(row, "bound ms")?.median ?? num(row, "bound ms") ?? bound
     if (typeof point === "string" || rowBound === undefined) {
       omitted.push(`${variant} (${typeof point === "string" ? point : "no bound"})`)
