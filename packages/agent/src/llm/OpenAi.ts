@@ -302,11 +302,13 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       while: isRetryable
     })
 
-    const budgetError = (method: string, error: Limit.CostExceedsLimit | { readonly _tag: "RateLimiterError" }) =>
+    const budgetError = (method: string, error: Limit.RateLimitError) =>
       error._tag === "CostExceedsLimit"
         ? aiError(method, new AiError.InvalidRequestError({
           description: `the request needs ${error.cost} tokens, more than the whole budget of ${error.limit} per window`
         }))
+        : error._tag === "LimitStoreError"
+        ? aiError(method, new AiError.UnknownError({ description: error.message }))
         : aiError(method, new AiError.RateLimitError({}))
 
     /** What the `Upstream` boundary reported, as the `AiError` effect/ai expects. */
@@ -367,7 +369,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         Limit.metered(tpm, estimate, total),
         Effect.tap((a) => Effect.sync(() => account(estimate)(total(a)))),
         Effect.mapError((e) =>
-          e._tag === "CostExceedsLimit" || e._tag === "RateLimiterError" ? budgetError(method, e) : e
+          e._tag === "CostExceedsLimit" || e._tag === "RateLimiterError" || e._tag === "LimitStoreError" ? budgetError(method, e) : e
         ),
         (metered) =>
           rpm === undefined
