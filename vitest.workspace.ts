@@ -7,6 +7,7 @@
 export const projects = [
   "packages/core",
   "packages/agent",
+  "packages/cluster",
   "packages/bench",
   "examples"
 ]

@@ -17,8 +17,18 @@ import type * as Task from "../Task.ts"
 export class RunnerError extends Schema.TaggedError<RunnerError>()("RunnerError", {
   /** The task's name. */
   task: Schema.String,
-  reason: Schema.Literals(["InvalidPayload", "InvalidResult", "UnknownTask", "Protocol", "WorkerStartFailed"]),
+  reason: Schema.Literals([
+    "InvalidPayload",
+    "InvalidResult",
+    "UnknownTask",
+    "Protocol",
+    "WorkerStartFailed",
+    /** A remote runner (`@hybrid/cluster`) could not take or finish the call. */
+    "RunnerUnavailable"
+  ]),
   message: Schema.String,
+  /** The remote runner concerned, when the runner is a cluster (`host:port`). */
+  runner: Schema.optional(Schema.String),
   /** The underlying error, e.g. the `Schema.SchemaError` of an invalid payload. */
   cause: Schema.optional(Schema.Defect())
 }) {}
