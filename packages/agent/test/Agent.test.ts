@@ -386,7 +386,7 @@ describe("Agent", () => {
       assert.isTrue(answer.degraded)
       assert.isTrue(answer.sources.every((s) => s.status === "timeout"), JSON.stringify(answer.sources))
       assert.match(answer.text, /^Weather: .+\nNews: .+\nKnowledge base: .+$/)
-      assert.isBelow(ms, 400)
+      assert.isBelow(ms, 600) // 300 ms budget; the margin is for a loaded machine (a 5 ms processing slice can run late)
     }).pipe(Effect.provide(agent({ faults: allQuick, agent: { llmReserve: "1 second", processing: { projections: 1_000_000 } } }))))
 
   it("finds the city in the query and the search terms", () => {
