@@ -127,7 +127,7 @@ export type ServeOptions<T extends Task.Any> =
     readonly deadlineGrace?: Duration.Input | undefined
   }
   & (
-    | { readonly worker: NodeRunner.Options["worker"]; readonly size?: number | undefined; readonly handlers?: undefined }
+    | (NodeRunner.Options & { readonly handlers?: undefined })
     | { readonly handlers: Task.Handlers<T>; readonly worker?: undefined }
   )
 
@@ -437,9 +437,9 @@ export const serve = <T extends Task.Any>(
   const port = options.port ?? defaults.port
   const entity = Protocol.entityOf(options.entityType ?? defaults.entityType, group as unknown as Task.Group<Task.Any>, options.persisted ?? "none")
   const graceMs = options.deadlineGrace === undefined ? 250 : Duration.toMillis(Duration.fromInputUnsafe(options.deadlineGrace))
-  const local: Layer.Layer<Runner.Runner, unknown> = options.worker !== undefined
-    ? NodeRunner.layer(group, { worker: options.worker, ...(options.size === undefined ? {} : { size: options.size }) })
-    : Runner.layerInProcess(group, options.handlers as Task.Handlers<T>)
+  const local: Layer.Layer<Runner.Runner, unknown> = options.handlers === undefined
+    ? NodeRunner.layer(group, poolOptions(options as NodeRunner.Options & ClusterOptions))
+    : Runner.layerInProcess(group, options.handlers)
   const entityLayer = entity.toLayer(
     Effect.gen(function*() {
       return handlersFor(group, yield* Runner.Runner, graceMs) as never
@@ -455,6 +455,13 @@ export const serve = <T extends Task.Any>(
         : failAtStart(cause)
     )
   ) as Layer.Layer<never, Database.DatabaseUnreachable | RunnerPortInUse>
+}
+
+/** The `NodeRunner` options among a runner's options. */
+const poolOptions = (options: NodeRunner.Options & ClusterOptions & { readonly host?: unknown; readonly port?: unknown; readonly deadlineGrace?: unknown }): NodeRunner.Options => {
+  const { database: _d, prefix: _p, entityType: _e, persisted: _s, sharding: _h, host: _o, port: _t, deadlineGrace: _g, ...pool } =
+    options
+  return pool
 }
 
 /** A `SocketServerError` whose reason is an `EADDRINUSE` open error. */
