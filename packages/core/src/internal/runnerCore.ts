@@ -3,8 +3,11 @@
  * the handler / codec helpers. Imported by worker entry files too (through
  * `NodeRunner.serve`), so it must stay erasable TS and must not import the pool.
  */
-import { Duration, Effect, Metric, Schema } from "effect"
-import { Rpc } from "effect/rpc"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schema from "effect/Schema"
+import * as Rpc from "effect/rpc/Rpc"
 import type * as Task from "../Task.ts"
 
 /**
