@@ -29,7 +29,9 @@
  * runner dies they fail with `RunnerError { reason: "RunnerUnavailable", runner }`.
  * Persisted tasks (`persisted: "all"` or a list of task names, on both sides) are
  * written to PostgreSQL before delivery; if their runner dies, the shard moves to a
- * survivor once its lock expires (`shardLockExpiration`) and the call runs there:
+ * survivor once its lock expires (`shardLockExpiration`; give callers the same value as
+ * runners, through `sharding` or `SHARD_LOCK_EXPIRATION`, since a caller waits that long
+ * for a shard to move) and the call runs there:
  * at-least-once. Each call carries an idempotency key, the RPC's primary key: with
  * `idempotencyKey` the caller derives it from the payload, so a repeated call (a retry,
  * a second coordinator) joins the stored one and gets its reply instead of running

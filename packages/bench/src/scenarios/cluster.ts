@@ -88,7 +88,13 @@ const freshPrefix = (what: string) => `hb_${what}_${Date.now().toString(36)}_${M
 /** A caller's Runner on `prefix`, built in `scope`, with one call done (the runners own their shards). */
 const caller = (prefix: string, scope: Scope.Scope, persisted: "all" | "none") =>
   Effect.gen(function*() {
-    const context = yield* Layer.buildWithScope(ClusterRunner.layer(ClusterTasks, { database, prefix, persisted }), scope)
+    const context = yield* Layer.buildWithScope(ClusterRunner.layer(ClusterTasks, {
+      database,
+      prefix,
+      persisted,
+      // the caller waits for a moved shard as long as the runners' lease: both sides must agree
+      sharding: { shardLockExpiration: lockExpiration }
+    }), scope)
     const run = <A, E>(effect: Effect.Effect<A, E, Runner.Runner>) => Effect.provide(effect, context)
     yield* run(Runner.forEach(Inc, Array.from({ length: 64 }, (_, i) => i)))
     return run
