@@ -4,15 +4,21 @@
  *
  * @since 0.1.0
  */
+export * as Admission from "./serve/Admission.ts"
 export * as Agent from "./Agent.ts"
 export * as Faults from "./fixtures/Faults.ts"
 export * as FixtureData from "./fixtures/data.ts"
 export * as FixtureLlm from "./fixtures/llm.ts"
 export * as Fixtures from "./fixtures/Fixtures.ts"
+export * as Middleware from "./serve/Middleware.ts"
 export * as KnowledgeBase from "./sources/KnowledgeBase.ts"
 export * as News from "./sources/News.ts"
 export * as Observability from "./observability/Observability.ts"
 export * as OpenAi from "./llm/OpenAi.ts"
 export * as Processing from "./processing/Processing.ts"
+export * as Server from "./serve/Server.ts"
+export * as ServeApi from "./serve/Api.ts"
+export * as ServeMetrics from "./serve/Metrics.ts"
+export * as Shutdown from "./serve/Shutdown.ts"
 export * as Source from "./sources/Source.ts"
 export * as Weather from "./sources/Weather.ts"
