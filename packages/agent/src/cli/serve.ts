@@ -16,8 +16,9 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, Layer, Logger, Option } from "effect"
+import { Config, Duration, Effect, Layer, Logger, Option } from "effect"
 import { Command, Flag } from "effect/cli"
+import * as Scrub from "../Scrub.ts"
 import * as Server from "../serve/Server.ts"
 import * as Shutdown from "../serve/Shutdown.ts"
 import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, parseMillis, reported, scale } from "./shared.ts"
@@ -82,7 +83,10 @@ export const serve = Command.make(
           : Effect.succeed(ms)
       }
     })
+    // the key this process holds never appears in an error body, whole or in part
+    const apiKey = yield* Config.option(Config.Redacted("OPENAI_API_KEY"))
     const server = Server.layer({
+      scrub: Scrub.make({ secrets: [Option.getOrUndefined(apiKey)] }),
       host: flags.host,
       port: flags.port,
       defaultBudgetMs: Duration.toMillis(defaultBudget),

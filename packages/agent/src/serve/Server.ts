@@ -48,6 +48,7 @@ import { PrometheusMetrics } from "effect/observability"
 import { Deadline } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
 import * as Fixtures from "../fixtures/Fixtures.ts"
+import * as Scrub from "../Scrub.ts"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
@@ -122,8 +123,8 @@ export interface Options {
   readonly cors?: string | undefined
   /** Time allowed past the longest budget for the drain at shutdown. Default 5 s. */
   readonly graceMs?: number | undefined
-  /** Applied to every error message shown (see `Scrub`). */
-  readonly scrub?: ((text: string) => string) | undefined
+  /** Every error message shown goes through it; default `Scrub.patterns` (no configured secrets). */
+  readonly scrub?: Scrub.Scrubber | undefined
 }
 
 /**
@@ -178,7 +179,11 @@ export const routes = (): ReadonlyMap<string, ReadonlyArray<string>> => {
 
 // --- handlers ----------------------------------------------------------------------------
 
-const answerHandlers = (defaultBudgetMs: number) =>
+/** The reports as shown: upstream text in `error` scrubbed and cut. */
+const shownReports = (scrub: Scrub.Scrubber, sources: ReadonlyArray<Agent.SourceReport>) =>
+  sources.map((s) => s.error === undefined ? s : new Agent.SourceReport({ ...s, error: scrub.text(s.error) }))
+
+const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
   HttpApiBuilder.group(Api.Api, "answer", Effect.fnUntraced(function*(handlers) {
     const agent = yield* Agent.Agent
     const admission = yield* Admission.Admission
@@ -197,19 +202,19 @@ const answerHandlers = (defaultBudgetMs: number) =>
           Effect.catchTag("NoAnswer", (e) =>
             Effect.andThen(
               ServeMetrics.recordAnswer("no-answer", e.sources, elapsed()),
-              Effect.fail(Api.NoAnswer.of(e.message, e.sources, e.llm))
+              Effect.fail(Api.NoAnswer.of(scrub.all(e.message), shownReports(scrub, e.sources), scrub.text(e.llm)))
             ))
         )
         if (!answer.sources.some((s) => s.status === "ok")) {
           yield* ServeMetrics.recordAnswer("no-answer", answer.sources, elapsed())
           return yield* Api.NoAnswer.of(
             `no source answered (${answer.sources.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
-            answer.sources,
+            shownReports(scrub, answer.sources),
             answer.synthesis === "llm" ? "answered, but from no context: not sent" : "not asked"
           )
         }
         yield* ServeMetrics.recordAnswer(answer.degraded ? "degraded" : "ok", answer.sources, elapsed())
-        return answer
+        return answer.degraded ? new Agent.Answer({ ...answer, sources: shownReports(scrub, answer.sources) }) : answer
       }).pipe(Effect.withSpan("hybrid.serve.answer", { attributes: { budgetMs: payload.budgetMs ?? defaultBudgetMs } })))
   }))
 
@@ -264,14 +269,15 @@ export const layer = (options: Options) => {
   const maxInFlight = options.maxInFlight ?? defaultMaxInFlight()
   const admission = Admission.layer({ maxInFlight, maxQueued: options.maxQueued ?? maxInFlight })
   const graceMs = options.graceMs ?? 5_000
+  const scrub = options.scrub ?? Scrub.patterns
   const apiRoutes = HttpApiBuilder.layer(Api.Api, { openapiPath: "/openapi.json" }).pipe(
-    Layer.provide([answerHandlers(options.defaultBudgetMs), opsHandlers])
+    Layer.provide([answerHandlers(options.defaultBudgetMs, scrub), opsHandlers])
   )
   const app = Layer.mergeAll(
     apiRoutes,
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
-    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: options.scrub }),
+    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: scrub.all }),
     options.cors === undefined ? Layer.empty : HttpRouter.cors({ allowedOrigins: [options.cors] })
   )
   const lifecycle = Layer.effectDiscard(Effect.gen(function*() {
