@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { request as httpRequest } from "node:http"
 import { Validator } from "@seriousme/openapi-schema-validator"
-import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Scope } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Scope, Tracer } from "effect"
 import { HttpServer } from "effect/http"
 import { OpenApi } from "effect/http-api"
 import * as Agent from "../src/Agent.ts"
@@ -52,7 +52,7 @@ interface Running {
   readonly close: Effect.Effect<void>
 }
 
-const start = (options: Partial<Server.Options> = {}) =>
+const start = (options: Partial<Server.Options> = {}, extra: Layer.Layer<never> = Layer.empty) =>
   Effect.gen(function*() {
     const release = yield* Deferred.make<void>()
     const seen: Array<number | undefined> = []
@@ -60,7 +60,8 @@ const start = (options: Partial<Server.Options> = {}) =>
     const context = yield* Layer.buildWithScope(
       Server.layer({ host: "127.0.0.1", port: 0, defaultBudgetMs: 1_500, graceMs: 1_000, ...options }).pipe(
         Layer.provide(scripted(release, seen)),
-        Layer.provide(Logger.layer([]))
+        Layer.provide(Logger.layer([])),
+        Layer.provide(extra)
       ),
       scope
     )
@@ -76,9 +77,9 @@ const start = (options: Partial<Server.Options> = {}) =>
     return running
   })
 
-const withServer = <A>(options: Partial<Server.Options>, f: (server: Running) => Promise<A>) =>
+const withServer = <A>(options: Partial<Server.Options>, f: (server: Running) => Promise<A>, extra?: Layer.Layer<never>) =>
   Effect.acquireUseRelease(
-    start(options),
+    start(options, extra),
     (server) => Effect.promise(() => f(server)),
     (server) => Effect.andThen(Deferred.succeed(server.release, undefined), server.close)
   ).pipe(Effect.runPromise)
@@ -254,6 +255,28 @@ describe("ServeApi over HTTP", () => {
         })
       )
     })))
+
+  it("with a tracer on, a request is a server span continuing the caller's traceparent, with its request id", async () => {
+    const spans: Array<Tracer.NativeSpan> = []
+    const tracer = Tracer.make({
+      span(options) {
+        const span = new Tracer.NativeSpan(options)
+        spans.push(span)
+        return span
+      }
+    })
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
+    await withServer({}, async ({ url }) => {
+      const reply = await fetch(`${url}/healthz`, {
+        headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01`, "x-request-id": "traced-1" }
+      })
+      assert.strictEqual(reply.status, 200)
+    }, Layer.succeed(Tracer.Tracer, tracer))
+    const server = spans.find((s) => s.kind === "server")
+    assert.isDefined(server)
+    assert.strictEqual(server!.traceId, traceId)
+    assert.strictEqual(server!.attributes.get("http.request_id"), "traced-1")
+  })
 
   it("/openapi.json is OpenApi.fromApi(Api), a valid OpenAPI 3.1 document listing every error status; /docs and /metrics answer", () =>
     withServer({}, async ({ url }) => {
