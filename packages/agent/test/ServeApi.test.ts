@@ -32,6 +32,7 @@ const answerOf = (text: string, statuses: ReadonlyArray<Agent.Status> = ["ok", "
  */
 const scripted = (release: Deferred.Deferred<void>, seen: Array<number | undefined>) =>
   Layer.succeed(Agent.Agent, {
+    sources: [],
     answer: (query, options) =>
       Effect.gen(function*() {
         seen.push(Duration.toMillis(Duration.fromInputUnsafe(options.budget)))

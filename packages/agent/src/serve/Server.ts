@@ -28,10 +28,10 @@
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Agent, Server } from "@hybrid/agent"
+ * import { Fixtures, Server } from "@hybrid/agent"
  *
  * const App = Server.layer({ host: "127.0.0.1", port: 0, defaultBudgetMs: 1_500 }).pipe(
- *   Layer.provide(Agent.layerFixtures({ scale: 0.05 }))
+ *   Layer.provide(Fixtures.layerAgent({ scale: 0.05 }))
  * )
  * // Layer.launch(App) serves until interrupted
  * ```
@@ -256,10 +256,10 @@ const opsHandlers = HttpApiBuilder.group(Api.Api, "ops", Effect.fnUntraced(funct
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Agent, Server } from "@hybrid/agent"
+ * import { Fixtures, Server } from "@hybrid/agent"
  *
  * const App = Server.layer({ host: "127.0.0.1", port: 8787, defaultBudgetMs: 30_000, cors: "https://example.com" })
- *   .pipe(Layer.provide(Agent.layerFixtures()))
+ *   .pipe(Layer.provide(Fixtures.layerAgent()))
  * ```
  *
  * @since 0.1.0
