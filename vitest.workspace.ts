@@ -9,5 +9,6 @@ export const projects = [
   "packages/agent",
   "packages/cluster",
   "packages/bench",
-  "examples"
+  "examples",
+  "tools"
 ]
