@@ -30,7 +30,19 @@ import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import { Limit, RedisLimit } from "@hybrid/core"
 import type { Admission, ChildConfig, ChildReport } from "../peers/fleet-child.ts"
-import { median, percentile, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+import {
+  type Figure,
+  figure,
+  interleave,
+  median,
+  repetitions,
+  type Row,
+  type RunOptions,
+  type Scenario,
+  type ScenarioReport,
+  silent
+} from "../Scenario.ts"
+import * as Stats from "../Stats.ts"
 
 /** Tokens per (scaled) minute. */
 const LIMIT = 60_000
@@ -198,19 +210,14 @@ const measure = (variant: VariantId, processes: number, windowMs: number, window
       const accepted = admissions.filter((a) => a.status === 200 && a.at < first + full * windowMs)
         .reduce((s, a) => s + a.cost, 0)
       const waits = admissions.map((a) => a.waitMs)
-      if (process.env.FLEET_DEBUG) {
-        const per = Array.from({ length: windows }, (_, k) =>
-          admissions.filter((a) => a.at >= first + k * windowMs && a.at < first + (k + 1) * windowMs).reduce((s, a) => s + a.cost, 0))
-        console.error(variant, processes, "per window", per, "per process", reports.map((r) => r.admissions.length), "statuses", admissions.filter((a) => a.status !== 200).length)
-      }
       return {
         variant,
         processes,
         utilisation: accepted / (full * LIMIT),
         rateLimited: server.rateLimited(),
         violations: violations(admissions, windowMs),
-        waitP50: percentile(waits, 50),
-        waitP99: percentile(waits, 99)
+        waitP50: Stats.quantile(waits, 0.5),
+        waitP99: Stats.quantile(waits, 0.99)
       }
     } finally {
       await server.close()
@@ -256,47 +263,59 @@ const run = Effect.fn("fleet.run")(function*(options: RunOptions) {
   const windowMs = options.quick ? 1_000 : 3_000
   const windows = options.quick ? 3 : 4
   const sizes = process.env.FLEET_SIZES ? process.env.FLEET_SIZES.split(",").map(Number) : options.quick ? [1, 4] : [1, 2, 4, 8]
-  progress.total(sizes.length * variants.length + 1)
-  const measured: Array<Measured> = []
+  const reps = repetitions({ ...options, repetitions: options.repetitions ?? 3 })
+  progress.total(sizes.length * variants.length * reps + reps)
+  const rows: Array<Row> = []
+  const figures: Record<string, Figure> = {}
   let runs = 0
   for (const processes of sizes) {
-    for (const { id } of variants) {
-      measured.push(yield* measure(id, processes, windowMs, windows, ++runs))
-      progress.tick()
+    const samples = yield* interleave(
+      { repetitions: reps, variants: variants.map((v) => v.id), progress },
+      (variant) => measure(variant, processes, windowMs, windows, ++runs)
+    )
+    for (const { id, label } of variants) {
+      const of = samples[id]
+      const per = (unit: string, f: (m: Measured) => number, better?: "lower" | "higher") => figure(unit, of.map(f), { better })
+      const key = `${id}.${processes}`
+      const cells = {
+        utilisation: per("%", (m) => 100 * m.utilisation, "higher"),
+        rateLimited: per("requests", (m) => m.rateLimited, "lower"),
+        violations: per("admissions", (m) => m.violations, "lower"),
+        waitP50: per("ms", (m) => m.waitP50, "lower"),
+        waitP99: per("ms", (m) => m.waitP99, "lower")
+      }
+      figures[`utilisation.${key}`] = cells.utilisation
+      figures[`rateLimited.${key}`] = cells.rateLimited
+      figures[`violations.${key}`] = cells.violations
+      figures[`waitP50Ms.${key}`] = cells.waitP50
+      figures[`waitP99Ms.${key}`] = cells.waitP99
+      rows.push({
+        variant: label,
+        processes,
+        "tokens/window vs limit %": cells.utilisation,
+        "429s": cells.rateLimited,
+        "window violations": cells.violations,
+        "wait p50 ms": cells.waitP50,
+        "wait p99 ms": cells.waitP99
+      })
     }
   }
-  const cost = yield* overhead(options.quick ? 300 : 2_000)
-  progress.tick()
-
-  const rows: Array<Row> = []
-  const figures: Record<string, number> = {}
-  for (const m of measured) {
-    const label = variants.find((v) => v.id === m.variant)!.label
-    const key = `${m.variant}.${m.processes}`
-    figures[`utilisation.${key}`] = m.utilisation
-    figures[`rateLimited.${key}`] = m.rateLimited
-    figures[`violations.${key}`] = m.violations
-    figures[`waitP50Ms.${key}`] = m.waitP50
-    figures[`waitP99Ms.${key}`] = m.waitP99
-    rows.push({
-      variant: label,
-      processes: m.processes,
-      "tokens/window vs limit %": Number((m.utilisation * 100).toFixed(1)),
-      "429s": m.rateLimited,
-      "window violations": m.violations,
-      "wait p50 ms": Math.round(m.waitP50),
-      "wait p99 ms": Math.round(m.waitP99)
-    })
+  const costs: Array<{ memory: number; redis: number }> = []
+  for (let rep = 0; rep < reps; rep++) {
+    costs.push(yield* overhead(options.quick ? 300 : 2_000))
+    progress.tick()
   }
-  figures["overheadUs.memory"] = cost.memory
-  figures["overheadUs.redis"] = cost.redis
+  figures["overheadUs.memory"] = figure("µs", costs.map((c) => c.memory), { better: "lower" })
+  figures["overheadUs.redis"] = figure("µs", costs.map((c) => c.redis), { better: "lower" })
   const notes = [
     `${LIMIT.toLocaleString("en")} tokens per ${windowMs / 1000} s window at the fixture (a sliding window, 429 + retry-after-ms past it); ` +
     `calls ask ${MIN_COST}–${MAX_COST} tokens, arrive open-loop at ${OVERLOAD}× what the budget admits, process i getting a share ∝ i + 1; ` +
-    `${windows} windows per run; no client retries (a 429 is counted, not retried)`,
+    `${windows} windows per run, ${reps} interleaved runs per size; no client retries (a 429 is counted, not retried); ` +
+    `Hybrid and local use Limit.rate's margin of ${MARGIN * 100} % of the window (the jitter between admission and arrival)`,
     `tokens/window: tokens of calls the fixture accepted, over the first ${windows - 1} full windows from the first admission, vs the limit; ` +
     `window violations: admissions whose trailing window (by the limiter's own admission times: Redis TIME for Hybrid, this host's clock for the others) holds more than the limit`,
-    `one admission that never waits, median: in memory ${cost.memory.toFixed(1)} µs, on Redis ${cost.redis.toFixed(1)} µs (loopback, one Lua script)`
+    `one admission that never waits, median: in memory ${figures["overheadUs.memory"].median.toFixed(1)} µs, ` +
+    `on Redis ${figures["overheadUs.redis"].median.toFixed(1)} µs (loopback, one Lua script); cells: median [min–max]`
   ]
   return { scenario: "fleet", figures, rows, notes } satisfies ScenarioReport
 })
