@@ -46,11 +46,7 @@ import { resilience } from "./scenarios/resilience.ts"
 import * as Table from "./table.ts"
 
 /** Every scenario, in the order of the lessons. */
-<<<<<<< HEAD
-const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, cluster]
-=======
-const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, fleet]
->>>>>>> main
+const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, fleet, cluster]
 
 const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
 /** Where the user typed the command: pnpm runs the script in the package's directory. */
