@@ -10,6 +10,7 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Observability from "../observability/Observability.ts"
+import * as Shutdown from "../serve/Shutdown.ts"
 import { ask } from "./ask.ts"
 import { batch } from "./batch.ts"
 import { demo } from "./demo.ts"
@@ -23,5 +24,6 @@ const hybrid = Command.make("hybrid").pipe(
 Command.run(hybrid, { version: "0.1.0" }).pipe(
   Effect.provide(Observability.layer),
   Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
+  // a graceful stop after SIGTERM/SIGINT (hybrid serve) exits 0
+  NodeRuntime.runMain({ teardown: Shutdown.teardown })
 )
