@@ -2,7 +2,7 @@
  * A run against an earlier one (`--baseline old.json`): every figure present in both,
  * its change (new median / old median − 1) with an interval, and a verdict. A change is
  * real only when the two 95 % intervals of the median do not overlap; otherwise it is
- * within noise. A parallel figure of a machine-limited scenario (either run) gets no
+ * within noise. A figure measured once (no interval) gets no verdict either. A parallel figure of a machine-limited scenario (either run) gets no
  * verdict: the machine, not the code, set it.
  *
  * `--save-baseline` writes the run to `bench-results/baseline.json`, the file a later
@@ -30,7 +30,7 @@ import * as Stats from "./Stats.ts"
  * @since 0.1.0
  * @category models
  */
-export type Verdict = "better" | "worse" | "higher" | "lower" | "within noise" | "machine-limited"
+export type Verdict = "better" | "worse" | "higher" | "lower" | "within noise" | "machine-limited" | "single sample"
 
 /**
  * One figure against its baseline.
@@ -72,6 +72,8 @@ export class BaselineUnreadable extends Schema.TaggedError<BaselineUnreadable>()
  * @category comparing
  */
 export const verdictOf = (before: Figure, after: Figure, machineLimited: boolean): Verdict => {
+  // one sample has no interval: nothing can be said about its change
+  if (before.n < 2 || after.n < 2) return "single sample"
   if (machineLimited && (before.parallel === true || after.parallel === true)) return "machine-limited"
   if (Stats.overlaps(before, after)) return "within noise"
   const up = after.median > before.median
@@ -132,11 +134,11 @@ export const read = Effect.fn("baseline.read")(function*(path: string) {
  */
 export const describe = (changes: ReadonlyArray<Change>): ReadonlyArray<string> => {
   const pct = (x: number) => `${x >= 0 ? "+" : ""}${(x * 100).toFixed(1)}%`
-  const real = changes.filter((c) => c.verdict !== "within noise" && c.verdict !== "machine-limited")
+  const real = changes.filter((c) => c.verdict !== "within noise" && c.verdict !== "machine-limited" && c.verdict !== "single sample")
   const noise = changes.length - real.length
   const keyWidth = Math.min(48, Math.max(6, ...real.map((c) => c.key.length)))
   return [
-    `${real.length} of ${changes.length} figures changed beyond noise (intervals apart); ${noise} within noise or machine-limited`,
+    `${real.length} of ${changes.length} figures changed beyond noise; ${noise} within noise, machine-limited or measured once`,
     ...real.map((c) =>
       `  ${c.key.slice(0, keyWidth).padEnd(keyWidth)} ${pct(c.change).padStart(8)} [${pct(c.changeLow)} … ${pct(c.changeHigh)}] ${c.verdict}`
     )

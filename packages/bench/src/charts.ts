@@ -197,7 +197,7 @@ const bars = (
         {
           data: { values },
           mark: { type: "text", align: "left", dx: 4, dy: -8, fontSize: 10, color: "#333" },
-          encoding: { y, x: { field: "max", type: "quantitative" }, text: { field: "median", type: "quantitative", format: ".3~s" } }
+          encoding: { y, x: { field: "max", type: "quantitative" }, text: { field: "median", type: "quantitative", format: top < 1000 ? ".3~r" : ".3~s" } }
         },
         ...(ideal === undefined ? [] : [
           {
@@ -375,8 +375,8 @@ export const baselineChart = (scenario: string, changes: ReadonlyArray<Change>):
     title: null,
     legend: { orient: "bottom" },
     scale: {
-      domain: ["better", "worse", "higher", "lower", "within noise", "machine-limited"],
-      range: ["#2ca02c", "#d62728", "#ff7f0e", "#1f77b4", "#999999", "#bcbd22"]
+      domain: ["better", "worse", "higher", "lower", "within noise", "machine-limited", "single sample"],
+      range: ["#2ca02c", "#d62728", "#ff7f0e", "#1f77b4", "#999999", "#bcbd22", "#cccccc"]
     }
   } as const
   return {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `hybrid-bench [scenario …] [--quick] [--repetitions N] [--json out.json] [--html report.html]
- *               [--baseline old.json] [--save-baseline]`
+ *               [--markdown out.md] [--baseline old.json] [--save-baseline]`
  *
  * Runs the named scenarios (all of them when none is named), each against its peers in
  * the same run, with a live progress bar per scenario; prints the run facts (machine,
@@ -14,7 +14,8 @@
  *
  * `--baseline old.json` compares every figure with an earlier run (a change is real only
  * when the 95 % intervals do not overlap) in the terminal and the HTML;
- * `--save-baseline` also writes this run to `bench-results/baseline.json`.
+ * `--save-baseline` also writes this run to `bench-results/baseline.json`. `--markdown`
+ * writes the tables as Markdown (what the README's Benchmarks section is pasted from).
  *
  * A scenario is one module exporting a `Scenario` (see `Scenario.ts`): adding one is an
  * import and an entry in `scenarios` below.
@@ -31,6 +32,7 @@ import { fileURLToPath } from "node:url"
 import * as Baseline from "./baseline.ts"
 import { isMachineLimited, MACHINE_LIMITED } from "./Control.ts"
 import * as Facts from "./facts.ts"
+import * as Markdown from "./markdown.ts"
 import { html } from "./report.ts"
 import { FORMAT, type Results, ResultsJson, type ScenarioResult } from "./Results.ts"
 import { type Progress, repetitions, type Scenario } from "./Scenario.ts"
@@ -90,6 +92,15 @@ const writeFile = (path: string, text: string) =>
 const pathFlag = (value: Option.Option<string>, fallback: string) =>
   Option.match(value, { onNone: () => resolve(repositoryRoot, fallback), onSome: (path) => resolve(invokedFrom, path) })
 
+/** The table columns holding a parallel figure. */
+const parallelColumns = (result: ScenarioResult): Array<string> =>
+  Table.columnsOf(result.rows).filter((column) =>
+    result.rows.some((row) => {
+      const cell = row[column]
+      return typeof cell === "object" && cell.parallel === true
+    })
+  )
+
 /** The terminal lines of one scenario's result: control and guard, table, notes, load. */
 const describeResult = (result: ScenarioResult, cores: number): ReadonlyArray<string> => {
   const c = result.control
@@ -97,7 +108,8 @@ const describeResult = (result: ScenarioResult, cores: number): ReadonlyArray<st
     `  raw worker_threads control: ${c.median.toFixed(2)} cores delivered of ${cores} [${c.min.toFixed(2)}–${c.max.toFixed(2)}]`,
     ...(isMachineLimited(c)
       ? [Table.wrap(
-        `fewer than ${MACHINE_LIMITED} cores delivered: this scenario's parallel figures measure the machine, not the pools — read no conclusion from them`,
+        `fewer than ${MACHINE_LIMITED} cores delivered: this scenario's parallel figures (${parallelColumns(result).join(", ")}) ` +
+          "measure the machine, not the pools — read no conclusion from them",
         "  MACHINE-LIMITED: "
       )]
       : [])
@@ -122,6 +134,7 @@ const bench = Command.make("hybrid-bench", {
   ),
   json: Flag.String("json").pipe(Flag.withDescription("where to write every figure as JSON"), Flag.optional),
   html: Flag.String("html").pipe(Flag.withDescription("where to write the HTML report with charts"), Flag.optional),
+  markdown: Flag.String("markdown").pipe(Flag.withDescription("also write the tables as Markdown"), Flag.optional),
   baseline: Flag.String("baseline").pipe(Flag.withDescription("an earlier run's JSON to compare every figure with"), Flag.optional),
   saveBaseline: Flag.Boolean("save-baseline").pipe(
     Flag.withDescription("also write this run to bench-results/baseline.json"),
@@ -184,6 +197,11 @@ const bench = Command.make("hybrid-bench", {
     yield* writeFile(jsonPath, json)
     yield* writeFile(htmlPath, yield* html(results, changes))
     yield* Console.log(`\nwrote ${jsonPath}\nwrote ${htmlPath}`)
+    if (Option.isSome(args.markdown)) {
+      const markdownPath = resolve(invokedFrom, args.markdown.value)
+      yield* writeFile(markdownPath, Markdown.render(results))
+      yield* Console.log(`wrote ${markdownPath}`)
+    }
     if (args.saveBaseline) {
       const baselinePath = resolve(repositoryRoot, "bench-results/baseline.json")
       yield* writeFile(baselinePath, json)

@@ -13,7 +13,13 @@ import { ResultsJson } from "../src/Results.ts"
 import { figure } from "../src/Scenario.ts"
 import { document, result } from "./fixtures.ts"
 
-const run = (wall: ReadonlyArray<number>, overhead: ReadonlyArray<number>, speedup: ReadonlyArray<number>, control: ReadonlyArray<number>) =>
+const run = (
+  wall: ReadonlyArray<number>,
+  overhead: ReadonlyArray<number>,
+  speedup: ReadonlyArray<number>,
+  control: ReadonlyArray<number>,
+  startup: number
+) =>
   document([
     result({
       scenario: "io-fanout",
@@ -26,7 +32,7 @@ const run = (wall: ReadonlyArray<number>, overhead: ReadonlyArray<number>, speed
     }),
     result({
       scenario: "cpu",
-      figures: { speedup: figure("×", speedup, { better: "higher", parallel: true }) },
+      figures: { speedup: figure("×", speedup, { better: "higher", parallel: true }), startupMs: figure("ms", [startup], { better: "lower" }) },
       control: figure("cores", control),
       rows: [],
       notes: []
@@ -43,8 +49,9 @@ describe("baseline", () => {
         // wall time: 1000 ms → 1200 ms, tight samples: a real regression
         // overhead: 10 µs → 10.4 µs with samples spread over 8 … 13 µs: within noise
         // speed-up: 1.9 → 1.2, but the new run's control delivered 1.1 cores: machine-limited
-        writeFileSync(oldPath, Schema.encodeSync(ResultsJson)(run([1000, 1002, 998, 1001, 999], [10, 8, 13, 9, 12], [1.9, 1.88, 1.92], [1.95, 1.9, 1.97])))
-        writeFileSync(newPath, Schema.encodeSync(ResultsJson)(run([1200, 1203, 1198, 1201, 1199], [10.4, 8.2, 12.6, 9.5, 11.9], [1.2, 1.1, 1.3], [1.1, 1.2, 1.0])))
+        // start-up: 900 → 600 ms, one sample each
+        writeFileSync(oldPath, Schema.encodeSync(ResultsJson)(run([1000, 1002, 998, 1001, 999], [10, 8, 13, 9, 12], [1.9, 1.88, 1.92], [1.95, 1.9, 1.97], 900)))
+        writeFileSync(newPath, Schema.encodeSync(ResultsJson)(run([1200, 1203, 1198, 1201, 1199], [10.4, 8.2, 12.6, 9.5, 11.9], [1.2, 1.1, 1.3], [1.1, 1.2, 1.0], 600)))
         const before = yield* Baseline.read(oldPath)
         const after = yield* Baseline.read(newPath)
         const changes = Baseline.compare(before, after)
@@ -54,8 +61,10 @@ describe("baseline", () => {
         assert.isAbove(of("wallMs.gather.1000").changeLow, 0)
         assert.strictEqual(of("overheadMicros.gather.1000").verdict, "within noise")
         assert.strictEqual(of("speedup").verdict, "machine-limited")
+        // measured once on each side: no interval, no verdict
+        assert.strictEqual(of("startupMs").verdict, "single sample")
         const lines = Baseline.describe(changes)
-        assert.include(lines[0]!, "1 of 3 figures changed beyond noise")
+        assert.include(lines[0]!, "1 of 4 figures changed beyond noise")
         assert.isTrue(lines.every((line) => line.length <= 100))
       } finally {
         rmSync(dir, { recursive: true, force: true })

@@ -40,3 +40,17 @@ describe("table", () => {
     assert.deepStrictEqual([0.012345, 15.234, 1.5, 12345.6, 3].map(Table.formatNumber), ["0.0123", "15.2", "1.5", "12346", "3"])
   })
 })
+
+describe("markdown", () => {
+  it("renders the run facts, every table with median [min–max], and the machine-limited guard", async () => {
+    const Markdown = await import("../src/markdown.ts")
+    const Fixtures = await import("./fixtures.ts")
+    const text = Markdown.render(Fixtures.document([Fixtures.result(Fixtures.cpu()), Fixtures.result(Fixtures.resilience())]))
+    assert.include(text, "Machine: 4 cores (Test CPU @ 3.0GHz)")
+    assert.include(text, "effect 4.1.0")
+    assert.include(text, "Commit 0123456789ab (dirty)")
+    assert.include(text, "| variant | 8 tasks ms | speedup | tiny tasks/s |")
+    assert.include(text, "| NodeRunner (4 workers) | 700 [690–710] | 3.4 [3.3–3.5] | 9000 [8900–9100] |")
+    assert.include(text, "**machine-limited**")
+  })
+})
