@@ -75,6 +75,14 @@ import * as Protocol from "./internal/protocol.ts"
 export {
   /**
    * The cluster's database could not be reached; names the URL without its password.
+   *
+   * @example
+   * ```ts
+   * import { ClusterRunner } from "@hybrid/cluster"
+   *
+   * const error = new ClusterRunner.DatabaseUnreachable({ url: "postgres://app:***@db:5432/jobs", reason: "timeout" })
+   * console.log(error.message)
+   * ```
    * @since 0.1.0
    * @category errors
    */
@@ -142,6 +150,16 @@ export type ServeOptions<T extends Task.Any> =
 /**
  * Calls inside go to one entity, `key-<key>`, so to one runner at a time.
  *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ * import { Effect } from "effect"
+ *
+ * const key = Effect.gen(function*() {
+ *   return yield* ClusterRunner.Affinity // undefined unless inside withAffinity
+ * }).pipe(ClusterRunner.withAffinity("tenant-7"))
+ * ```
+ *
  * @since 0.1.0
  * @category references
  */
@@ -170,6 +188,16 @@ export const withAffinity = (key: string) => <A, E, R>(self: Effect.Effect<A, E,
 
 /**
  * The idempotency key of the calls inside, set by `withKey`.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ * import { Effect } from "effect"
+ *
+ * const key = Effect.gen(function*() {
+ *   return yield* ClusterRunner.CallKey
+ * }).pipe(ClusterRunner.withKey("invoice-2026-11"))
+ * ```
  *
  * @since 0.1.0
  * @category references
@@ -504,6 +532,13 @@ const isPortInUse = (error: Option.Option<unknown>): boolean => {
 
 /**
  * A runner process could not listen on its port.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ *
+ * console.log(new ClusterRunner.RunnerPortInUse({ host: "127.0.0.1", port: 34431 }).message)
+ * ```
  *
  * @since 0.1.0
  * @category errors
