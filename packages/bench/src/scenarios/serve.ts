@@ -160,7 +160,7 @@ export const serve: Scenario = {
         figures,
         rows,
         notes: [
-          `each round ${seconds} s of closed-loop load after one warm-up round; the server runs default admission control (4 answers per core in flight, as many queued)`,
+          `each round ${seconds} s of closed-loop load after one warm-up round; the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a wait of at most half the budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries`,
           `targets at 200 connections: ≥ 99 % of 200s with every source ok (median here ${figures["allOk.c200"]!.median.toFixed(1)} %), ` +
           `503s in < 50 ms (worst round's p99 ${Number.isFinite(shedP99) ? shedP99.toFixed(0) : "—"} ms), ` +
           `accepted p99 ≤ ${BUDGET_MS * 1.1} ms (median ${figures["p99.c200"]!.median.toFixed(0)} ms), ` +
