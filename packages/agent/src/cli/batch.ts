@@ -28,7 +28,7 @@ import { Console, Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Batch } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
-import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, reported, scale } from "./shared.ts"
 
 /**
  * One input line.
@@ -71,7 +71,8 @@ export const batch = Command.make(
     ),
     budget,
     scale,
-    faults
+    faults,
+    cluster
   },
   Effect.fn("hybrid.batch")(function*(flags) {
     const faultConfig = yield* faultsOf(flags.faults)
@@ -105,7 +106,7 @@ export const batch = Command.make(
       },
       resume: flags.resume || flags.retryFailed,
       retryFailed: flags.retryFailed
-    }).pipe(Effect.provide(agent({ scale: flags.scale, faults: faultConfig })))
+    }).pipe(Effect.provide(agent({ scale: flags.scale, faults: faultConfig, cluster: flags.cluster })))
     yield* Console.log(
       `batch: ${summary.lines} lines, ${summary.ok} ok, ${summary.failed} failed, ${summary.skipped} skipped (already done) ` +
         `in ${(summary.ms / 1000).toFixed(1)} s → ${output}`
