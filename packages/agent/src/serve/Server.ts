@@ -205,7 +205,7 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
             maxWaitMs: budgetMs / 2,
             // sources cut by the deadline: this server is doing more than it can finish in time
             strained: (a) => timedOut(a.sources),
-            overloaded: (e) => timedOut(e.sources)
+            overloaded: (e) => e._tag === "NoAnswer" && timedOut(e.sources)
           }
         ).pipe(
           // the budget is checked on the way in; an InvalidOption here names it all the same
