@@ -72,6 +72,13 @@ describe("Scrub", () => {
     assert.strictEqual(Scrub.patterns.text("a\u001b[2J\u001b[Hb\r\nc\u0000d"), "a [2J [Hb c d")
   })
 
+  it("all: the whole text scrubbed, its lines and spacing kept (for answers and JSON documents)", () => {
+    const text = `line one\n  Authorization: Bearer ${key}\n{"a":  1}\t\u001b[31mred`
+    assert.strictEqual(scrub.all(text), `line one\n  Authorization: Bearer [redacted]\n{"a":  1}\t [31mred`)
+    const long = `${"z".repeat(10_000)} ${key}`
+    assert.strictEqual(scrub.all(long), `${"z".repeat(10_000)} [redacted]`)
+  })
+
   it("failure and format: status, classification, scrubbed message", () => {
     const shown = scrub.failure({ status: 401, kind: "unauthorized", message: `proxy: invalid Authorization: Bearer ${key}` })
     assert.deepStrictEqual(shown, { status: 401, kind: "unauthorized", message: "proxy: invalid Authorization: Bearer [redacted]" })

@@ -45,7 +45,7 @@
  *   every `progressEvery` otherwise, and a summary at the end — on stderr.
  * - **Bad paths**: a missing input fails with `InputNotFound`, an unwritable output or
  *   journal with `OutputNotWritable` (naming the path), before any request is made.
- * - **Summary**: counts, `failedLines` (the 1-based lines that failed, in order), the
+ * - **Summary**: counts, `failedLines` (the 1-based lines whose result is a failure, kept ones included), the
  *   backups an `overwrite` made, the stale locks removed.
  *
  * Underneath: `Pipeline` (one stage, the sink writes the journal), `Limit.rate`,
@@ -274,7 +274,7 @@ export interface Summary {
   readonly skipped: number
   readonly ok: number
   readonly failed: number
-  /** The 1-based lines that failed in this run, ascending. */
+  /** The 1-based lines whose result in the output is a failure — this run's, and on `resume` the earlier ones kept — ascending. */
   readonly failedLines: ReadonlyArray<number>
   /** The files `overwrite` moved aside (`<file>.bak`). */
   readonly backups: ReadonlyArray<string>
@@ -412,6 +412,53 @@ export const run = <Req = unknown, Res = unknown, E = never, R = never>(
   })
 }
 
+/** The input exists and is neither the output nor the journal. */
+const checkPaths = (fs: FileSystem.FileSystem, input: string, output: string, journalPath: string) =>
+  Effect.gen(function*() {
+    const exists = yield* fs.exists(input).pipe(Effect.orElseSucceed(() => false))
+    if (!exists) return yield* new journal.InputNotFound({ path: input, reason: "no such file" })
+    yield* ownership.checkDistinct(fs, input, output)
+    yield* ownership.checkDistinct(fs, input, journalPath)
+  })
+
+/**
+ * The checks `run` makes before it touches anything, made without taking the lock and
+ * without changing a file: the input exists and is not the output or the journal, no
+ * live run holds the output, and (unless `resume`, `retryFailed` or `overwrite`) the
+ * output holds no earlier run's results. Call it before costly set-up (servers,
+ * worker threads) so a doomed run fails at once; `run` checks again, atomically.
+ *
+ * @example
+ * ```ts
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Batch } from "@hybrid/core"
+ *
+ * const checked = Batch.preflight({ input: "in.jsonl", output: "out.jsonl", resume: true }).pipe(
+ *   Effect.provide(NodeFileSystem.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const preflight = (
+  opts: Pick<Options<unknown, unknown, unknown, unknown>, "input" | "output" | "journal" | "resume" | "retryFailed" | "overwrite">
+): Effect.Effect<
+  void,
+  journal.InputNotFound | lock.OutputLocked | ownership.InputIsOutput | ownership.OutputExists,
+  FileSystem.FileSystem
+> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const journalPath = opts.journal ?? `${opts.output}.journal`
+    yield* checkPaths(fs, opts.input, opts.output, journalPath)
+    yield* lock.check(fs, opts.output)
+    if (opts.resume !== true && opts.retryFailed !== true && opts.overwrite !== true) {
+      yield* ownership.checkFresh(fs, [opts.output, journalPath])
+    }
+  })
+
 interface Settings<E> {
   readonly concurrency: number
   readonly maxLineBytes: number
@@ -433,15 +480,8 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   const journalPath = opts.journal ?? `${opts.output}.journal`
   yield* Effect.annotateCurrentSpan({ input: opts.input, output: opts.output })
 
-  // --- input: read, split, key every line ------------------------------------------
-  const exists = yield* fs.exists(opts.input).pipe(Effect.orElseSucceed(() => false))
-  if (!exists) return yield* new journal.InputNotFound({ path: opts.input, reason: "no such file" })
-  const text = yield* fs.readFileString(opts.input).pipe(
-    Effect.mapError((e) => new journal.InputNotFound({ path: opts.input, reason: e.message }))
-  )
-  // --- ownership: not the input, locked, not an earlier run's results -------------
-  yield* ownership.checkDistinct(fs, opts.input, opts.output)
-  yield* ownership.checkDistinct(fs, opts.input, journalPath)
+  // --- ownership: the input exists and is not the output, locked, not an earlier run's results
+  yield* checkPaths(fs, opts.input, opts.output, journalPath)
   const lockFailed = (e: lock.LockFailed) => new journal.OutputNotWritable({ path: e.lock, reason: e.reason })
   const now = () => new Date(clock.currentTimeMillisUnsafe())
   const staleLocks = (yield* lock.acquire(fs, opts.output, now).pipe(Effect.catchTag("LockFailed", (e) => Effect.fail(lockFailed(e)))))
@@ -454,6 +494,10 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
     : yield* ownership.checkFresh(fs, [opts.output, journalPath]).pipe(Effect.as([]))
   if (staleLocks.length > 0 || backups.length > 0) yield* Effect.annotateCurrentSpan({ staleLocks: staleLocks.length, backups: backups.length })
 
+  // --- input: read, split, key every line ------------------------------------------
+  const text = yield* fs.readFileString(opts.input).pipe(
+    Effect.mapError((e) => new journal.InputNotFound({ path: opts.input, reason: e.message }))
+  )
   const configHash = sha256(stableJson(opts.config ?? null))
   const occurrences = new Map<string, number>()
   const lines: Array<Todo> = []
@@ -497,7 +541,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   ) as (raw: string) => Exit.Exit<Req, Schema.SchemaError>
 
   const counters: progress.Counters = { total: lines.length, skipped: kept.length, ok: 0, failed: 0, inFlight: 0 }
-  const failedLines: Array<number> = []
+  const failedLines: Array<number> = kept.filter((e) => !e.ok).map((e) => e.line)
   const render = opts.renderError ?? defaultRender
 
   const call = (request: Req, line: number, attempts: { n: number }): Effect.Effect<Res, unknown, R> => {

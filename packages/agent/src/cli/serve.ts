@@ -11,7 +11,8 @@
  * is a 400 `{ "error": { "message", "field", "issues" } }` whose message names the field
  * and the value (`budgetMs: Expected a value greater than or equal to 1, got -5`). `budgetMs` is 1 ms … 60 s,
  * default 30 s × `--scale`. `--port 0` picks a free port; the first line on stdout is
- * `listening on http://127.0.0.1:<port>`.
+ * `listening on http://127.0.0.1:<port>`. Error bodies go through the CLI's scrubber
+ * (`Scrub`): no configured key, `Authorization` value or URL userinfo reaches a client.
  *
  * Graceful shutdown: SIGTERM or SIGINT interrupts the program (`NodeRuntime.runMain`);
  * closing the server layer stops accepting connections and waits for the answers in
@@ -27,7 +28,7 @@ import { Console, Duration, Effect, Layer, Predicate, Schema, SchemaIssue } from
 import { Command, Flag } from "effect/cli"
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Agent from "../Agent.ts"
-import { agent, faults, faultsOf, reported, scale } from "./shared.ts"
+import { agent, faults, faultsOf, reported, scale, scrubber } from "./shared.ts"
 
 /** The longest budget a request may ask for. */
 const maxBudgetMs = 60_000
@@ -93,8 +94,16 @@ const routes = (defaultBudgetMs: number, inFlight: { n: number }) =>
         inFlight.n++
         return yield* service.answer(query, { budget: Duration.millis(budgetMs ?? defaultBudgetMs) }).pipe(
           Effect.map((answer) => HttpServerResponse.jsonUnsafe(encodeAnswer(answer))),
+          // what an upstream said reaches the client only through the scrubber
           Effect.catchTag("NoAnswer", (e) =>
-            Effect.succeed(HttpServerResponse.jsonUnsafe({ error: { message: e.message, sources: e.sources, llm: e.llm } }, { status: 503 }))),
+            Effect.map(scrubber, (scrub) =>
+              HttpServerResponse.jsonUnsafe({
+                error: {
+                  message: scrub.error(e).message,
+                  sources: e.sources.map((r) => ({ ...r, ...(r.error === undefined ? {} : { error: scrub.text(r.error) }) })),
+                  llm: scrub.text(e.llm)
+                }
+              }, { status: 503 }))),
           Effect.ensuring(Effect.sync(() => inFlight.n--)),
           Effect.withSpan("hybrid.serve.answer", { attributes: { budgetMs: budgetMs ?? defaultBudgetMs } })
         )

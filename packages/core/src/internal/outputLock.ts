@@ -25,7 +25,7 @@
  *   lock to a name private to the breaker and removes it only if it is still the stale
  *   record it read; otherwise it puts it back.
  */
-import { Effect, FileSystem, Schema, Scope } from "effect"
+import { Effect, FileSystem, Option, Schema, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as os from "node:os"
 import type { PlatformError } from "effect/PlatformError"
@@ -85,6 +85,20 @@ export const isAlive = (pid: number): boolean => {
 }
 
 const isTag = (tag: string) => (e: PlatformError) => e.reason._tag === tag
+
+/** Fails with `OutputLocked` when a live run holds `<path>.lock` now (reads only: no lock is taken or broken). */
+export const check = (fs: FileSystem.FileSystem, path: string): Effect.Effect<void, OutputLocked> => {
+  const lock = `${path}.lock`
+  return fs.readFileString(lock).pipe(
+    Effect.map((raw) => decodeHolder(raw)),
+    Effect.orElseSucceed(() => Option.none<Holder>()),
+    Effect.flatMap((holder) =>
+      holder._tag === "Some" && (holder.value.host !== os.hostname() || isAlive(holder.value.pid))
+        ? Effect.fail(new OutputLocked({ path, lock, pid: holder.value.pid, host: holder.value.host, startedAt: holder.value.startedAt }))
+        : Effect.void
+    )
+  )
+}
 
 /**
  * Takes `<path>.lock` for the life of the current scope. Fails with `OutputLocked` when
