@@ -36,8 +36,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, Option, Predicate, Schema, Semaphore } from "effect"
+import { Clock, Duration, Effect, Exit, Metric, Option, Predicate, Schema, Semaphore } from "effect"
 import { RateLimiter } from "effect/persistence"
+import { InvalidOption } from "./InvalidOption.ts"
 import * as options from "./internal/options.ts"
 import { retryAfter } from "./Retry.ts"
 
@@ -82,6 +83,33 @@ export class CostExceedsLimit extends Schema.TaggedError<CostExceedsLimit>()("Co
 }) {
   override get message(): string {
     return `a call costing ${this.cost} tokens can never fit a limit of ${this.limit} per window`
+  }
+}
+
+/**
+ * A shared rate-limit store (e.g. Redis) failed or did not answer within its timeout:
+ * names the store, the operation (`"take"`, `"reconcile"`, `"usage"`), the limit's key
+ * and why.
+ *
+ * @example
+ * ```ts
+ * import { Limit } from "@hybrid/core"
+ *
+ * const error = new Limit.LimitStoreError({ store: "redis", operation: "take", key: "openai-tpm", reason: "timed out after 500 ms" })
+ * console.log(error.message) // rate-limit store redis: take on "openai-tpm" failed: timed out after 500 ms
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LimitStoreError extends Schema.TaggedError<LimitStoreError>()("LimitStoreError", {
+  store: Schema.String,
+  operation: Schema.String,
+  key: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `rate-limit store ${this.store}: ${this.operation} on ${JSON.stringify(this.key)} failed: ${this.reason}`
   }
 }
 
@@ -157,35 +185,79 @@ export const bulkhead = (opts: { readonly limit: number; readonly queue?: number
  * their turn past it. `withCost(tokens)` charges one call a different cost (tokens per
  * minute); `consume(tokens)` charges without wrapping.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tpm: Limit.RateLimit = yield* Limit.rate({ limit: 90_000, window: "1 minute" })
+ *   const reservation = yield* tpm.reserve(1_200)   // the estimate
+ *   yield* tpm.reconcile(reservation, 800)          // what the call really used
+ *   return yield* tpm.usage                         // 800
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
-export interface RateLimit extends Limiter<RateLimiter.RateLimiterError | CostExceedsLimit> {
+export interface RateLimit extends Limiter<RateLimitError> {
   readonly withCost: (
     tokens: number
-  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RateLimiter.RateLimiterError | CostExceedsLimit, R>
-  readonly consume: (tokens: number) => Effect.Effect<void, RateLimiter.RateLimiterError | CostExceedsLimit>
+  ) => <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RateLimitError, R>
+  readonly consume: (tokens: number) => Effect.Effect<void, RateLimitError>
   /**
    * Waits until `tokens` fit, takes them, and returns the reservation, to `reconcile` once
    * the real cost is known (an LLM call reserves its estimated tokens, then reconciles
-   * with the `usage` it reports).
+   * with the `usage` it reports). On a shared store the reservation carries a lease: if
+   * it is not reconciled within it (its process died), the store frees it.
    */
-  readonly reserve: (tokens: number) => Effect.Effect<Reservation, RateLimiter.RateLimiterError | CostExceedsLimit>
+  readonly reserve: (tokens: number) => Effect.Effect<Reservation, RateLimitError>
   /**
    * Sets a reservation's cost to what was really used. An overrun is charged at once (it
    * delays later callers); a refund frees the difference at once with the default
    * `"sliding-window"` algorithm — Effect's algorithms cannot give tokens back, so there
    * a refund is a no-op.
    */
-  readonly reconcile: (reservation: Reservation, used: number) => Effect.Effect<void, RateLimiter.RateLimiterError>
-  /** Tokens counted in the window that ends now (`"sliding-window"`; `NaN` for Effect's algorithms). */
+  readonly reconcile: (reservation: Reservation, used: number) => Effect.Effect<void, RateLimiter.RateLimiterError | LimitStoreError>
+  /** Tokens counted in the window that ends now (`"sliding-window"`; `NaN` for Effect's algorithms or when the store fails). */
   readonly inWindow: Effect.Effect<number>
+  /**
+   * Tokens counted in the window that ends now, read from the store (across every process
+   * sharing it); `NaN` for Effect's algorithms. Also exported as the gauge `usageMetric`.
+   */
+  readonly usage: Effect.Effect<number, LimitStoreError>
   readonly limit: number
   readonly window: Duration.Duration
+  /** The limit's key (its name in a shared store and the `limit` attribute of `usageMetric`). */
+  readonly key: string
 }
 
 /**
+ * What a `RateLimit` can fail with: Effect's `RateLimiter` failed, a call's cost can never
+ * fit, or a shared store failed.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const describe = (error: Limit.RateLimitError): string => error._tag
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RateLimitError = RateLimiter.RateLimiterError | CostExceedsLimit | LimitStoreError
+
+/**
  * Tokens taken from a `RateLimit`, reconcilable with the real cost.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const estimated = (reservation: Limit.Reservation): number => reservation.tokens
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -195,37 +267,177 @@ export interface Reservation {
 }
 
 /**
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const rpm: Limit.RateOptions = { limit: 60, window: "1 minute", cost: 1 }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
-export interface RateOptions {
+export interface RateOptions<R = never> {
   /** Tokens per window. */
   readonly limit: number
   readonly window: Duration.Input
   /**
    * `"sliding-window"` (the default): in **any** interval of length `window`, at most
-   * `limit` tokens are consumed — exact, in this process. `"fixed-window"` and
-   * `"token-bucket"` are Effect's `RateLimiter` algorithms (shareable between processes
-   * through its store); they average `limit` per `window` but allow bursts, so a window
-   * can see up to twice the limit.
+   * `limit` tokens are consumed — exact, in this process, or across every process sharing
+   * `store`. `"fixed-window"` and `"token-bucket"` are Effect's `RateLimiter` algorithms
+   * (shareable between processes through its store); they average `limit` per `window`
+   * but allow bursts, so a window can see up to twice the limit.
    */
   readonly algorithm?: "sliding-window" | "fixed-window" | "token-bucket" | undefined
   /** Tokens one wrapped call consumes. Default 1. */
   readonly cost?: number | undefined
-  /** The limiter key, to share a limit through a shared `RateLimiter` store. Default: unique. */
+  /**
+   * The limiter key, naming the limit in a shared store (required with `store`) or a
+   * shared `RateLimiter`. Default: unique to this limiter.
+   */
   readonly key?: string | undefined
+  /**
+   * Where the sliding window's log lives: `memoryStore` (the default, this process) or a
+   * shared store such as `RedisLimit.store(...)` (every process using the same `key`).
+   */
+  readonly store?: RateStore<R> | undefined
 }
+
+/**
+ * A sliding-window log: where `Limit.rate` keeps the tokens it admitted. `memoryStore`
+ * keeps them in this process; `RedisLimit.store` in Redis, for a fleet.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const describe = (store: Limit.RateStore<unknown>): string => `tokens kept in ${store.name}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateStore<R = never> {
+  /** Names the store in errors and in the `store` attribute of `usageMetric`. */
+  readonly name: string
+  /** The log of one limit. */
+  readonly ledger: (spec: RateSpec) => Effect.Effect<RateLedger, never, R>
+}
+
+/**
+ * One limit, as `Limit.rate` asks a `RateStore` for it.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const spec: Limit.RateSpec = { key: "openai-tpm", limit: 90_000, windowMillis: 60_000 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateSpec {
+  readonly key: string
+  readonly limit: number
+  readonly windowMillis: number
+}
+
+/**
+ * A limit's log in a `RateStore`. `take` waits until `tokens` fit and records them,
+ * returning the entry (with `usage`, the tokens in the window just after it); `hold`
+ * marks a reservation (to be reconciled; a shared store gives it a lease).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const ledger: Limit.RateLedger = yield* Limit.memoryStore.ledger({ key: "k", limit: 10, windowMillis: 1_000 })
+ *   const entry = yield* ledger.take(4, true)
+ *   yield* ledger.reconcile(entry, 1)
+ *   return yield* ledger.usage // 1
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLedger {
+  readonly take: (tokens: number, hold: boolean) => Effect.Effect<RateEntry, LimitStoreError>
+  readonly reconcile: (entry: RateEntry, used: number) => Effect.Effect<void, LimitStoreError>
+  readonly usage: Effect.Effect<number, LimitStoreError>
+}
+
+/**
+ * A recorded admission: when (`at`, the store's clock, in milliseconds), how many tokens,
+ * and the window's usage right after it.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const admittedAt = (entry: Limit.RateEntry): number => entry.at
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateEntry {
+  readonly at: number
+  readonly tokens: number
+  readonly usage: number
+}
+
+/**
+ * The tokens each sliding-window rate limit counts in its current window, as a gauge
+ * (`hybrid_limit_usage`, attributes `limit` = the key and `store`), set at every
+ * admission and every `usage` read.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const rpm = yield* Limit.rate({ limit: 60, window: "1 minute", key: "search-rpm" })
+ *   yield* rpm.consume(1)
+ *   return yield* Metric.snapshot // includes hybrid_limit_usage{limit="search-rpm",store="memory"} = 1
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const usageMetric = Metric.gauge("hybrid_limit_usage", {
+  description: "tokens a sliding-window rate limit counts in its current window"
+})
 
 let rateKeys = 0
 
 /**
- * Builds a rate limit over `effect/persistence`'s `RateLimiter` (in memory, unless a
+ * Builds a rate limit: the exact sliding window (in memory, or in a shared `store`), or
+ * one of `effect/persistence`'s `RateLimiter` algorithms (in memory, unless a
  * `RateLimiter` service is provided).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const callApi: Effect.Effect<string>
+ *
+ * const program = Effect.gen(function*() {
+ *   const rpm = yield* Limit.rate({ limit: 60, window: "1 minute" })
+ *   return yield* callApi.pipe(rpm)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
+export const rate = <R = never>(opts: RateOptions<R>): Effect.Effect<RateLimit, never, R> => {
   const where = "Limit.rate"
   const limit = options.integer(where, "limit", opts.limit)
   const windowMillis = options.duration(where, "window", opts.window, true)
@@ -236,21 +448,30 @@ export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
   ])
   const cost = options.finite(where, "cost", opts.cost ?? 1, 0)
   if (cost > limit) options.ordered(where, "cost", cost, "limit", limit)
+  if (opts.store !== undefined && algorithm !== "sliding-window") {
+    options.oneOf(where, "algorithm", algorithm, ["sliding-window"])
+  }
+  if (opts.store !== undefined && opts.store !== memoryStore && opts.key === undefined) {
+    throw new InvalidOption({ where, option: "key", value: "undefined", expected: "a key naming the shared limit (with store)" })
+  }
   const key = opts.key ?? `@hybrid/core/Limit.rate/${++rateKeys}`
   const window = Duration.millis(windowMillis)
+  const store: RateStore<R> = opts.store ?? (memoryStore as RateStore<R>)
   return Effect.gen(function*() {
-    const ledger = algorithm === "sliding-window"
-      ? yield* slidingWindow(limit, windowMillis)
+    const ledger: AnyLedger = algorithm === "sliding-window"
+      ? yield* store.ledger({ key, limit, windowMillis })
       : yield* effectRateLimiter(key, limit, window, algorithm)
+    const gauge = Metric.withAttributes(usageMetric, { limit: key, store: store.name })
+    const record = (usage: number) => Number.isNaN(usage) ? Effect.void : Metric.update(gauge, usage)
     const counters: Counters = { running: 0, waiting: 0 }
-    const reserve = (tokens: number): Effect.Effect<Entry, RateLimiter.RateLimiterError | CostExceedsLimit> =>
+    const take = (tokens: number, hold: boolean): Effect.Effect<RateEntry, RateLimitError> =>
       !(tokens >= 0) || tokens > limit
         ? Effect.fail(new CostExceedsLimit({ cost: tokens, limit }))
         : tokens === 0
-        ? Effect.succeed({ at: 0, tokens: 0 })
-        : ledger.take(tokens)
-    const consume = (tokens: number) => Effect.asVoid(reserve(tokens))
-    const withCost = (tokens: number) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+        ? Effect.succeed({ at: 0, tokens: 0, usage: Number.NaN })
+        : Effect.tap(ledger.take(tokens, hold), (entry) => record(entry.usage))
+    const consume = (tokens: number) => Effect.asVoid(take(tokens, false))
+    const withCost = (tokens: number) => <A, E, R1>(self: Effect.Effect<A, E, R1>) =>
       Effect.suspend(() => {
         counters.waiting++
         return consume(tokens).pipe(
@@ -261,30 +482,29 @@ export const rate = (opts: RateOptions): Effect.Effect<RateLimit> => {
           }))
         )
       })
-    return Object.assign(makeLimiter<RateLimiter.RateLimiterError | CostExceedsLimit>(counters, withCost(cost)), {
+    const usage = Effect.tap(ledger.usage, record)
+    return Object.assign(makeLimiter<RateLimitError>(counters, withCost(cost)), {
       withCost,
       consume,
-      reserve,
-      reconcile: (reservation: Reservation, used: number) => ledger.reconcile(reservation as Entry, used),
-      inWindow: ledger.inWindow,
+      reserve: (tokens: number): Effect.Effect<Reservation, RateLimitError> => take(tokens, true),
+      reconcile: (reservation: Reservation, used: number) =>
+        (reservation as RateEntry).at === 0 && reservation.tokens === 0 && used <= 0
+          ? Effect.void
+          : ledger.reconcile(reservation as RateEntry, used),
+      inWindow: Effect.orElseSucceed(usage, () => Number.NaN),
+      usage,
       limit,
-      window
+      window,
+      key
     })
   })
 }
 
-/** A reservation as the ledgers keep it: mutable, so a refund can shrink it in place. */
-interface Entry {
-  readonly at: number
-  tokens: number
-}
-
-/** What a rate-limit algorithm provides. */
-interface Ledger {
-  /** Waits until `tokens` fit, then records them. */
-  readonly take: (tokens: number) => Effect.Effect<Entry, RateLimiter.RateLimiterError>
-  readonly reconcile: (entry: Entry, used: number) => Effect.Effect<void, RateLimiter.RateLimiterError>
-  readonly inWindow: Effect.Effect<number>
+/** A store's ledger, or Effect's `RateLimiter` behind the same shape. */
+interface AnyLedger {
+  readonly take: (tokens: number, hold: boolean) => Effect.Effect<RateEntry, LimitStoreError | RateLimiter.RateLimiterError>
+  readonly reconcile: (entry: RateEntry, used: number) => Effect.Effect<void, LimitStoreError | RateLimiter.RateLimiterError>
+  readonly usage: Effect.Effect<number, LimitStoreError>
 }
 
 /**
@@ -296,7 +516,7 @@ const effectRateLimiter = (
   limit: number,
   window: Duration.Duration,
   algorithm: "fixed-window" | "token-bucket"
-): Effect.Effect<Ledger> =>
+) =>
   Effect.gen(function*() {
     const provided = yield* Effect.serviceOption(RateLimiter.RateLimiter)
     const limiter = Option.isSome(provided)
@@ -304,28 +524,52 @@ const effectRateLimiter = (
       : yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory))
     const charge = (tokens: number) => limiter.consume({ key, limit, window, algorithm, onExceeded: "delay", tokens })
     return {
-      take: (tokens) =>
+      take: (tokens: number, _hold: boolean): Effect.Effect<RateEntry, RateLimiter.RateLimiterError> =>
         Effect.flatMap(charge(tokens), (result) =>
           Effect.as(
             Duration.isZero(result.delay) ? Effect.void : Effect.sleep(result.delay),
-            { at: 0, tokens }
+            { at: 0, tokens, usage: Number.NaN }
           )),
       // an overrun is charged without waiting (later callers wait for it); no refunds
-      reconcile: (entry, used) => used > entry.tokens ? Effect.asVoid(charge(used - entry.tokens)) : Effect.void,
-      inWindow: Effect.succeed(Number.NaN)
+      reconcile: (entry: RateEntry, used: number): Effect.Effect<void, RateLimiter.RateLimiterError> =>
+        used > entry.tokens ? Effect.asVoid(charge(used - entry.tokens)) : Effect.void,
+      usage: Effect.succeed(Number.NaN)
     }
   })
 
+/** A reservation as the in-memory log keeps it: mutable, so a refund can shrink it in place. */
+interface MemoryEntry {
+  readonly at: number
+  tokens: number
+  usage: number
+}
+
 /**
- * An exact sliding-window log: a call is admitted at the first instant when the tokens
- * admitted in the preceding `window` plus its own fit in `limit`. Callers are admitted
- * one at a time, in arrival order; a reconciled entry changes in place (a refund makes
- * room at once). Written here because Effect's algorithms bound the average rate, not
- * every window, and cannot give tokens back.
+ * The exact sliding-window log, in this process: a call is admitted at the first instant
+ * when the tokens admitted in the preceding `window` plus its own fit in `limit`. Callers
+ * are admitted one at a time, in arrival order; a reconciled entry changes in place (a
+ * refund makes room at once). Written here because Effect's algorithms bound the average
+ * rate, not every window, and cannot give tokens back. The default store of `Limit.rate`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Limit.rate({ limit: 10, window: "1 second", store: Limit.memoryStore })
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
  */
-const slidingWindow = (limit: number, window: number): Effect.Effect<Ledger> =>
+export const memoryStore: RateStore = {
+  name: "memory",
+  ledger: ({ limit, windowMillis }) => slidingWindow(limit, windowMillis)
+}
+
+const slidingWindow = (limit: number, window: number): Effect.Effect<RateLedger> =>
   Effect.map(Semaphore.make(1), (turn) => {
-    const log: Array<Entry> = []
+    const log: Array<MemoryEntry> = []
     const prune = (now: number) => {
       while (log.length > 0 && log[0]!.at <= now - window) log.shift()
     }
@@ -337,9 +581,9 @@ const slidingWindow = (limit: number, window: number): Effect.Effect<Ledger> =>
           prune(now)
           let used = inUse()
           if (used + tokens <= limit) {
-            const entry: Entry = { at: now, tokens }
+            const entry: MemoryEntry = { at: now, tokens, usage: used + tokens }
             log.push(entry)
-            return entry
+            return entry as RateEntry
           }
           // wait until enough of the oldest entries have left the window
           let until = now
@@ -354,13 +598,14 @@ const slidingWindow = (limit: number, window: number): Effect.Effect<Ledger> =>
       })
     return {
       take: (tokens) => Semaphore.withPermit(turn, admit(tokens)),
-      reconcile: (entry, used) =>
+      reconcile: (reservation, used) =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.sync(() => {
+            const entry = reservation as MemoryEntry
             if (used <= entry.tokens || log.includes(entry)) entry.tokens = Math.max(0, used)
-            else log.push({ at: now, tokens: used - entry.tokens }) // the entry left the window: charge the overrun now
+            else log.push({ at: now, tokens: used - entry.tokens, usage: Number.NaN }) // the entry left the window: charge the overrun now
           })),
-      inWindow: Effect.map(Clock.currentTimeMillis, (now) => {
+      usage: Effect.map(Clock.currentTimeMillis, (now) => {
         prune(now)
         return inUse()
       })

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Fiber, Schema } from "effect"
+import { Cause, Clock, Effect, Exit, Fiber, Metric, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Gather, InvalidOption, Limit } from "@hybrid/core"
+import { Gather, InvalidOption, Limit, RedisLimit } from "@hybrid/core"
 import { Millis, runs, runVirtual } from "./support.ts"
 
 const Small = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 6 }))
@@ -179,5 +179,22 @@ describe("Limit", () => {
     expectInvalid(() => Limit.rate({ limit: 10, window: 1000, cost: 11 }), "cost")
     expectInvalid(() => Limit.adaptive({ initial: 2, min: 5, max: 3 }), "min")
     expectInvalid(() => Limit.adaptive({ initial: 9, min: 1, max: 3 }), "initial")
+    expectInvalid(() => Limit.rate({ limit: 10, window: 1000, store: RedisLimit.store() }), "key")
+    expectInvalid(() => Limit.rate({ limit: 10, window: 1000, key: "k", algorithm: "token-bucket", store: RedisLimit.store() }), "algorithm")
   })
+
+  it.effect("rate: usage counts the window (refunds included) and is exported as the hybrid_limit_usage gauge", () =>
+    Effect.gen(function*() {
+      const tpm = yield* Limit.rate({ limit: 1_000, window: "1 minute", key: "usage-test" })
+      const reservation = yield* tpm.reserve(600)
+      assert.strictEqual(yield* tpm.usage, 600)
+      yield* tpm.reconcile(reservation, 250)
+      assert.strictEqual(yield* tpm.usage, 250)
+      const gauge = (yield* Metric.snapshot).find((m) =>
+        m.id === "hybrid_limit_usage" && m.attributes?.["limit"] === "usage-test"
+      )
+      assert.deepStrictEqual(gauge?.state, { value: 250 })
+      yield* TestClock.adjust("1 minute")
+      assert.strictEqual(yield* tpm.usage, 0)
+    }))
 })

@@ -299,11 +299,13 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       while: isRetryable
     })
 
-    const budgetError = (method: string, error: Limit.CostExceedsLimit | { readonly _tag: "RateLimiterError" }) =>
+    const budgetError = (method: string, error: Limit.RateLimitError) =>
       error._tag === "CostExceedsLimit"
         ? aiError(method, new AiError.InvalidRequestError({
           description: `the request needs ${error.cost} tokens, more than the whole budget of ${error.limit} per window`
         }))
+        : error._tag === "LimitStoreError"
+        ? aiError(method, new AiError.UnknownError({ description: error.message }))
         : aiError(method, new AiError.RateLimitError({}))
 
     /** Waits for the request's turn and reserves `estimate` tokens. */

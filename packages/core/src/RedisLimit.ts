@@ -1,0 +1,363 @@
+/**
+ * A `Limit.rate` store on Redis: the exact sliding window, shared by every process that
+ * uses the same Redis and key — in **any** interval of length `window`, the tokens
+ * admitted across the whole fleet are ≤ `limit`.
+ *
+ * ```
+ * process A ─┐                      one Lua script per admission, atomic in Redis:
+ * process B ─┼─ take(tokens) ──▶    drop expired leases and entries older than window,
+ * process C ─┘                      admit if sum + tokens ≤ limit (timestamp = Redis TIME),
+ *                                    else answer how long until enough leaves the window
+ * ```
+ *
+ * - **Atomic**: each admission is one `EVALSHA` of a Lua script (through
+ *   `effect/persistence`'s `Redis.script`): prune, sum, admit — no other command runs in
+ *   between, so no two processes can both take the last tokens. A script, not a
+ *   `MULTI` of sorted-set commands, because the decision (admit or not) depends on the
+ *   sum read in the same step; the log is still a sorted set (entry → Redis time) with
+ *   a hash of costs and a running sum, so an admission costs O(log n + expired).
+ * - **One clock**: timestamps come from Redis's `TIME`, so skewed hosts cannot break the
+ *   window.
+ * - **Reservations**: `reserve` records its entry with a lease (default: the window);
+ *   `reconcile` in the same process refunds or charges the shared budget. An entry not
+ *   reconciled within its lease (its process was killed) is freed by the next script
+ *   that runs; a reconcile after that charges the full use at once.
+ * - **Failure**: every store call is bounded by `timeout`; a failure is a typed
+ *   `Limit.LimitStoreError`. `onStoreError: "fail"` (the default, fail closed) fails the
+ *   call with it; `{ fallback: { expectedProcesses } }` admits from a local sliding window
+ *   of `limit / expectedProcesses` instead, logs one warning, and asks Redis again every
+ *   `recheck`.
+ *
+ * The Redis client is not in this module: provide `Redis.Redis` (from `effect/persistence`),
+ * e.g. `NodeRedis.layer({ url })` from `@effect/platform-node` (which needs the `redis`
+ * package). Effect's own `RateLimiter.layerStoreRedis` remains the way to share the
+ * `"fixed-window"` / `"token-bucket"` algorithms.
+ *
+ * Every process sharing a key must use the same `limit` and `window`.
+ *
+ * @example
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Limit, RedisLimit } from "@hybrid/core"
+ *
+ * declare const callLlm: Effect.Effect<string>
+ *
+ * const program = Effect.gen(function*() {
+ *   const tpm = yield* Limit.rate({
+ *     limit: 90_000,
+ *     window: "1 minute",
+ *     key: "openai-tpm",
+ *     store: RedisLimit.store({ timeout: "500 millis", onStoreError: { fallback: { expectedProcesses: 8 } } })
+ *   })
+ *   return yield* callLlm.pipe(tpm.withCost(1_200))
+ * }).pipe(Effect.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379" })))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Semaphore } from "effect"
+import { Redis } from "effect/persistence"
+import * as options from "./internal/options.ts"
+import * as Limit from "./Limit.ts"
+
+/**
+ * @example
+ * ```ts
+ * import type { RedisLimit } from "@hybrid/core"
+ *
+ * const failClosed: RedisLimit.StoreOptions = { timeout: "250 millis", onStoreError: "fail" }
+ * const fallBack: RedisLimit.StoreOptions = { onStoreError: { fallback: { expectedProcesses: 4 } } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /** Prefix of every Redis key. Default `"hybrid:limit:"`; use one per environment. */
+  readonly prefix?: string | undefined
+  /** The longest one store call may take before it is a `LimitStoreError`. Default 500 ms. */
+  readonly timeout?: Duration.Input | undefined
+  /** How long a reservation may stay unreconciled before Redis frees it. Default: the window. */
+  readonly lease?: Duration.Input | undefined
+  /**
+   * What a call does when Redis fails or times out: `"fail"` (the default: the call fails
+   * with `LimitStoreError` — fail closed), or fall back to a local sliding window of
+   * `limit / expectedProcesses`, with one warning logged.
+   */
+  readonly onStoreError?: "fail" | { readonly fallback: { readonly expectedProcesses: number } } | undefined
+  /** With the fallback: how long to stay local before asking Redis again. Default 1 s. */
+  readonly recheck?: Duration.Input | undefined
+}
+
+/** Runs first in every script: prunes expired leases and entries that left the window. */
+const prelude = `
+local log, cost, lease = KEYS[1], KEYS[2], KEYS[3]
+local window = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local sum = tonumber(redis.call("HGET", cost, "#sum") or "0")
+local function fmt(x) return string.format("%.3f", x) end
+local function num(x) return string.format("%.17g", x) end
+local function drop(member)
+  sum = sum - tonumber(redis.call("HGET", cost, member) or "0")
+  redis.call("HDEL", cost, member)
+  redis.call("ZREM", log, member)
+  redis.call("ZREM", lease, member)
+end
+for _, member in ipairs(redis.call("ZRANGEBYSCORE", lease, "-inf", fmt(now))) do drop(member) end
+for _, member in ipairs(redis.call("ZRANGEBYSCORE", log, "-inf", fmt(now - window))) do drop(member) end
+if redis.call("ZCARD", log) == 0 then sum = 0 end
+local function keep()
+  redis.call("HSET", cost, "#sum", num(sum))
+  redis.call("PEXPIRE", log, ttl)
+  redis.call("PEXPIRE", cost, ttl)
+  redis.call("PEXPIRE", lease, ttl)
+end
+`
+
+/** Admits `tokens` if they fit: `{1, at, sum}`; else `{0, millis until they may fit, sum}`. */
+const takeScript = Redis.script(
+  (
+    log: string,
+    cost: string,
+    lease: string,
+    window: number,
+    ttl: number,
+    id: string,
+    tokens: number,
+    limit: number,
+    leaseMillis: number
+  ) => [log, cost, lease, window, ttl, id, tokens, limit, leaseMillis],
+  {
+    numberOfKeys: 3,
+    lua: `${prelude}
+local id, tokens, limit, lease_ms = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if sum + tokens <= limit + 1e-9 then
+  redis.call("ZADD", log, fmt(now), id)
+  redis.call("HSET", cost, id, ARGV[4])
+  if lease_ms > 0 then redis.call("ZADD", lease, fmt(now + lease_ms), id) end
+  sum = sum + tokens
+  keep()
+  return { 1, fmt(now), num(sum) }
+end
+keep()
+local need = sum + tokens - limit - 1e-9
+local freed, wake, offset = 0, now + window, 0
+while true do
+  local page = redis.call("ZRANGE", log, offset, offset + 31, "WITHSCORES")
+  if #page == 0 then break end
+  local found = false
+  for i = 1, #page, 2 do
+    freed = freed + tonumber(redis.call("HGET", cost, page[i]) or "0")
+    if freed >= need then
+      wake = tonumber(page[i + 1]) + window
+      found = true
+      break
+    end
+  end
+  if found then break end
+  offset = offset + 32
+end
+local first = redis.call("ZRANGE", lease, 0, 0, "WITHSCORES")
+if #first > 0 and tonumber(first[2]) < wake then wake = tonumber(first[2]) end
+return { 0, fmt(wake - now), num(sum) }`
+  }
+).withReturnType<readonly [number, string, string]>()
+
+/**
+ * Sets an entry's cost to `used` (refund or overrun); if the entry is gone, charges at
+ * now the overrun (it left the window) or all of `used` (its lease was freed).
+ */
+const reconcileScript = Redis.script(
+  (
+    log: string,
+    cost: string,
+    lease: string,
+    window: number,
+    ttl: number,
+    id: string,
+    used: number,
+    at: number,
+    estimate: number,
+    chargeId: string
+  ) => [log, cost, lease, window, ttl, id, used, at, estimate, chargeId],
+  {
+    numberOfKeys: 3,
+    lua: `${prelude}
+local id, used, at, estimate, charge_id = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7]
+local current = false
+if id ~= "" then current = redis.call("HGET", cost, id) end
+if current then
+  if used > 0 then
+    sum = sum + used - tonumber(current)
+    redis.call("HSET", cost, id, ARGV[4])
+    redis.call("ZREM", lease, id)
+  else
+    drop(id)
+  end
+  keep()
+  return 1
+end
+local extra = used
+if now - at >= window then extra = used - estimate end
+if extra > 0 then
+  redis.call("ZADD", log, fmt(now), charge_id)
+  redis.call("HSET", cost, charge_id, num(extra))
+  sum = sum + extra
+end
+keep()
+return 0`
+  }
+).withReturnType<number>()
+
+/** The tokens in the window that ends now. */
+const usageScript = Redis.script(
+  (log: string, cost: string, lease: string, window: number, ttl: number) => [log, cost, lease, window, ttl],
+  { numberOfKeys: 3, lua: `${prelude}\nkeep()\nreturn num(sum)` }
+).withReturnType<string>()
+
+/** An entry as this store keeps it: its Redis id, or the local entry it fell back to. */
+interface RedisEntry extends Limit.RateEntry {
+  readonly id: string
+  readonly local?: Limit.RateEntry | undefined
+}
+
+const instance = `${process.pid.toString(36)}-${globalThis.crypto.randomUUID().slice(0, 8)}`
+let entries = 0
+const nextId = () => `${instance}:${(++entries).toString(36)}`
+
+/**
+ * A `Limit.RateStore` on Redis (see the module): pass it as `Limit.rate({ store, key })`
+ * with a `Redis.Redis` service provided.
+ *
+ * @example
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Limit, RedisLimit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const rpm = yield* Limit.rate({ limit: 600, window: "1 minute", key: "search-rpm", store: RedisLimit.store() })
+ *   yield* rpm.consume(1)
+ *   return yield* rpm.usage // across every process sharing "search-rpm"
+ * }).pipe(Effect.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const store = (opts: StoreOptions = {}): Limit.RateStore<Redis.Redis> => {
+  const where = "RedisLimit.store"
+  const prefix = opts.prefix ?? "hybrid:limit:"
+  const timeout = options.duration(where, "timeout", opts.timeout ?? 500, true)
+  const leaseOption = opts.lease === undefined ? undefined : options.duration(where, "lease", opts.lease, true)
+  const recheck = options.duration(where, "recheck", opts.recheck ?? 1_000, true)
+  const policy = opts.onStoreError ?? "fail"
+  const expected = policy === "fail"
+    ? undefined
+    : options.integer(where, "onStoreError.fallback.expectedProcesses", policy.fallback.expectedProcesses)
+  return {
+    name: "redis",
+    ledger: (spec) =>
+      Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const remote = makeRemote(redis, spec, {
+          keys: [`${prefix}{${spec.key}}:log`, `${prefix}{${spec.key}}:cost`, `${prefix}{${spec.key}}:lease`],
+          timeout,
+          lease: leaseOption ?? spec.windowMillis
+        })
+        return expected === undefined ? remote : yield* withFallback(remote, spec, expected, recheck)
+      })
+  }
+}
+
+const makeRemote = (
+  redis: Redis.Redis["Service"],
+  spec: Limit.RateSpec,
+  config: { readonly keys: readonly [string, string, string]; readonly timeout: number; readonly lease: number }
+): Limit.RateLedger => {
+  const [log, cost, lease] = config.keys
+  const window = spec.windowMillis
+  const ttl = Math.ceil(window + config.lease) + 1_000
+  const take = redis.eval(takeScript)
+  const reconcile = redis.eval(reconcileScript)
+  const usage = redis.eval(usageScript)
+  const poll = Math.min(250, window)
+  const turn = Semaphore.makeUnsafe(1)
+  const bounded = <A>(operation: string, effect: Effect.Effect<A, Redis.RedisError>) =>
+    effect.pipe(
+      Effect.mapError((error) => storeError(spec.key, operation, String(error.cause ?? error).slice(0, 200))),
+      Effect.timeoutOrElse({
+        duration: config.timeout,
+        orElse: () => Effect.fail(storeError(spec.key, operation, `no answer within ${config.timeout} ms`))
+      })
+    )
+  const admit = (tokens: number, hold: boolean) =>
+    Effect.gen(function*() {
+      const id = nextId()
+      while (true) {
+        const [admitted, value, sum] = yield* bounded("take", take(log, cost, lease, window, ttl, id, tokens, spec.limit, hold ? config.lease : 0))
+        if (admitted === 1) return { at: Number(value), tokens, usage: Number(sum), id } satisfies RedisEntry
+        yield* Effect.sleep(Math.max(1, Math.min(Math.ceil(Number(value)), poll)))
+      }
+    })
+  return {
+    take: (tokens, hold) => Semaphore.withPermit(turn, admit(tokens, hold)),
+    reconcile: (entry, used) => {
+      const { at, id, tokens } = entry as RedisEntry
+      return Effect.asVoid(bounded("reconcile", reconcile(log, cost, lease, window, ttl, id ?? "", used, at, tokens, nextId())))
+    },
+    usage: Effect.map(bounded("usage", usage(log, cost, lease, window, ttl)), Number)
+  }
+}
+
+const storeError = (key: string, operation: string, reason: string) =>
+  new Limit.LimitStoreError({ store: "redis", operation, key, reason })
+
+/**
+ * On a store failure, admits from a local sliding window of `limit / expected` for
+ * `recheck`, then asks Redis again; warns once.
+ */
+const withFallback = (remote: Limit.RateLedger, spec: Limit.RateSpec, expected: number, recheck: number) =>
+  Effect.map(
+    Limit.memoryStore.ledger({ key: spec.key, limit: spec.limit / expected, windowMillis: spec.windowMillis }),
+    (local): Limit.RateLedger => {
+      const localLimit = spec.limit / expected
+      let localUntil = 0
+      let warned = false
+      const fallBack = (error: Limit.LimitStoreError) =>
+        Effect.gen(function*() {
+          localUntil = (yield* Clock.currentTimeMillis) + recheck
+          if (warned) return
+          warned = true
+          yield* Effect.logWarning(
+            `Limit.rate "${spec.key}": ${error.message}; admitting from a local limit of ${localLimit} per window (limit / ${expected} processes) until Redis answers`
+          )
+        })
+      const isLocal = Effect.map(Clock.currentTimeMillis, (now) => now < localUntil)
+      const takeLocal = (tokens: number, hold: boolean, error: Limit.LimitStoreError) =>
+        tokens > localLimit
+          ? Effect.fail(error)
+          : Effect.map(local.take(tokens, hold), (entry): RedisEntry => ({ ...entry, id: "", local: entry }))
+      const unavailable = storeError(spec.key, "take", "Redis unavailable (using the local fallback)")
+      return {
+        take: (tokens, hold) =>
+          Effect.flatMap(isLocal, (inLocal) =>
+            inLocal
+              ? takeLocal(tokens, hold, unavailable)
+              : Effect.catchTag(remote.take(tokens, hold), "LimitStoreError", (error) =>
+                Effect.andThen(fallBack(error), takeLocal(tokens, hold, error)))),
+        reconcile: (entry, used) => {
+          const inner = (entry as RedisEntry).local
+          if (inner !== undefined) return local.reconcile(inner, used)
+          return Effect.catchTag(remote.reconcile(entry, used), "LimitStoreError", fallBack)
+        },
+        usage: Effect.flatMap(isLocal, (inLocal) =>
+          inLocal
+            ? local.usage
+            : Effect.catchTag(remote.usage, "LimitStoreError", (error) => Effect.andThen(fallBack(error), local.usage)))
+      }
+    }
+  )
