@@ -7,6 +7,8 @@
 export const projects = [
   "packages/core",
   "packages/agent",
+  "packages/cluster",
   "packages/bench",
-  "examples"
+  "examples",
+  "tools"
 ]

@@ -1,8 +1,8 @@
 /**
  * The CPU task of lesson 4, declared once for the main thread and the worker file.
  */
-import { Schema } from "effect"
-import { Task } from "@hybrid/core"
+import * as Schema from "effect/Schema"
+import * as Task from "@hybrid/core/Task"
 
 /** Counts the primes below `n` by trial division: honest CPU work, no I/O. */
 export const countPrimes = (n: number): number => {

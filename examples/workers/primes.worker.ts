@@ -1,5 +1,5 @@
 // The whole worker file: the task declarations and their handlers, nothing else.
-import { NodeRunner } from "@hybrid/core"
+import { serve } from "@hybrid/core/worker"
 import { countPrimes, Tasks } from "./primes.ts"
 
-NodeRunner.serve(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })
+serve(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })

@@ -212,6 +212,12 @@ export interface Limits {
 export interface Context {
   readonly line: number
   readonly attempt: number
+  /**
+   * The line's journal key (a hash of its content, its occurrence and `config`): the same
+   * line of the same batch has the same key in every run, so a handler can make a remote
+   * call idempotent with it (`@hybrid/cluster`'s `ClusterRunner.batchHandler`).
+   */
+  readonly key: string
 }
 
 /**
@@ -544,13 +550,13 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   const failedLines: Array<number> = kept.filter((e) => !e.ok).map((e) => e.line)
   const render = opts.renderError ?? defaultRender
 
-  const call = (request: Req, line: number, attempts: { n: number }): Effect.Effect<Res, unknown, R> => {
+  const call = (request: Req, line: number, key: string, attempts: { n: number }): Effect.Effect<Res, unknown, R> => {
     let attempt: Effect.Effect<Res, unknown, R> = Effect.gen(function*() {
       attempts.n++
       const cost = ledger === undefined ? 0 : estimateOf(request)
       const reservation = ledger === undefined ? undefined : yield* ledger.reserve(cost)
       if (reservation !== undefined) tokenTotals.reserved += cost
-      const response = yield* opts.handler(request, { line, attempt: attempts.n })
+      const response = yield* opts.handler(request, { line, attempt: attempts.n, key })
       const used = usageOf(response)
       if (ledger !== undefined && reservation !== undefined && used !== undefined) {
         tokenTotals.used += used
@@ -596,7 +602,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
       }
       const attempts = { n: 0 }
       counters.inFlight++
-      const exit = yield* Effect.exit(call(decoded.value, item.line, attempts)).pipe(
+      const exit = yield* Effect.exit(call(decoded.value, item.line, item.key, attempts)).pipe(
         Effect.ensuring(Effect.sync(() => counters.inFlight--))
       )
       // stopped (Ctrl-C): the line is not finished, the journal will not have it

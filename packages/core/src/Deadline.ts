@@ -34,7 +34,12 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Option, Schema } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as options from "./internal/options.ts"
 
 /**

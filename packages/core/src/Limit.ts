@@ -39,6 +39,7 @@
 import { Clock, Duration, Effect, Exit, Metric, Option, Predicate, Schema, Semaphore } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { InvalidOption } from "./InvalidOption.ts"
+import * as learnedRate from "./internal/learnedRate.ts"
 import * as options from "./internal/options.ts"
 import { retryAfter } from "./Retry.ts"
 
@@ -714,5 +715,122 @@ export const adaptive = (opts: AdaptiveOptions): Effect.Effect<AdaptiveLimiter> 
         })
       )
     return Object.assign(makeLimiter<never>(counters, wrap), { limit: Effect.sync(() => limit) })
+  })
+}
+
+/**
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const openAi: Limit.LearnedOptions = { maxWindow: "1 minute", margin: "50 millis" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LearnedOptions {
+  /** The longest window the upstream may use (and the longest wait a 429 may ask). Default 1 minute. */
+  readonly maxWindow?: Duration.Input | undefined
+  /** Added to the learned window, for the network between here and there. Default 1 % of it, at least 5 ms. */
+  readonly margin?: Duration.Input | undefined
+  /** The wait after a 429 that says nothing. Default 1 s. */
+  readonly defaultRetryAfter?: Duration.Input | undefined
+  /**
+   * Reads a failure: its HTTP `status`, `retryAfterMillis`, and the stated `limit` per
+   * `windowMillis` if any. Default: `status` or `response.status`; `retryAfter` (as
+   * `Retry.retryAfter` reads it) or the `retry-after-ms` / `retry-after` /
+   * `x-ratelimit-reset-requests` headers (`headers` or `response.headers`);
+   * `x-ratelimit-limit-requests` as the limit per minute.
+   */
+  readonly feedback?: ((error: unknown) => learnedRate.Feedback | undefined) | undefined
+}
+
+/**
+ * A rate limit learned from the upstream.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const paced: Limit.LearnedLimit = yield* Limit.learned()
+ *   return yield* paced.learned // undefined until the upstream's first 429
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LearnedLimit extends Limiter {
+  /** The upstream's limit as learned so far (requests per window), if any. */
+  readonly learned: Effect.Effect<{ readonly limit: number; readonly window: Duration.Duration } | undefined>
+}
+
+/**
+ * A rate limit that learns the upstream's sliding-window limit (N requests per W) from
+ * its 429s — `Retry-After` / `retry-after-ms`, or `x-ratelimit-*` headers when it states
+ * them — and then queues callers here at that rate instead of sending them to be
+ * refused. Nothing is paced until the first 429: the first one gives N (the requests it
+ * admitted since the first) and W (from the first send to the moment its `Retry-After`
+ * points at). A later 429 lowers N to what the upstream's window shows and pauses every
+ * call for its `Retry-After`; a whole window without one raises N by one. Put it inside
+ * the retry and outside the per-attempt timeout: waiting for a slot is not an attempt.
+ *
+ * Effect's `RateLimiter.adaptiveConsume` / `adaptiveFeedback` were tried first: their
+ * learning phase counts every request *started* until the next 429, so a queue released
+ * at the end of a cool-down learns the burst, not the rate (see the notes of issue 10).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit, Retry } from "@hybrid/core"
+ *
+ * declare const callUpstream: Effect.Effect<string, { readonly status: number; readonly retryAfter?: number }>
+ *
+ * const program = Effect.gen(function*() {
+ *   const paced = yield* Limit.learned()
+ *   return yield* callUpstream.pipe(paced, Retry.retry(Retry.policy({ times: 3 })))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const learned = (opts: LearnedOptions = {}): Effect.Effect<LearnedLimit> => {
+  const where = "Limit.learned"
+  const maxWindow = options.duration(where, "maxWindow", opts.maxWindow ?? 60_000, true)
+  const margin = opts.margin === undefined ? undefined : options.duration(where, "margin", opts.margin)
+  const defaultRetryAfter = options.duration(where, "defaultRetryAfter", opts.defaultRetryAfter ?? 1_000)
+  return Effect.sync(() => {
+    const pacer = new learnedRate.Pacer({
+      maxWindow,
+      margin: margin ?? ((window) => Math.max(5, window / 100)),
+      defaultRetryAfter,
+      feedback: opts.feedback ?? learnedRate.defaultFeedback
+    })
+    const counters: Counters = { running: 0, waiting: 0 }
+    const wrap = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.suspend(() => {
+        counters.waiting++
+        return pacer.admit.pipe(
+          Effect.ensuring(Effect.sync(() => counters.waiting--)),
+          Effect.flatMap((entry) => {
+            counters.running++
+            return self.pipe(
+              Effect.tapError((error) => pacer.observe(entry, error)),
+              Effect.ensuring(Effect.sync(() => counters.running--))
+            )
+          })
+        )
+      })
+    return Object.assign(makeLimiter<never>(counters, wrap), {
+      learned: Effect.sync(() =>
+        pacer.limit === undefined || pacer.window === undefined
+          ? undefined
+          : { limit: pacer.limit, window: Duration.millis(pacer.window) }
+      )
+    })
   })
 }

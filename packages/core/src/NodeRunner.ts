@@ -6,8 +6,9 @@
  * worker runner protocol (`NodeWorkerRunner`); the pool speaks effect/rpc's messages to it
  * (`Request` / `Interrupt` out, `Exit` back) from one queue in the main thread. Two halves:
  *
- * - the worker file is one call, `NodeRunner.serve(group, handlers)`; it imports only the
- *   task declarations and the handlers (never the pool);
+ * - the worker file is one call, `serve(group, handlers)` from the thin entry
+ *   `@hybrid/core/worker`; it imports only the task declarations and the handlers (never
+ *   the pool, which `@hybrid/core` and `@hybrid/core/NodeRunner` load);
  * - the main thread provides `NodeRunner.layer(group, { worker: new URL(...) })` where it
  *   would provide `Runner.layerInProcess(group, handlers)`; calling code does not change.
  *
@@ -65,9 +66,9 @@
  * @example
  * ```ts
  * // primes.worker.ts
- * import { NodeRunner } from "@hybrid/core"
+ * import { serve } from "@hybrid/core/worker"
  * import { countPrimes, Tasks } from "./primes.ts"
- * NodeRunner.serve(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })
+ * serve(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })
  *
  * // main.ts
  * import { Effect } from "effect"

@@ -36,8 +36,9 @@
  * @since 0.1.0
  */
 import type { Effect } from "effect"
-import { Schema } from "effect"
-import { Rpc, RpcGroup } from "effect/rpc"
+import * as Schema from "effect/Schema"
+import * as Rpc from "effect/rpc/Rpc"
+import * as RpcGroup from "effect/rpc/RpcGroup"
 import * as TransferableModule from "effect/workers/Transferable"
 import { InvalidOption } from "./InvalidOption.ts"
 

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Effect, Exit, Fiber, Metric, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Metric, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Gather, InvalidOption, Limit, RedisLimit } from "@hybrid/core"
+import { Gather, InvalidOption, Limit, RedisLimit, Retry } from "@hybrid/core"
 import { Millis, runs, runVirtual } from "./support.ts"
 
 const Small = Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 6 }))
@@ -196,5 +196,54 @@ describe("Limit", () => {
       assert.deepStrictEqual(gauge?.state, { value: 250 })
       yield* TestClock.adjust("1 minute")
       assert.strictEqual(yield* tpm.usage, 0)
+    }))
+})
+
+describe("Limit.learned", () => {
+  /** An upstream with a sliding-window limit of `limit` per `window`: 429 + retryAfter past it. */
+  const upstream = (limit: number, window: number) => {
+    const log: Array<number> = []
+    let refused = 0
+    let admitted = 0
+    const call = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      while (log.length > 0 && log[0]! <= now - window) log.shift()
+      if (log.length >= limit) {
+        refused++
+        return yield* Effect.fail({ status: 429, retryAfter: log[log.length - limit]! + window - now })
+      }
+      log.push(now)
+      admitted++
+      yield* Effect.sleep(5)
+      return "ok"
+    })
+    return { call, stats: () => ({ refused, admitted }) }
+  }
+
+  it.effect("learns N per W from the first 429 and then queues callers: the upstream refuses only the calls in flight then", () =>
+    Effect.gen(function*() {
+      const server = upstream(50, 1_000)
+      const paced = yield* Limit.learned()
+      const retry = Retry.retry(Retry.policy({ times: 10, base: 1, cap: 10, while: (e: { status: number }) => e.status === 429 }))
+      // 300 calls arriving at 100/s against 50/s: the first second fills the window
+      const calls = Array.from({ length: 300 }, (_, i) => server.call.pipe(paced, retry, Effect.delay(i * 10)))
+      const results = yield* runVirtual(Gather.all(calls))
+      assert.isTrue(Exit.isSuccess(results))
+      const stats = server.stats()
+      assert.strictEqual(stats.admitted, 300)
+      assert.isAtMost(stats.refused, 3)
+      const learned = yield* paced.learned
+      assert.strictEqual(learned?.limit, 50)
+      assert.strictEqual(Duration.toMillis(learned!.window), 1_000)
+    }))
+
+  it.effect("a stated limit (x-ratelimit-limit-requests) is taken as requests per minute", () =>
+    Effect.gen(function*() {
+      const paced = yield* Limit.learned()
+      const headers = new Headers({ "x-ratelimit-limit-requests": "500", "retry-after-ms": "20" })
+      yield* Effect.exit(Effect.fail({ status: 429, headers }).pipe(paced))
+      const learned = yield* paced.learned
+      assert.strictEqual(learned?.limit, 500)
+      assert.strictEqual(Duration.toMillis(learned!.window), 60_000)
     }))
 })

@@ -276,12 +276,17 @@ export const projectionsAt = (scale: number): number =>
   Math.max(1, Math.round(projectionsPerScale * (Number.isFinite(scale) && scale > 0 ? scale : 1)))
 
 /**
- * The worker entry file of `layerNode`.
+ * The worker entry file of `layerNode`: `processing.worker.ts` beside this module when it
+ * runs from the sources (in the workspace), `processing.worker.js` when it runs from the
+ * package's build (`dist/`, once installed).
  *
  * @since 0.1.0
  * @category layers
  */
-export const worker: URL = new URL("./processing.worker.ts", import.meta.url)
+export const worker: URL = new URL(
+  import.meta.url.endsWith(".ts") ? "./processing.worker.ts" : "./processing.worker.js",
+  import.meta.url
+)
 
 /**
  * A `Runner` for the processing tasks on the calling thread (tests, one-core machines).

@@ -29,7 +29,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Task } from "@hybrid/core"
 import * as text from "./text.ts"
 import type { Input, MergeInput, Part, PartInput, Processed, RankedChunk, Tasks } from "./tasks.ts"

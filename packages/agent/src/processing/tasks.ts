@@ -5,8 +5,8 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
-import { Task } from "@hybrid/core"
+import * as Schema from "effect/Schema"
+import * as Task from "@hybrid/core/Task"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))

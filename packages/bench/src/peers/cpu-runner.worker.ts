@@ -3,8 +3,8 @@
  *
  * @since 0.1.0
  */
-import { NodeRunner } from "@hybrid/core"
+import { serve } from "@hybrid/core/worker"
 import { countPrimes, inc } from "../kernels.ts"
 import { CpuTasks } from "./cpu-tasks.ts"
 
-NodeRunner.serve(CpuTasks, { CountPrimes: ({ n }) => countPrimes(n), Inc: inc })
+serve(CpuTasks, { CountPrimes: ({ n }) => countPrimes(n), Inc: inc })

@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
-import { Task } from "@hybrid/core"
+import * as Schema from "effect/Schema"
+import * as Task from "@hybrid/core/Task"
 
 /** @since 0.1.0 */
 export const CountPrimes = Task.make("CountPrimes", { payload: Schema.Struct({ n: Schema.Int }), success: Schema.Int })

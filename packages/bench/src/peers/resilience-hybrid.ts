@@ -4,9 +4,10 @@
  * ```text
  * Retry.retry(policy)                      full jitter; waits ≥ Retry-After; not on an open circuit
  *   CircuitBreaker.execute                 effect/persistence; 5xx, timeouts, connection errors count
- *     Limit.adaptive                       AIMD: grows on success, shrinks on 429/503/timeouts
- *       Deadline.timeout(attempt)          per attempt; interrupting aborts the fetch
- *         fetch
+ *     Limit.learned                        learns the service's rate from its 429s; queues calls at it
+ *       Limit.adaptive                     AIMD: grows on success, shrinks on 429/503/timeouts
+ *         Deadline.timeout(attempt)        per attempt; interrupting aborts the fetch
+ *           fetch
  * ```
  *
  * @since 0.1.0
@@ -63,6 +64,7 @@ export const make: Effect.Effect<
     // a heavy-tailed latency is normal here: only a success 4× slower than the fastest is a signal
     latencyTolerance: 4
   })
+  const paced = yield* Limit.learned()
   const policy = Retry.policy<HttpFailure | CircuitBreaker.CircuitBreakerError>({
     times: settings.retries,
     base: Duration.millis(settings.backoffBaseMs),
@@ -83,6 +85,7 @@ export const make: Effect.Effect<
       Effect.mapError((error) =>
         error._tag === "HttpFailure" ? error : new HttpFailure({ kind: "timeout", status: 0 })
       ),
+      paced,
       breaker.execute({ key: "fixture", classify }),
       Retry.retry(policy),
       Effect.match({

@@ -2,7 +2,7 @@
  * Validation of combinator options, shared by every module: each check throws an
  * `InvalidOption` naming the combinator, the option and the value.
  */
-import { Duration } from "effect"
+import * as Duration from "effect/Duration"
 import { InvalidOption } from "../InvalidOption.ts"
 
 const render = (value: unknown): string => {

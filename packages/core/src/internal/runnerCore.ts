@@ -3,8 +3,11 @@
  * the handler / codec helpers. Imported by worker entry files too (through
  * `NodeRunner.serve`), so it must stay erasable TS and must not import the pool.
  */
-import { Duration, Effect, Metric, Schema } from "effect"
-import { Rpc } from "effect/rpc"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as Schema from "effect/Schema"
+import * as Rpc from "effect/rpc/Rpc"
 import type * as Task from "../Task.ts"
 
 /**
@@ -17,8 +20,18 @@ import type * as Task from "../Task.ts"
 export class RunnerError extends Schema.TaggedError<RunnerError>()("RunnerError", {
   /** The task's name. */
   task: Schema.String,
-  reason: Schema.Literals(["InvalidPayload", "InvalidResult", "UnknownTask", "Protocol", "WorkerStartFailed"]),
+  reason: Schema.Literals([
+    "InvalidPayload",
+    "InvalidResult",
+    "UnknownTask",
+    "Protocol",
+    "WorkerStartFailed",
+    /** A remote runner (`@hybrid/cluster`) could not take or finish the call. */
+    "RunnerUnavailable"
+  ]),
   message: Schema.String,
+  /** The remote runner concerned, when the runner is a cluster (`host:port`). */
+  runner: Schema.optional(Schema.String),
   /** The underlying error, e.g. the `Schema.SchemaError` of an invalid payload. */
   cause: Schema.optional(Schema.Defect())
 }) {}
