@@ -1,13 +1,21 @@
 #!/usr/bin/env node
 /**
- * `hybrid-bench [scenario …] [--quick] [--json out.json] [--html report.html]`
+ * `hybrid-bench [scenario …] [--quick] [--repetitions N] [--json out.json] [--html report.html]
+ *               [--markdown out.md] [--baseline old.json] [--save-baseline]`
  *
  * Runs the named scenarios (all of them when none is named), each against its peers in
- * the same run, with a live progress bar per scenario; prints the machine's facts and a
- * table per scenario; writes every figure as JSON and an HTML report with charts —
+ * the same run, with a live progress bar per scenario; prints the run facts (machine,
+ * versions, commit, load) and a table per scenario — every figure as its median with
+ * min–max over ≥ 5 interleaved repetitions (≥ 3 with `--quick`) — and writes the JSON
+ * document (`Results.ts`: raw samples, spreads, facts) and an HTML report with charts:
  * to `bench-results/bench.json` and `bench-results/bench.html` under the repository root
  * unless `--json` / `--html` say where (relative paths are taken from the directory
  * `pnpm bench` was started in).
+ *
+ * `--baseline old.json` compares every figure with an earlier run (a change is real only
+ * when the 95 % intervals do not overlap) in the terminal and the HTML;
+ * `--save-baseline` also writes this run to `bench-results/baseline.json`. `--markdown`
+ * writes the tables as Markdown (what the README's Benchmarks section is pasted from).
  *
  * A scenario is one module exporting a `Scenario` (see `Scenario.ts`): adding one is an
  * import and an entry in `scenarios` below.
@@ -15,19 +23,25 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import cliProgress from "cli-progress"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
-import { describeMachine, html, machine, type Results, type ScenarioResult, table } from "./report.ts"
-import type { Progress, Scenario } from "./Scenario.ts"
+import * as Baseline from "./baseline.ts"
+import { isMachineLimited, MACHINE_LIMITED } from "./Control.ts"
+import * as Facts from "./facts.ts"
+import * as Markdown from "./markdown.ts"
+import { html } from "./report.ts"
+import { FORMAT, type Results, ResultsJson, type ScenarioResult } from "./Results.ts"
+import { type Progress, repetitions, type Scenario } from "./Scenario.ts"
 import { agent } from "./scenarios/agent.ts"
 import { cpu } from "./scenarios/cpu.ts"
 import { ioFanout } from "./scenarios/io-fanout.ts"
 import { pipeline } from "./scenarios/pipeline.ts"
 import { resilience } from "./scenarios/resilience.ts"
+import * as Table from "./table.ts"
 
 /** Every scenario, in the order of the lessons. */
 const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent]
@@ -75,50 +89,115 @@ const writeFile = (path: string, text: string) =>
     writeFileSync(path, text)
   })
 
+const pathFlag = (value: Option.Option<string>, fallback: string) =>
+  Option.match(value, { onNone: () => resolve(repositoryRoot, fallback), onSome: (path) => resolve(invokedFrom, path) })
+
+/** The terminal lines of one scenario's result: control and guard, table, notes, load. */
+const describeResult = (result: ScenarioResult, cores: number): ReadonlyArray<string> => {
+  const c = result.control
+  const control = c === undefined ? [] : [
+    `  raw worker_threads control: ${c.median.toFixed(2)} cores delivered of ${cores} [${c.min.toFixed(2)}–${c.max.toFixed(2)}]`,
+    ...(isMachineLimited(c)
+      ? [Table.wrap(
+        `fewer than ${MACHINE_LIMITED} cores delivered: this scenario's parallel figures measure the machine, not the pools — read no conclusion from them`,
+        "  MACHINE-LIMITED: "
+      )]
+      : [])
+  ]
+  return [
+    Table.render(result.rows),
+    ...control,
+    ...result.notes.map((note) => Table.wrap(note, "  note: ")),
+    `  (${(result.durationMs / 1000).toFixed(1)} s; load ${result.loadBefore.join(" ")} before, ${result.loadAfter.join(" ")} after)`
+  ]
+}
+
 const bench = Command.make("hybrid-bench", {
   scenarios: Argument.Literals("scenario", scenarios.map((s) => s.name)).pipe(
     Argument.withDescription(`scenarios to run (default: all): ${scenarios.map((s) => s.name).join(", ")}`),
     Argument.variadic()
   ),
-  quick: Flag.Boolean("quick").pipe(Flag.withDescription("a short run: fewer sizes and repetitions"), Flag.withDefault(false)),
+  quick: Flag.Boolean("quick").pipe(Flag.withDescription("a short run: fewer sizes, 3 repetitions"), Flag.withDefault(false)),
+  repetitions: Flag.Int("repetitions").pipe(
+    Flag.withDescription("interleaved repetitions per figure (at least 3; default 5, or 3 with --quick)"),
+    Flag.optional
+  ),
   json: Flag.String("json").pipe(Flag.withDescription("where to write every figure as JSON"), Flag.optional),
-  html: Flag.String("html").pipe(Flag.withDescription("where to write the HTML report with charts"), Flag.optional)
+  html: Flag.String("html").pipe(Flag.withDescription("where to write the HTML report with charts"), Flag.optional),
+  markdown: Flag.String("markdown").pipe(Flag.withDescription("also write the tables as Markdown"), Flag.optional),
+  baseline: Flag.String("baseline").pipe(Flag.withDescription("an earlier run's JSON to compare every figure with"), Flag.optional),
+  saveBaseline: Flag.Boolean("save-baseline").pipe(
+    Flag.withDescription("also write this run to bench-results/baseline.json"),
+    Flag.withDefault(false)
+  )
 }, (args) =>
   Effect.gen(function*() {
     const chosen = args.scenarios.length === 0 ? scenarios : scenarios.filter((s) => args.scenarios.includes(s.name))
-    const jsonPath = Option.match(args.json, {
-      onNone: () => resolve(repositoryRoot, "bench-results/bench.json"),
-      onSome: (path) => resolve(invokedFrom, path)
-    })
-    const htmlPath = Option.match(args.html, {
-      onNone: () => resolve(repositoryRoot, "bench-results/bench.html"),
-      onSome: (path) => resolve(invokedFrom, path)
-    })
-    const facts = machine()
-    const date = new Date().toISOString()
+    const jsonPath = pathFlag(args.json, "bench-results/bench.json")
+    const htmlPath = pathFlag(args.html, "bench-results/bench.html")
+    // read the baseline first: a bad path fails before minutes of measuring
+    const baseline = Option.isSome(args.baseline)
+      ? Option.some({ path: resolve(invokedFrom, args.baseline.value), results: yield* Baseline.read(resolve(invokedFrom, args.baseline.value)) })
+      : Option.none()
+    const reps = repetitions({ quick: args.quick, repetitions: Option.getOrUndefined(args.repetitions) })
+    const facts = Facts.runFacts({ quick: args.quick, repetitions: reps })
     const started = performance.now()
-    yield* Console.log(`machine: ${describeMachine(facts)}`)
+    for (const line of Facts.describe(facts)) yield* Console.log(line)
     const width = Math.max(...chosen.map((s) => s.name.length))
     const reports: Array<ScenarioResult> = []
     for (const scenario of chosen) {
-      yield* Console.log(`\n== ${scenario.name}: ${scenario.description}${args.quick ? " (quick)" : ""}`)
+      yield* Console.log(`\n${Table.wrap(`${scenario.description}${args.quick ? " (quick)" : ""}`, `== ${scenario.name}: `)}`)
+      const loadBefore = Facts.loadAverage()
       const t0 = performance.now()
       const report = yield* Effect.scoped(Effect.gen(function*() {
         const { finish, progress } = yield* progressBar(scenario.name, width)
-        const report = yield* scenario.run({ quick: args.quick, progress })
+        const report = yield* scenario.run({ quick: args.quick, repetitions: reps, progress })
         finish()
         return report
       }))
-      const result: ScenarioResult = { ...report, description: scenario.description, durationMs: performance.now() - t0 }
+      const result: ScenarioResult = {
+        ...report,
+        description: scenario.description,
+        durationMs: performance.now() - t0,
+        loadBefore,
+        loadAfter: Facts.loadAverage(),
+        ...(isMachineLimited(report.control) ? { machineLimited: true } : {})
+      }
       reports.push(result)
-      yield* Console.log(table(report))
-      for (const note of report.notes) yield* Console.log(`  note: ${note}`)
-      yield* Console.log(`  (${(result.durationMs! / 1000).toFixed(1)} s)`)
+      for (const line of describeResult(result, facts.cores)) yield* Console.log(line)
     }
-    const results: Results = { machine: facts, quick: args.quick, date, durationMs: performance.now() - started, reports }
-    yield* writeFile(jsonPath, JSON.stringify(results, null, 2))
-    yield* writeFile(htmlPath, yield* html(results))
-    yield* Console.log(`\nwrote ${jsonPath}\nwrote ${htmlPath}\ntotal ${(results.durationMs / 1000).toFixed(1)} s`)
+    const results: Results = {
+      format: FORMAT,
+      facts: { ...facts, loadAfter: Facts.loadAverage() },
+      durationMs: performance.now() - started,
+      reports,
+      ...Option.match(baseline, {
+        onNone: () => ({}),
+        onSome: ({ path, results: old }) => ({
+          baseline: { path, date: old.facts.date, ...(old.facts.git === undefined ? {} : { commit: old.facts.git.commit }) }
+        })
+      })
+    }
+    const changes = Option.match(baseline, { onNone: () => [], onSome: ({ results: old }) => Baseline.compare(old, results) })
+    if (Option.isSome(baseline)) {
+      yield* Console.log(`\n== against the baseline ${baseline.value.path} (${baseline.value.results.facts.date})`)
+      for (const line of Baseline.describe(changes)) yield* Console.log(line)
+    }
+    const json = Schema.encodeSync(ResultsJson)(results)
+    yield* writeFile(jsonPath, json)
+    yield* writeFile(htmlPath, yield* html(results, changes))
+    yield* Console.log(`\nwrote ${jsonPath}\nwrote ${htmlPath}`)
+    if (Option.isSome(args.markdown)) {
+      const markdownPath = resolve(invokedFrom, args.markdown.value)
+      yield* writeFile(markdownPath, Markdown.render(results))
+      yield* Console.log(`wrote ${markdownPath}`)
+    }
+    if (args.saveBaseline) {
+      const baselinePath = resolve(repositoryRoot, "bench-results/baseline.json")
+      yield* writeFile(baselinePath, json)
+      yield* Console.log(`wrote ${baselinePath} (compare a later run with --baseline ${baselinePath})`)
+    }
+    yield* Console.log(`total ${(results.durationMs / 1000).toFixed(1)} s; load ${results.facts.loadAfter.join(" ")} at the end`)
   })).pipe(Command.withDescription("Hybrid next to its peers, scenario by scenario, in one run"))
 
 Command.run(bench, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

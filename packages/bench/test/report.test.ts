@@ -1,7 +1,8 @@
 /**
- * The HTML report, rendered from a small fixed set of scenario reports (test data, not
- * measurements) and opened in headless Chromium: every chart is there, drawn by Vega as
- * SVG with marks in it, and the machine's facts head the page.
+ * The HTML report, rendered from synthetic scenario reports (test data, not
+ * measurements, `fixtures.ts`) and opened in headless Chromium: every chart is there,
+ * drawn by Vega as SVG; every point has its error bar; a left-out point is named in the
+ * caption; the run facts head the page; a machine-limited scenario says so.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -11,7 +12,8 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { chromium } from "playwright-core"
 import { chartsFor } from "../src/charts.ts"
-import { html, type Results } from "../src/report.ts"
+import { html } from "../src/report.ts"
+import * as Fixtures from "./fixtures.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const hasChromium = existsSync(CHROMIUM)
@@ -19,70 +21,39 @@ if (!hasChromium) {
   console.warn(`report.test.ts: skipping the browser test — ${CHROMIUM} is absent (CI installs it: apt-get install -y chromium)`)
 }
 
-const results: Results = {
-  machine: { cores: 4, cpu: "Test CPU @ 3.0GHz", node: "v24.0.0", platform: "linux x64", memoryGiB: 16, python: "Python 3.12.0" },
-  quick: true,
-  date: "2026-01-01T00:00:00.000Z",
-  durationMs: 1234,
-  reports: [
-    {
-      scenario: "io-fanout",
-      description: "N concurrent timer waits",
-      figures: {},
-      rows: [1_000, 10_000, 100_000].flatMap((n, i) => [
-        { n, variant: "Gather.all", "wall ms": 1010 + i, "overhead µs/task": 7 - i, "heap B/task": 1700, "RSS B/task": 1800 + i },
-        { n, variant: "Promise.all", "wall ms": 1005 + i, "overhead µs/task": 2 - i * 0.5, "heap B/task": 500, "RSS B/task": 700 },
-        { n, variant: "asyncio.gather (Python)", "wall ms": 1020 + i, "overhead µs/task": 12, "heap B/task": "", "RSS B/task": 1300 }
-      ]),
-      notes: ["test data"]
-    },
-    {
-      scenario: "resilience",
-      figures: {},
-      rows: [
-        { variant: "Hybrid", "success %": 97.5, "p50 ms": 30, "p99 ms": 1200, "requests sent": 550, "429s": 150, "wall ms": 3700 },
-        { variant: "p-retry + p-limit", "success %": 86, "p50 ms": 24, "p99 ms": 650, "requests sent": 640, "429s": 300, "wall ms": 3600 }
-      ],
-      notes: []
-    },
-    {
-      scenario: "cpu",
-      figures: { cores: 4 },
-      rows: [
-        { variant: "sequential (main thread)", "8 tasks ms": 2400, speedup: 1 },
-        { variant: "NodeRunner (4 workers)", "8 tasks ms": 700, speedup: 3.4, "tiny tasks/s": 9000 },
-        { variant: "piscina 5 (4 threads)", "8 tasks ms": 680, speedup: 3.5, "tiny tasks/s": 17000 }
-      ],
-      notes: []
-    },
-    {
-      scenario: "pipeline",
-      figures: { boundMs: 800 },
-      rows: [
-        { variant: "gather, then process", "wall ms": 1400, "× bound": 1.75 },
-        { variant: "Pipeline", "wall ms": 880, "× bound": 1.1 },
-        { variant: "critical-path bound", "wall ms": 800, "× bound": 1 },
-        { variant: "asyncio Queue pipeline (Python)", "wall ms": 1100, "× bound": 1.3, "bound ms": 850 }
-      ],
-      notes: []
-    }
-  ]
-}
+const results = Fixtures.document([
+  Fixtures.result(Fixtures.ioFanout(), "N concurrent timer waits"),
+  Fixtures.result(Fixtures.resilience()),
+  Fixtures.result(Fixtures.cpu()),
+  Fixtures.result(Fixtures.pipeline())
+])
 
-const expected = results.reports.flatMap((report) => chartsFor(report, results.machine).map((chart) => chart.id))
+const charts = results.reports.flatMap((report) => chartsFor(report, results.facts))
+const expected = charts.map((chart) => chart.id)
 
 describe("report", () => {
   it("builds the charts every scenario is meant to have", () => {
     assert.deepStrictEqual(expected, [
       "io-fanout-overhead",
+      "io-fanout-heap",
       "io-fanout-memory",
       "resilience-success",
       "resilience-requests",
-      "resilience-latency",
+      "resilience-p50",
+      "resilience-p99",
       "cpu-speedup",
       "cpu-throughput",
       "pipeline-bound"
     ])
+  })
+
+  it("a caption names every point left out, and why", () => {
+    const memory = charts.find((chart) => chart.id === "io-fanout-memory")!
+    assert.include(memory.caption, "Promise.all at N = 1,000 (below page granularity)")
+    const heap = charts.find((chart) => chart.id === "io-fanout-heap")!
+    assert.notInclude(heap.caption, "Left out") // Python has no heap figure: an empty cell, not a left-out point
+    const speedup = charts.find((chart) => chart.id === "cpu-speedup")!
+    assert.include(speedup.caption, "Machine-limited")
   })
 
   it.skipIf(!hasChromium)("renders every chart as a non-empty SVG in headless Chromium", async () => {
@@ -107,16 +78,31 @@ describe("report", () => {
     try {
       const tab = await context.newPage()
       await tab.goto(pathToFileURL(file).href)
-      assert.include(await tab.locator("dl.machine").innerText(), "Test CPU @ 3.0GHz")
+      // the run facts: machine, versions, commit, load
+      const facts = tab.locator("dl.facts")
+      assert.include(await facts.locator(`dd[data-fact="cpu"]`).innerText(), "Test CPU @ 3.0GHz")
+      assert.include(await facts.locator(`dd[data-fact="packages"]`).innerText(), "effect 4.1.0")
+      assert.include(await facts.locator(`dd[data-fact="packages"]`).innerText(), "piscina 5.3.2")
+      assert.include(await facts.locator(`dd[data-fact="node"]`).innerText(), "v24.0.0")
+      assert.include(await facts.locator(`dd[data-fact="python"]`).innerText(), "Python 3.12.0")
+      assert.include(await facts.locator(`dd[data-fact="commit"]`).innerText(), "0123456789abcdef0123456789abcdef01234567 (dirty)")
+      assert.include(await facts.locator(`dd[data-fact="load"]`).innerText(), "0.5 0.4 0.3 before")
+      assert.include(await tab.locator("section#io-fanout p.duration").innerText(), "load average 0.5 0.4 0.3 before, 0.9 0.5 0.3 after")
+      // the guard: the cpu fixture's control delivered 1.1 cores
+      assert.include(await tab.locator(`section#cpu .warning[data-machine-limited="true"]`).innerText(), "1.10 cores delivered of 4")
+      // every figure cell shows its spread
+      assert.include(await tab.locator("section#resilience td.figure").first().innerText(), "min–max")
       assert.strictEqual(await tab.locator("figure.chart").count(), expected.length)
       for (const id of expected) {
         const svg = tab.locator(`figure[data-chart="${id}"] svg`)
         assert.strictEqual(await svg.count(), 1, `${id}: one SVG`)
         const box = await svg.boundingBox()
         assert.isTrue(box !== null && box.width > 100 && box.height > 50, `${id}: the SVG is laid out (${JSON.stringify(box)})`)
-        // Vega draws data as groups classed mark-<type>; bars, lines and points are paths
-        const marks = await svg.locator("g.mark-rect path, g.mark-line path, g.mark-symbol path").count()
-        assert.isAbove(marks, 0, `${id}: the chart has data marks`)
+        // Vega classes a layer's marks by its name: every point or bar ("values") has its error bar
+        const points = await svg.locator("g.values_marks path").count()
+        const bars = await svg.locator("g.errorbars_marks line").count()
+        assert.isAbove(points, 0, `${id}: the chart has data marks`)
+        assert.strictEqual(bars, points, `${id}: one error bar per point`)
       }
       // the cpu chart draws the ideal line; the pipeline chart marks the bound
       assert.isAbove(await tab.locator(`figure[data-chart="cpu-speedup"] svg g.mark-rule line`).count(), 0)

@@ -12,8 +12,28 @@
  *   with `TimeoutExceeded` when its own duration ran out first, `DeadlineExceeded` when
  *   the deadline did.
  *
- * Underneath: `Context.Reference` and `Effect.timeoutOrElse` — Effect has timeouts but
- * not an inherited deadline, so the inheritance is the part written here.
+ * At the edges, as asyncio's `timeout()`:
+ *
+ * - **Nothing is lost.** The timed-out effect is interrupted and its finalizers run to
+ *   the end before the result is known. If they die (or the effect fails in an
+ *   uninterruptible region), those defects and failures stay in the same `Cause` after
+ *   `DeadlineExceeded` — `Cause.pretty` shows all of them. The same holds for a
+ *   `TaskGroup` cut by a deadline: its children's cleanup defects are kept.
+ * - **Nested deadlines expiring at once: the outermost reports.** When an inner
+ *   `within` / `at` / `timeout` expires at the same instant as an enclosing one (the
+ *   inner deadline is the inherited one), the inner lets the interruption through and the
+ *   enclosing one fails with `DeadlineExceeded`; code between the two sees an
+ *   interruption (its `onInterrupt` finalizers run), not a typed failure it could catch.
+ *   A deadline that *starts* after the enclosing one expired (in a finalizer, say) reports
+ *   on its own, so cleanup code can catch it. A deadline that is only inherited, not
+ *   enforced by an enclosing combinator (a `Runner` worker receives the caller's
+ *   deadline as a plain value), is reported by the inner combinator.
+ * - **An interruption from outside stays an interruption**, also past the deadline's
+ *   instant; the timed effect's cleanup defects ride beside it.
+ *
+ * Underneath: `Context.Reference` for the inherited deadline, and a child fiber plus a
+ * timer fiber per combinator — `Effect.timeoutOrElse` would drop the timed-out effect's
+ * `Cause`, and it cannot tell that an enclosing deadline expires at the same instant.
  *
  * Gotcha: interruption is cooperative. An effect stuck in synchronous code cannot be
  * interrupted until it yields; put CPU work on a `Runner`, which enforces the deadline
@@ -34,10 +54,13 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as options from "./internal/options.ts"
@@ -108,20 +131,73 @@ export const remaining: Effect.Effect<Option.Option<Duration.Duration>> = Effect
   return Option.some(Duration.millis(Math.max(0, deadline - now)))
 })
 
+/**
+ * The instant the nearest enclosing `within` / `at` / `timeout` enforces with a timer.
+ * Unlike `Current`, which anyone may provide (a worker receiving the caller's deadline),
+ * it is set only where a timer will fire — so a deadline expiring at the same instant as
+ * this one knows that the enclosing one will report.
+ */
+const Enforced = Context.Reference<number | undefined>("@hybrid/core/Deadline/Enforced", {
+  defaultValue: () => undefined
+})
+
+const withoutInterrupts = <E>(cause: Cause.Cause<E>): Array<Cause.Reason<E>> =>
+  cause.reasons.filter((reason) => !Cause.isInterruptReason(reason))
+
+/**
+ * Runs `self` in a child fiber with a timer that interrupts it at `limit`, and turns the
+ * interruption into `onTimeout` — keeping every other failure and defect of `self` (its
+ * finalizers' too) in the same `Cause`, which `Effect.timeoutOrElse` drops. When an
+ * enclosing deadline has expired as well, the interruption goes through unchanged and
+ * the enclosing one reports, as in asyncio.
+ */
 const runUntil = <A, E, R, E2>(
   self: Effect.Effect<A, E, R>,
   deadline: number | undefined,
   limit: number,
   start: number,
   onTimeout: (elapsed: number) => E2
-): Effect.Effect<A, E | E2, R> => {
-  const fail = Effect.map(Clock.currentTimeMillis, (now) => onTimeout(now - start)).pipe(Effect.flatMap(Effect.fail))
-  if (limit <= start) return fail
-  const scoped = deadline === undefined ? self : Effect.provideService(self, Current, deadline)
-  return scoped.pipe(
-    Effect.timeoutOrElse({ duration: limit - start, orElse: () => fail })
-  )
-}
+): Effect.Effect<A, E | E2, R> =>
+  Effect.gen(function*() {
+    const enclosing = yield* Enforced
+    const expired = (cause: Cause.Cause<E> | undefined) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, E | E2> => {
+        // an enclosing deadline that was still ahead when this one started expires now too: it reports
+        if (enclosing !== undefined && start < enclosing && enclosing <= now) return Effect.failCause(cause ?? Cause.interrupt())
+        const reasons: Array<Cause.Reason<E | E2>> = cause === undefined ? [] : withoutInterrupts(cause)
+        return Effect.failCause(Cause.fromReasons([Cause.makeFailReason(onTimeout(now - start)), ...reasons]))
+      })
+    if (limit <= start) return yield* expired(undefined)
+    const scoped = (deadline === undefined ? self : Effect.provideService(self, Current, deadline)).pipe(
+      Effect.provideService(Enforced, limit)
+    )
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        let fired = false
+        const work = yield* Effect.forkChild(scoped, { startImmediately: true })
+        const timer = yield* Effect.forkChild(
+          Effect.sleep(limit - start).pipe(
+            Effect.andThen(Effect.sync(() => { fired = true })),
+            Effect.andThen(Fiber.interrupt(work))
+          ),
+          { startImmediately: true }
+        )
+        const waited = yield* Effect.exit(restore(Fiber.await(work)))
+        // interrupted from outside: stop `self` and wait for its finalizers
+        const exit = Exit.isSuccess(waited) ? waited.value : yield* Effect.andThen(Fiber.interrupt(work), Fiber.await(work))
+        yield* Fiber.interrupt(timer)
+        if (Exit.isFailure(waited)) {
+          const rest = Exit.isFailure(exit) ? withoutInterrupts(exit.cause) : []
+          return yield* Effect.failCause(Cause.fromReasons([...rest, ...waited.cause.reasons]))
+        }
+        if (Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) {
+          const now = yield* Clock.currentTimeMillis
+          if (fired || now >= limit) return yield* expired(exit.cause)
+        }
+        return yield* exit
+      })
+    )
+  })
 
 /**
  * Runs `self` with the deadline `min(inherited deadline, at)`, `at` being an instant on

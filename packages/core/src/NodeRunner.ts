@@ -16,6 +16,8 @@
  * - Backpressure: a worker runs at most `concurrencyPerWorker` calls at once; calls wait
  *   in a FIFO queue in the main thread while every worker is busy; past `maxQueue` they
  *   fail with `RunnerQueueFull`.
+ * - Each call goes to the least loaded worker that can take it (fewest calls running and
+ *   waiting); `balancer: "round-robin"` or a function of your own chooses otherwise.
  * - Short calls are sent ahead: while a worker is busy, the pool may send it more calls
  *   that wait in the worker (first in, first out), so that it never sits idle waiting for
  *   the next message — only calls of tasks whose earlier calls took little time, behind
@@ -89,6 +91,7 @@ import { Context, Effect, Layer } from "effect"
 import * as os from "node:os"
 import { InvalidOption } from "./InvalidOption.ts"
 import * as options_ from "./internal/options.ts"
+import * as Balancer_ from "./internal/poolBalancer.ts"
 import * as PoolImpl from "./internal/runnerPool.ts"
 import * as Serve from "./internal/runnerServe.ts"
 import type { RunnerError } from "./internal/runnerCore.ts"
@@ -130,6 +133,12 @@ export interface Options {
    * main thread until a worker has a free slot).
    */
   readonly sendAhead?: Duration.Input | undefined
+  /**
+   * How a call's worker is chosen among those that can take it: `"least-loaded"` (the
+   * default: fewest calls running and waiting), `"round-robin"`, or a function. Sending
+   * ahead's limits hold whatever the choice: only workers that can take the call are offered.
+   */
+  readonly balancer?: "least-loaded" | "round-robin" | Balancer | undefined
   /** Replace a worker after `tasks` calls, or when its used heap exceeds `heapUsedMb`. */
   readonly recycleAfter?: {
     readonly tasks?: number | undefined
@@ -142,6 +151,49 @@ export interface Options {
   /** Extra `execArgv` of the workers. */
   readonly execArgv?: ReadonlyArray<string> | undefined
 }
+
+/**
+ * What a balancer sees of a worker that can take a call.
+ *
+ * @example
+ * ```ts
+ * import type { NodeRunner } from "@hybrid/core"
+ *
+ * const busiest = (workers: ReadonlyArray<NodeRunner.WorkerLoad>) =>
+ *   Math.max(...workers.map((w) => w.running + w.waiting))
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerLoad {
+  /** Position of the worker in the pool (0 … size − 1); a replacement keeps it. */
+  readonly index: number
+  /** The runner's id of the worker (a replacement gets a new one). */
+  readonly workerId: number
+  /** Calls it runs. */
+  readonly running: number
+  /** Calls sent ahead that wait in it. */
+  readonly waiting: number
+}
+
+/**
+ * A custom `balancer`: chooses a worker for a call of `task` among `workers` — the ones
+ * that can take it, never empty, in pool order — or `undefined` to leave the call queued
+ * until a worker frees up. Called once per call placed: keep it cheap.
+ *
+ * @example
+ * ```ts
+ * import type { NodeRunner } from "@hybrid/core"
+ *
+ * // the last worker that can take the call (leaves the first ones for other work)
+ * const lastFree: NodeRunner.Balancer = (_task, workers) => workers[workers.length - 1]
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Balancer = (task: { readonly name: string }, workers: ReadonlyArray<WorkerLoad>) => WorkerLoad | undefined
 
 /**
  * Statistics of a running pool.
@@ -200,6 +252,10 @@ const validate = (options: Options): PoolImpl.Options => {
   if (!(worker instanceof URL)) {
     throw new InvalidOption({ where, option: "worker", value: String(options.worker), expected: "a URL (file: URL of the worker entry)" })
   }
+  const balancer = options.balancer
+  if (balancer !== undefined && balancer !== "least-loaded" && balancer !== "round-robin" && typeof balancer !== "function") {
+    throw new InvalidOption({ where, option: "balancer", value: String(balancer).slice(0, 40), expected: '"least-loaded", "round-robin" or a function' })
+  }
   const workerOptions: WorkerThreads.WorkerOptions = {
     ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     ...(options.env === undefined ? {} : { env: options.env }),
@@ -215,7 +271,8 @@ const validate = (options: Options): PoolImpl.Options => {
     sendAhead,
     recycleTasks,
     recycleHeapBytes: heapUsedMb === undefined ? undefined : heapUsedMb * 1024 * 1024,
-    workerOptions
+    workerOptions,
+    balancer: Balancer_.fromOption(balancer)
   }
 }
 

@@ -18,17 +18,29 @@
  * many cores the machine really delivered — small VMs often give less than they have.
  * Targets (issue 5): hybrid ≥ 2.5× faster than sequential, within 15 % of the bound.
  *
- * `--quick`: one query (≈ 20 s); the full run: three queries, twice (≈ 2 minutes).
- * Figures are medians over the answers.
+ * Repetitions: 5 (3 when quick), interleaved — each repetition answers one query
+ * sequentially, then the same query hybrid, then runs the control; the full run
+ * rotates through the three sample queries, `--quick` asks the first one each time.
+ * Every figure keeps its raw samples; the speed-up is paired per repetition (the same
+ * query in both modes). `--quick` ≈ 1 minute, the full run ≈ 2.
  *
  * Run: `pnpm bench agent [--quick]`.
  */
 import { Effect } from "effect"
 import * as os from "node:os"
 import { Agent } from "@hybrid/agent"
-import { calibrate } from "../kernels.ts"
-import { makeRawPool } from "../peers/raw.ts"
-import { median, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+import { deliveredCores } from "../Control.ts"
+import {
+  figure,
+  type Figure,
+  ratio,
+  repetitions,
+  type Row,
+  type RunOptions,
+  type Scenario,
+  type ScenarioReport,
+  silent
+} from "../Scenario.ts"
 
 const SCALE = 1
 const BUDGET_MS = 30_000
@@ -38,25 +50,6 @@ interface Measured {
   readonly wallMs: number
   readonly answer: Agent.Answer
 }
-
-/** Cores the machine delivers now: one prime count alone, then one per core at once. */
-const effectiveCores = Effect.promise(async () => {
-  const cores = os.availableParallelism()
-  const pool = await makeRawPool(cores)
-  try {
-    const n = calibrate(250)
-    await pool.run("primes", n) // start the threads, warm the JIT
-    let t0 = performance.now()
-    await pool.run("primes", n)
-    const one = performance.now() - t0
-    t0 = performance.now()
-    await Promise.all(Array.from({ length: cores }, () => pool.run("primes", n)))
-    const all = performance.now() - t0
-    return (cores * one) / all
-  } finally {
-    await pool.close()
-  }
-})
 
 const answerAll = (queries: ReadonlyArray<string>, mode: Agent.Mode, tick: () => void) =>
   Effect.forEach(queries, (query) =>
@@ -74,65 +67,69 @@ const answerAll = (queries: ReadonlyArray<string>, mode: Agent.Mode, tick: () =>
 const run = Effect.fn("agent.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const queries = Agent.sampleQueries.slice(0, options.quick ? 1 : 3)
-  const reps = options.quick ? 1 : 2
+  const reps = repetitions(options)
   const cores = os.availableParallelism()
-  progress.total(2 + reps * queries.length * 2)
+  progress.total(reps * 3)
 
-  const controlBefore = yield* effectiveCores
-  progress.tick()
   const sequential: Array<Measured> = []
   const hybrid: Array<Measured> = []
+  const control: Array<number> = []
   for (let rep = 0; rep < reps; rep++) {
-    sequential.push(...(yield* answerAll(queries, "sequential", () => progress.tick())))
-    hybrid.push(...(yield* answerAll(queries, "hybrid", () => progress.tick())))
+    const query = [queries[rep % queries.length]!]
+    sequential.push(...(yield* answerAll(query, "sequential", () => progress.tick())))
+    hybrid.push(...(yield* answerAll(query, "hybrid", () => progress.tick())))
+    control.push(yield* deliveredCores({ cores, kernelMs: 100 }))
+    progress.tick()
   }
-  const controlAfter = yield* effectiveCores
-  progress.tick()
 
   const degraded = [...sequential, ...hybrid].filter((m) => m.answer.degraded).length
-  const sequentialMs = median(sequential.map((m) => m.wallMs))
-  const hybridMs = median(hybrid.map((m) => m.wallMs))
-  const boundMs = median(hybrid.map((m) => m.answer.timings.bound))
-  const t = (f: (a: Agent.Answer) => number) => median(hybrid.map((m) => f(m.answer)))
-  const figures = {
+  const ms = (xs: ReadonlyArray<Measured>, f: (m: Measured) => number, parallel?: boolean) =>
+    figure("ms", xs.map(f), { better: "lower", parallel })
+  const sequentialMs = ms(sequential, (m) => m.wallMs)
+  const hybridMs = ms(hybrid, (m) => m.wallMs, true)
+  const boundMs = ms(hybrid, (m) => m.answer.timings.bound, true)
+  const t = (f: (a: Agent.Answer) => number) => ms(hybrid, (m) => f(m.answer))
+  const figures: Record<string, Figure> = {
     sequentialMs,
     hybridMs,
     boundMs,
-    speedup: sequentialMs / hybridMs,
-    hybridVsBound: hybridMs / boundMs,
+    speedup: ratio(sequentialMs, hybridMs, { better: "higher", parallel: true }),
+    hybridVsBound: ratio(hybridMs, boundMs, { better: "lower" }),
     slowestFetchMs: t((a) => Math.max(...Object.values(a.timings.fetch))),
     cpuMs: t((a) => Object.values(a.timings.cpu).reduce((x, y) => x + y, 0)),
     llmMs: t((a) => a.timings.llm),
-    sequentialLlmMs: median(sequential.map((m) => m.answer.timings.llm)),
-    effectiveCores: Math.min(controlBefore, controlAfter),
-    degradedAnswers: degraded
+    sequentialLlmMs: ms(sequential, (m) => m.answer.timings.llm),
+    degradedAnswers: figure("answers", [degraded])
   }
-  const round = (x: number) => Math.round(x)
-  const row = (variant: string, wallMs: number): Row => ({
+  const row = (variant: string, wall: Figure): Row => ({
     variant,
-    "wall ms": round(wallMs),
-    "× bound": Number((wallMs / boundMs).toFixed(2)),
-    "bound ms": round(boundMs)
+    "wall ms": wall,
+    "× bound": ratio(wall, boundMs)
   })
   const rows: ReadonlyArray<Row> = [
     row("sequential (mode: \"sequential\")", sequentialMs),
     row("hybrid (Agent.answer)", hybridMs),
-    row("critical-path bound", boundMs)
+    { variant: "critical-path bound", "wall ms": boundMs }
   ]
-  const pct = (x: number) => `${((x - 1) * 100).toFixed(1)}%`
+  const round = (x: number) => Math.round(x)
+  const x = (f: Figure | undefined, digits = 2) =>
+    f === undefined ? "n/a" : `${f.median.toFixed(digits)} [${f.low.toFixed(digits)}–${f.high.toFixed(digits)}]`
+  const delivered = figure("cores", control)
   return {
     scenario: "agent",
     figures,
     rows,
+    control: delivered,
     notes: [
-      `${queries.length} quer${queries.length === 1 ? "y" : "ies"} × ${reps} at scale ${SCALE} over the fixtures (seed 1), ${cores} worker threads; ` +
-        `hybrid: slowest fetch ${round(figures.slowestFetchMs)} ms, CPU ${round(figures.cpuMs)} ms on the workers, LLM ${round(figures.llmMs)} ms (medians)`,
+      `${reps} repetitions at scale ${SCALE} over the fixtures (seed 1), ${cores} worker threads, ` +
+        (queries.length === 1 ? "the first sample query each time" : `rotating through ${queries.length} sample queries`) +
+        `; hybrid: slowest fetch ${round(figures.slowestFetchMs!.median)} ms, CPU ${round(figures.cpuMs!.median)} ms on the workers, LLM ${round(figures.llmMs!.median)} ms (medians)`,
       `bound = max over sources of (fetch + max(its longest task, CPU of the sources fetched at or after it / ${cores} cores)) + LLM, from each hybrid answer's measured stages`,
-      `hybrid is ×${figures.speedup.toFixed(2)} faster than sequential (target ≥ 2.5; the seed: 12.5 s → 5 s) and ${pct(figures.hybridVsBound)} above the bound (target ≤ 15%)`,
-      `raw worker_threads control: the machine delivered ${controlBefore.toFixed(2)} cores before, ${controlAfter.toFixed(2)} after (of ${cores}); ` +
-        `fewer than ${cores} stretches the hybrid run's CPU tail, and the bound with it`,
+      `hybrid is ×${x(figures.speedup)} faster than sequential (paired per repetition [95% interval]; target ≥ 2.5; the seed: 12.5 s → 5 s) ` +
+        `and ×${x(figures.hybridVsBound)} the bound (target ≤ 1.15)`,
+      `fewer than ${cores} cores delivered stretches the hybrid run's CPU tail, and the bound with it`,
       degraded === 0 ? "every answer complete (no source failed, every answer from the LLM)" : `${degraded} degraded answer(s): a source failed or timed out`,
-      `median over the answers of each mode`
+      "cells: median [min–max]"
     ]
   } satisfies ScenarioReport
 })

@@ -1,12 +1,15 @@
 /**
  * `cpu`: lesson 4 — CPU-bound work gets faster with parallelism, not concurrency.
  *
- * Measured side by side in one run (rounds interleaved, medians reported):
+ * Measured side by side in one run (rounds interleaved: 5, or 3 when quick; every figure
+ * with its raw samples, median, min–max and interval; speed-ups and ratios paired per
+ * round):
  * - speed-up: 8 tasks of a real CPU kernel (counting primes, calibrated to ~250 ms each;
  *   ~80 ms when quick), sequential on the main thread vs `NodeRunner` (size = cores) vs
  *   piscina 5 vs a raw `node:worker_threads` control (one `postMessage` per task, no
  *   library): the control shows what the machine really delivers — small VMs often give
- *   two threads one core's worth of CPU;
+ *   two threads one core's worth of CPU. Its speed-up per round is the scenario's
+ *   `control` (delivered cores): below 1.5 the report calls the scenario machine-limited;
  * - tiny-task throughput: 20,000 calls returning `n + 1`, all submitted at once, in
  *   tasks/second for `NodeRunner` (default: one call running per worker, short calls sent
  *   ahead to wait in a busy worker, several per message; with `sendAhead: 0`, nothing sent
@@ -32,18 +35,23 @@ import Tinypool from "tinypool"
 import { calibrate, countPrimes } from "../kernels.ts"
 import { CountPrimes, CpuTasks, Inc } from "../peers/cpu-tasks.ts"
 import { makeRawPool } from "../peers/raw.ts"
-import type { Row, Scenario, ScenarioReport } from "../Scenario.ts"
+import {
+  figure,
+  type Figure,
+  mapFigure,
+  ratio,
+  repetitions,
+  type Row,
+  type RunOptions,
+  type Scenario,
+  type ScenarioReport,
+  silent
+} from "../Scenario.ts"
 
 const TASKS = 8
 /** Tiny calls each pool runs before anything is measured. */
 const WARM_CALLS = 5_000
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
-}
-const round = (x: number, digits = 2) => Number(x.toFixed(digits))
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
@@ -54,9 +62,12 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 
 const timedPromise = (f: () => Promise<unknown>) => timed(Effect.promise(f))
 
-const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean }) {
+const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
+  const progress = options.progress ?? silent
   const cores = os.availableParallelism()
-  const rounds = options.quick ? 2 : 4
+  const rounds = repetitions(options)
+  // steps: calibration and start-up, the warm-up, then per round 4 speed-up and 6 tiny-task runs
+  progress.total(2 + rounds * 10)
   const tinyCalls = options.quick ? 5_000 : 20_000
   const targetMs = options.quick ? 80 : 250
   const n = calibrate(targetMs)
@@ -70,6 +81,7 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
   yield* runner.run(Inc, 1)
   const startupMs = performance.now() - t0
+  progress.tick()
 
   // the same pool with nothing sent ahead: a worker gets its next call when it has answered
   const oneByOneContext = yield* Layer.buildWithScope(
@@ -103,15 +115,20 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   for (const r of [runner, oneByOne, pipelined]) {
     yield* Effect.forEach(warmCalls, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true })
   }
+  progress.tick()
 
   // speed-up
   const cpu = { sequential: [] as Array<number>, runner: [] as Array<number>, piscina: [] as Array<number>, raw: [] as Array<number> }
   const payloads = Array.from({ length: TASKS }, () => ({ n }))
   for (let r = 0; r < rounds; r++) {
     cpu.sequential.push(yield* timed(Effect.sync(() => payloads.forEach((p) => countPrimes(p.n)))))
+    progress.tick()
     cpu.runner.push(yield* timed(Effect.forEach(payloads, (p) => runner.run(CountPrimes, p), { concurrency: "unbounded" })))
+    progress.tick()
     cpu.piscina.push(yield* timedPromise(() => Promise.all(payloads.map((p) => piscina.run(p.n, { name: "primes" })))))
+    progress.tick()
     cpu.raw.push(yield* timedPromise(() => Promise.all(payloads.map((p) => raw.run("primes", p.n)))))
+    progress.tick()
   }
 
   // tiny-task throughput
@@ -126,56 +143,80 @@ const run = Effect.fn("cpu.run")(function*(options: { readonly quick: boolean })
   }
   for (let r = 0; r < rounds; r++) {
     tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
+    progress.tick()
     tiny.oneByOne.push(
       yield* timed(Effect.forEach(inputs, (i) => oneByOne.run(Inc, i), { concurrency: "unbounded", discard: true }))
     )
+    progress.tick()
     tiny.pipelined.push(
       yield* timed(Effect.forEach(inputs, (i) => pipelined.run(Inc, i), { concurrency: "unbounded", discard: true }))
     )
+    progress.tick()
     tiny.piscina.push(yield* timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))))
+    progress.tick()
     tiny.tinypool.push(yield* timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))))
+    progress.tick()
     tiny.raw.push(yield* timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))))
+    progress.tick()
   }
 
-  const seq = median(cpu.sequential)
-  const speedOf = (xs: ReadonlyArray<number>) => seq / median(xs)
-  const rate = (xs: ReadonlyArray<number>) => tinyCalls / (median(xs) / 1000)
-  const figures = {
-    speedup: round(speedOf(cpu.runner)),
-    speedupTarget: round(0.9 * cores),
-    piscinaSpeedup: round(speedOf(cpu.piscina)),
-    rawWorkerThreadsSpeedup: round(speedOf(cpu.raw)),
-    throughputRatioVsPiscina: round(rate(tiny.runner) / rate(tiny.piscina)),
-    throughputRatioVsPiscinaNoSendAhead: round(rate(tiny.oneByOne) / rate(tiny.piscina)),
-    throughputRatioVsPiscinaPipelined: round(rate(tiny.pipelined) / rate(tiny.piscina)),
-    runnerTasksPerSecond: Math.round(rate(tiny.runner)),
-    runnerNoSendAheadTasksPerSecond: Math.round(rate(tiny.oneByOne)),
-    runnerPipelinedTasksPerSecond: Math.round(rate(tiny.pipelined)),
-    piscinaTasksPerSecond: Math.round(rate(tiny.piscina)),
-    tinypoolTasksPerSecond: Math.round(rate(tiny.tinypool)),
-    rawTasksPerSecond: Math.round(rate(tiny.raw)),
-    startupMs: Math.round(startupMs),
-    cores,
-    taskMs: Math.round(seq / TASKS)
+  const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
+  const seq = figure("ms", cpu.sequential, { better: "lower" })
+  const wall = { runner: ms(cpu.runner), piscina: ms(cpu.piscina), raw: ms(cpu.raw) }
+  const speedOf = (f: Figure) => ratio(seq, f, { better: "higher", parallel: true })
+  const rate = (xs: ReadonlyArray<number>) => mapFigure(ms(xs), "tasks/s", (t) => tinyCalls / (t / 1000), { better: "higher" })
+  const rates = {
+    runner: rate(tiny.runner),
+    oneByOne: rate(tiny.oneByOne),
+    pipelined: rate(tiny.pipelined),
+    piscina: rate(tiny.piscina),
+    tinypool: rate(tiny.tinypool),
+    raw: rate(tiny.raw)
   }
+  const vsPiscina = (f: Figure) => ratio(f, rates.piscina, { better: "higher" })
+  const control = speedOf(wall.raw)
+  const figures: Record<string, Figure> = {
+    speedup: speedOf(wall.runner),
+    piscinaSpeedup: speedOf(wall.piscina),
+    rawWorkerThreadsSpeedup: control,
+    throughputRatioVsPiscina: vsPiscina(rates.runner),
+    throughputRatioVsPiscinaNoSendAhead: vsPiscina(rates.oneByOne),
+    throughputRatioVsPiscinaPipelined: vsPiscina(rates.pipelined),
+    runnerTasksPerSecond: rates.runner,
+    runnerNoSendAheadTasksPerSecond: rates.oneByOne,
+    runnerPipelinedTasksPerSecond: rates.pipelined,
+    piscinaTasksPerSecond: rates.piscina,
+    tinypoolTasksPerSecond: rates.tinypool,
+    rawTasksPerSecond: rates.raw,
+    startupMs: figure("ms", [startupMs], { better: "lower" }),
+    sequentialMs: seq,
+    runnerMs: wall.runner,
+    piscinaMs: wall.piscina,
+    rawMs: wall.raw,
+    taskMs: mapFigure(seq, "ms", (t) => t / TASKS)
+  }
+  const tasks = `${TASKS} tasks ms`
   const rows: Array<Row> = [
-    { variant: "sequential (main thread)", [`${TASKS} tasks ms`]: Math.round(seq), speedup: 1 },
-    { variant: `NodeRunner (${cores} workers)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.runner)), speedup: figures.speedup, "tiny tasks/s": figures.runnerTasksPerSecond },
-    { variant: `NodeRunner, sendAhead 0 (one call per message)`, "tiny tasks/s": figures.runnerNoSendAheadTasksPerSecond },
-    { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": figures.runnerPipelinedTasksPerSecond },
-    { variant: `piscina 5 (${cores} threads)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.piscina)), speedup: figures.piscinaSpeedup, "tiny tasks/s": figures.piscinaTasksPerSecond },
-    { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": figures.tinypoolTasksPerSecond },
-    { variant: `raw worker_threads (${cores}, control)`, [`${TASKS} tasks ms`]: Math.round(median(cpu.raw)), speedup: figures.rawWorkerThreadsSpeedup, "tiny tasks/s": figures.rawTasksPerSecond }
+    { variant: "sequential (main thread)", [tasks]: seq, speedup: "1 (reference)" },
+    { variant: `NodeRunner (${cores} workers)`, [tasks]: wall.runner, speedup: figures.speedup!, "tiny tasks/s": rates.runner },
+    { variant: `NodeRunner, sendAhead 0 (one call per message)`, "tiny tasks/s": rates.oneByOne },
+    { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": rates.pipelined },
+    { variant: `piscina 5 (${cores} threads)`, [tasks]: wall.piscina, speedup: figures.piscinaSpeedup!, "tiny tasks/s": rates.piscina },
+    { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": rates.tinypool },
+    { variant: `raw worker_threads (${cores}, control)`, [tasks]: wall.raw, speedup: control, "tiny tasks/s": rates.raw }
   ]
+  const x = (f: Figure | undefined) => f === undefined ? "n/a" : `${f.median.toFixed(2)} [${f.low.toFixed(2)}–${f.high.toFixed(2)}]`
   const notes = [
-    `kernel: countPrimes(${n}) ≈ ${figures.taskMs} ms on the main thread; ${rounds} interleaved rounds, medians`,
-    `speed-up target ≥ 0.9 × cores = ${figures.speedupTarget}; the raw worker_threads control reached ×${figures.rawWorkerThreadsSpeedup}` +
-      (figures.rawWorkerThreadsSpeedup < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
-    `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${figures.throughputRatioVsPiscina} (target ≥ 1.0), ` +
-      `${figures.throughputRatioVsPiscinaNoSendAhead} with sendAhead 0, ${figures.throughputRatioVsPiscinaPipelined} with concurrencyPerWorker 8`,
-    `start-up to first result: ${figures.startupMs} ms for ${cores} workers`
+    `kernel: countPrimes(${n}) ≈ ${figures.taskMs!.median.toFixed(0)} ms on the main thread; ${rounds} interleaved rounds; ` +
+    `speed-ups and ratios paired per round (median [95% interval])`,
+    `speed-up target ≥ 0.9 × cores = ${(0.9 * cores).toFixed(2)}: NodeRunner ×${x(figures.speedup)}, piscina ×${x(figures.piscinaSpeedup)}, ` +
+    `the raw worker_threads control ×${x(control)}` +
+      (control.median < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
+    `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${x(figures.throughputRatioVsPiscina)} (target ≥ 1.0), ` +
+    `${x(figures.throughputRatioVsPiscinaNoSendAhead)} with sendAhead 0, ${x(figures.throughputRatioVsPiscinaPipelined)} with concurrencyPerWorker 8`,
+    `start-up to first result: ${startupMs.toFixed(0)} ms for ${cores} workers (one sample: the pool is built once)`
   ]
-  const report: ScenarioReport = { scenario: "cpu", figures, rows, notes }
+  const report: ScenarioReport = { scenario: "cpu", figures, rows, notes, control: { ...control, unit: "cores" } }
   return report
 }, Effect.scoped)
 

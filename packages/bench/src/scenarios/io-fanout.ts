@@ -14,8 +14,11 @@
  * through the wait.
  *
  * Every measurement runs in a fresh process (this file with `--child`, or `python3`), so
- * one variant's garbage does not count against the next; repetitions are interleaved and
- * the median is reported.
+ * one variant's garbage does not count against the next; repetitions are interleaved
+ * (5, or 3 when quick) and every figure keeps its raw samples, median, min–max and
+ * interval. RSS moves in pages (and V8 grows its heap in 256 KiB pages): a growth below
+ * 1 MiB in total is flagged as page granularity rather than read as bytes per task — at
+ * small N the heap is the figure.
  *
  * Run: `pnpm bench io-fanout [--quick]`.
  *
@@ -24,11 +27,13 @@
 import { Effect } from "effect"
 import { execFile, spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { median, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+import { figure, type Figure, mapFigure, ratio, repetitions, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
 
 const WAIT_MS = 1_000
 /** The bounded variants run N/WAVES at a time, each task waiting WAIT_MS/WAVES. */
 const WAVES = 10
+/** Below this total RSS growth, the RSS per task is page granularity, not a measurement. */
+const RSS_GRANULARITY_BYTES = 1 << 20
 
 const variants = [
   { id: "gather", label: "Gather.all", runtime: "node", bounded: false },
@@ -134,7 +139,7 @@ const measure = (variant: Variant, n: number): Effect.Effect<Sample, Error> => {
 const run = Effect.fn("io-fanout.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const sizes = [1_000, 10_000, 100_000]
-  const reps = options.quick ? 1 : 3
+  const reps = repetitions(options)
   const python = pythonVersion()
   const chosen = variants.filter((v) => v.runtime === "node" || python !== undefined)
   // a quick run skips the bounded asyncio variant at the largest N, its slowest measurement
@@ -143,7 +148,9 @@ const run = Effect.fn("io-fanout.run")(function*(options: RunOptions) {
   const samples: Array<Sample> = []
   for (let rep = 0; rep < reps; rep++) {
     for (const n of sizes) {
-      for (const variant of chosen) {
+      // rotate the order each repetition: no variant always runs first
+      const order = chosen.map((_, i) => chosen[(i + rep) % chosen.length]!)
+      for (const variant of order) {
         if (!measured(variant, n)) continue
         samples.push(yield* measure(variant, n))
         progress.tick()
@@ -152,48 +159,65 @@ const run = Effect.fn("io-fanout.run")(function*(options: RunOptions) {
   }
 
   const rows: Array<Row> = []
-  const figures: Record<string, number> = {}
-  const round = (x: number, digits: number) => Number(x.toFixed(digits))
+  const figures: Record<string, Figure> = {}
   for (const n of sizes) {
     const of = (id: VariantId) => samples.filter((s) => s.variant === id && s.n === n)
-    const wall = (id: VariantId) => median(of(id).map((s) => s.wallMs))
-    const overhead = (id: VariantId) => median(of(id).map((s) => ((s.wallMs - WAIT_MS) * 1000) / n))
+    const walls: Partial<Record<VariantId, Figure>> = {}
     for (const variant of chosen) {
       if (!measured(variant, n)) continue
-      const heap = median(of(variant.id).flatMap((s) => s.heapPerTask === undefined ? [] : [s.heapPerTask]))
-      const rss = median(of(variant.id).map((s) => s.rssPerTask))
+      const mine = of(variant.id)
+      const wall = figure("ms", mine.map((s) => s.wallMs), { better: "lower" })
+      walls[variant.id] = wall
+      const overhead = mapFigure(wall, "µs/task", (ms) => ((ms - WAIT_MS) * 1000) / n)
+      const heaps = mine.flatMap((s) => s.heapPerTask === undefined ? [] : [s.heapPerTask])
+      const heap = heaps.length === 0 ? undefined : figure("B/task", heaps, { better: "lower" })
+      const rssSamples = mine.map((s) => s.rssPerTask)
+      const rssProbe = figure("B/task", rssSamples)
+      const rss = figure("B/task", rssSamples, {
+        better: "lower",
+        flag: rssProbe.median * n < RSS_GRANULARITY_BYTES ? "below page granularity" : undefined
+      })
       rows.push({
         n,
         variant: variant.label,
-        "wall ms": Math.round(wall(variant.id)),
-        "overhead µs/task": round(overhead(variant.id), 3),
-        "heap B/task": Number.isNaN(heap) ? "" : Math.round(heap),
-        "RSS B/task": Math.round(rss)
+        "wall ms": wall,
+        "overhead µs/task": overhead,
+        "heap B/task": heap ?? "",
+        "RSS B/task": rss
       })
-      figures[`wallMs.${variant.id}.${n}`] = wall(variant.id)
-      figures[`overheadMicros.${variant.id}.${n}`] = overhead(variant.id)
-      if (!Number.isNaN(heap)) figures[`heapBytes.${variant.id}.${n}`] = heap
+      figures[`wallMs.${variant.id}.${n}`] = wall
+      figures[`overheadMicros.${variant.id}.${n}`] = overhead
+      if (heap !== undefined) figures[`heapBytes.${variant.id}.${n}`] = heap
       figures[`rssBytes.${variant.id}.${n}`] = rss
     }
-    figures[`gatherVsEffectWall.${n}`] = wall("gather") / wall("effect")
-    figures[`gatherVsPromiseWall.${n}`] = wall("gather") / wall("promise")
-    figures[`gatherVsPLimitWall.${n}`] = wall("gather-bounded") / wall("p-limit")
-    if (python !== undefined) figures[`gatherVsPythonWall.${n}`] = wall("gather") / wall("python")
-    if (python !== undefined && measured(variants.find((v) => v.id === "python-bounded")!, n)) figures[`gatherVsPythonBoundedWall.${n}`] = wall("gather-bounded") / wall("python-bounded")
+    const pair = (key: string, a: VariantId, b: VariantId) => {
+      const x = walls[a]
+      const y = walls[b]
+      if (x !== undefined && y !== undefined) figures[`${key}.${n}`] = ratio(x, y, { better: "lower" })
+    }
+    pair("gatherVsEffectWall", "gather", "effect")
+    pair("gatherVsPromiseWall", "gather", "promise")
+    pair("gatherVsPLimitWall", "gather-bounded", "p-limit")
+    pair("gatherVsPythonWall", "gather", "python")
+    pair("gatherVsPythonBoundedWall", "gather-bounded", "python-bounded")
   }
-  const at = (key: string) => figures[key] ?? Number.NaN
   const big = sizes[sizes.length - 1]!
+  const at = (key: string) => {
+    const f = figures[`${key}.${big}`]
+    return f === undefined ? "n/a" : `${f.median.toFixed(2)}× [${f.low.toFixed(2)}–${f.high.toFixed(2)}]`
+  }
   const notes = [
     `unbounded: every task waits ${WAIT_MS} ms at once; bounded: N/${WAVES} at a time, each waiting ${WAIT_MS / WAVES} ms (${WAVES} waves, the same ideal ${WAIT_MS} ms)`,
-    `overhead = (wall − ${WAIT_MS} ms) / N; memory sampled half-way through the wait (heap: V8's heapUsed; RSS: the process's resident set, for Node and Python alike)`,
-    `at N = ${big.toLocaleString("en-US")}: Gather.all takes ${at(`gatherVsPromiseWall.${big}`).toFixed(2)}× Promise.all's wall time, ` +
-    `${at(`gatherVsEffectWall.${big}`).toFixed(2)}× raw Effect's (Gather.all is Effect.all, unbounded)` +
-    (python === undefined ? "" : `, ${at(`gatherVsPythonWall.${big}`).toFixed(2)}× asyncio.gather's`) +
-    `; bounded, Gather.all takes ${at(`gatherVsPLimitWall.${big}`).toFixed(2)}× p-limit's`,
+    `overhead = (wall − ${WAIT_MS} ms) / N; memory sampled half-way through the wait (heap: V8's heapUsed; RSS: the process's resident set, for Node and Python alike); ` +
+    `RSS growth below ${RSS_GRANULARITY_BYTES / 2 ** 20} MiB in total is flagged "below page granularity"`,
+    `at N = ${big.toLocaleString("en-US")}, wall-time ratios (median, 95% interval, paired per repetition): Gather.all / Promise.all ${at("gatherVsPromiseWall")}, ` +
+    `/ raw Effect ${at("gatherVsEffectWall")} (Gather.all is Effect.all, unbounded)` +
+    (python === undefined ? "" : `, / asyncio.gather ${at("gatherVsPythonWall")}`) +
+    `; bounded, Gather.all / p-limit ${at("gatherVsPLimitWall")}`,
     python === undefined
       ? "Python asyncio skipped: no python3 on PATH"
       : `Python peer: ${python}, ${pythonScript.split("/").slice(-2).join("/")} (standard library only)`,
-    `median of ${reps} interleaved repetition(s), each in a fresh process`,
+    `${reps} interleaved repetitions, each measurement in a fresh process; cells: median [min–max]`,
     ...(options.quick && python !== undefined
       ? [`quick run: asyncio.Semaphore at N = ${big.toLocaleString("en-US")} is measured in full runs only, to keep --quick short`]
       : [])

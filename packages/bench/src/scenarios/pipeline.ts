@@ -23,6 +23,10 @@
  * sized to the same CPU time per item; it measures its own Σ CPU, so each side is read
  * against its own bound.
  *
+ * Repetitions are interleaved (5, or 3 when quick; sequential, the slowest, 3); every
+ * figure keeps its raw samples and spread, and the ratios are paired per repetition. A
+ * raw worker_threads control (`Control.deliveredCores`) runs in every repetition.
+ *
  * Run: `pnpm bench pipeline [--quick]`.
  */
 import { Effect, Layer } from "effect"
@@ -32,7 +36,20 @@ import { fileURLToPath } from "node:url"
 import { Gather, Limit, NodeRunner, Pipeline, Runner } from "@hybrid/core"
 import { calibrate, countPrimes } from "../kernels.ts"
 import { CountPrimes, CpuTasks } from "../peers/cpu-tasks.ts"
-import { median, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+import { deliveredCores } from "../Control.ts"
+import {
+  figure,
+  type Figure,
+  mapFigure,
+  median,
+  ratio,
+  repetitions,
+  type Row,
+  type RunOptions,
+  type Scenario,
+  type ScenarioReport,
+  silent
+} from "../Scenario.ts"
 
 const ITEMS = 200
 const CONCURRENCY = 8
@@ -79,11 +96,11 @@ const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
 const run = Effect.fn("pipeline.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const cores = os.availableParallelism()
-  const reps = options.quick ? 3 : 5
-  const sequentialReps = options.quick ? 1 : 2
+  const reps = repetitions(options)
+  const sequentialReps = 3
   const python = hasPython()
-  const pythonReps = options.quick ? 2 : 3
-  progress.total(1 + reps * 4 + sequentialReps + (python ? 1 : 0))
+  const pythonReps = reps
+  progress.total(1 + reps * 5 + sequentialReps + (python ? 1 : 0))
   const cpuTargetMs = options.quick ? 4 : 8
   const n = calibrate(cpuTargetMs)
   const items = Array.from({ length: ITEMS }, (_, i) => i)
@@ -134,7 +151,8 @@ const run = Effect.fn("pipeline.run")(function*(options: RunOptions) {
     gather: [] as Array<number>,
     pipeline: [] as Array<number>,
     cpu: [] as Array<number>,
-    pool: [] as Array<number>
+    pool: [] as Array<number>,
+    control: [] as Array<number>
   }
   let lastReport: Pipeline.PipelineReport<number, number, unknown> | undefined
   for (let rep = 0; rep < reps; rep++) {
@@ -142,6 +160,8 @@ const run = Effect.fn("pipeline.run")(function*(options: RunOptions) {
     samples.cpu.push(yield* cpuOnOneThread)
     progress.tick()
     samples.pool.push((yield* cpuOnPool).ms)
+    progress.tick()
+    samples.control.push(yield* deliveredCores({ cores, kernelMs: 50 }))
     progress.tick()
     if (rep < sequentialReps) {
       samples.sequential.push((yield* timed(sequential)).ms)
@@ -169,53 +189,57 @@ const run = Effect.fn("pipeline.run")(function*(options: RunOptions) {
     : undefined
   progress.tick(python ? 1 : 0)
 
-  const cpuTotal = median(samples.cpu)
   const ioTotal = ITEMS * (fetchMs + storeMs)
-  const boundMs = Math.max(ioTotal / CONCURRENCY, cpuTotal / cores)
-  const sequentialMs = median(samples.sequential)
-  const gatherThenProcessMs = median(samples.gather)
-  const pipelineMs = median(samples.pipeline)
-  const figures = {
+  const cpuTotal = figure("ms", samples.cpu)
+  const bound = mapFigure(cpuTotal, "ms", (cpu) => Math.max(ioTotal / CONCURRENCY, cpu / cores))
+  const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
+  const sequentialMs = figure("ms", samples.sequential, { better: "lower" })
+  const gatherMs = ms(samples.gather)
+  const pipelineMs = ms(samples.pipeline)
+  const poolMs2 = ms(samples.pool)
+  const pyGather = py === undefined ? undefined : ms(py.gatherMs)
+  const pyPipeline = py === undefined ? undefined : ms(py.pipelineMs)
+  const figures: Record<string, Figure> = {
     sequentialMs,
-    gatherThenProcessMs,
+    gatherThenProcessMs: gatherMs,
     pipelineMs,
-    boundMs,
-    ioBoundMs: ioTotal / CONCURRENCY,
-    cpuBoundMs: cpuTotal / cores,
-    cpuOnPoolMs: median(samples.pool),
-    poolSpeedup: cpuTotal / median(samples.pool),
-    pipelineVsGather: 1 - pipelineMs / gatherThenProcessMs,
-    pipelineVsBound: pipelineMs / boundMs - 1,
-    pipelineVsSequential: sequentialMs / pipelineMs,
-    ...(py === undefined ? {} : {
-      "python.gatherThenProcessMs": median(py.gatherMs),
-      "python.pipelineMs": median(py.pipelineMs),
-      "python.boundMs": py.boundMs,
-      "python.cpuOnPoolMs": py.poolMs,
-      "python.poolSpeedup": py.cpuTotalMs / py.poolMs,
-      "python.pipelineVsGather": 1 - median(py.pipelineMs) / median(py.gatherMs),
-      "python.pipelineVsBound": median(py.pipelineMs) / py.boundMs - 1
+    boundMs: bound,
+    cpuTotalMs: cpuTotal,
+    cpuOnPoolMs: poolMs2,
+    poolSpeedup: ratio(cpuTotal, poolMs2, { better: "higher", parallel: true }),
+    pipelineVsGather: mapFigure(ratio(pipelineMs, gatherMs), "fraction", (r) => 1 - r, { better: "higher" }),
+    pipelineVsBound: mapFigure(ratio(pipelineMs, bound), "fraction", (r) => r - 1, { better: "lower" }),
+    pipelineVsSequential: ratio(sequentialMs, pipelineMs, { better: "higher" }),
+    ...(py === undefined || pyGather === undefined || pyPipeline === undefined ? {} : {
+      "python.gatherThenProcessMs": pyGather,
+      "python.pipelineMs": pyPipeline,
+      "python.pipelineVsGather": mapFigure(ratio(pyPipeline, pyGather), "fraction", (r) => 1 - r, { better: "higher" }),
+      "python.pipelineVsBound": mapFigure(pyPipeline, "fraction", (t) => t / py.boundMs - 1, { better: "lower" })
     })
   }
+  const control = figure("cores", samples.control)
   const round = (x: number) => Math.round(x)
-  const row = (variant: string, wallMs: number, bound: number): Row => ({
+  // the Node rows share one bound (its own row, and the chart's ticks); a Python row names its own
+  const row = (variant: string, wall: Figure, boundMs: Figure | number): Row => ({
     variant,
-    "wall ms": round(wallMs),
-    "× bound": Number((wallMs / bound).toFixed(2)),
-    "bound ms": round(bound)
+    "wall ms": wall,
+    "× bound": typeof boundMs === "number" ? mapFigure(wall, "×", (t) => t / boundMs) : ratio(wall, boundMs),
+    ...(typeof boundMs === "number" ? { "bound ms": boundMs } : {})
   })
   const rows: Array<Row> = [
-    row("sequential", sequentialMs, boundMs),
-    row("gather, then process", gatherThenProcessMs, boundMs),
-    row("Pipeline", pipelineMs, boundMs),
-    row("critical-path bound", boundMs, boundMs),
-    row("CPU steps alone on the pool", figures.cpuOnPoolMs, boundMs),
-    ...(py === undefined ? [] : [
-      row("asyncio.gather, then process (Python)", median(py.gatherMs), py.boundMs),
-      row("asyncio.Queue stages (Python)", median(py.pipelineMs), py.boundMs),
-      row(`CPU steps alone on ${py.executor} (Python)`, py.poolMs, py.boundMs)
+    row("sequential", sequentialMs, bound),
+    row("gather, then process", gatherMs, bound),
+    row("Pipeline", pipelineMs, bound),
+    { variant: "critical-path bound", "wall ms": bound },
+    row("CPU steps alone on the pool", poolMs2, bound),
+    ...(py === undefined || pyGather === undefined || pyPipeline === undefined ? [] : [
+      row("asyncio.gather, then process (Python)", pyGather, round(py.boundMs)),
+      row("asyncio.Queue stages (Python)", pyPipeline, round(py.boundMs)),
+      { variant: `CPU steps alone on ${py.executor} (Python)`, "wall ms": round(py.poolMs), "bound ms": round(py.boundMs) }
     ])
   ]
+  const x = (f: Figure | undefined, scale = 1, digits = 0) =>
+    f === undefined ? "n/a" : `${(f.median * scale).toFixed(digits)} [${(f.low * scale).toFixed(digits)}–${(f.high * scale).toFixed(digits)}]`
   const stages = lastReport?.stages.map((s) =>
     `${s.name} ${(s.utilization * 100).toFixed(0)}% busy, blocked ${round(s.blockedMs)} ms, avg queue ${s.avgQueueDepth.toFixed(1)}`
   ).join("; ")
@@ -223,18 +247,19 @@ const run = Effect.fn("pipeline.run")(function*(options: RunOptions) {
     scenario: "pipeline",
     figures,
     rows,
+    control,
     notes: [
       `${ITEMS} items: fetch ${fetchMs} ms + CPU ${cpuMs.toFixed(1)} ms (countPrimes(${n}) on NodeRunner, ${cores} workers) + store ${storeMs} ms; I/O concurrency ${CONCURRENCY} (one limit shared by fetch and store)`,
-      `bound = max(Σ I/O ${round(ioTotal)} ms / ${CONCURRENCY}, Σ CPU ${round(cpuTotal)} ms / ${cores} cores) = ${round(boundMs)} ms`,
-      `Pipeline is ${(figures.pipelineVsGather * 100).toFixed(0)}% faster than gather-then-process (target ≥ 40%) and ${(figures.pipelineVsBound * 100).toFixed(1)}% above the bound (target ≤ 10%)`,
+      `bound = max(Σ I/O ${round(ioTotal)} ms / ${CONCURRENCY}, Σ CPU ${round(cpuTotal.median)} ms / ${cores} cores) = ${round(bound.median)} ms (medians)`,
+      `Pipeline is ${x(figures.pipelineVsGather, 100)}% faster than gather-then-process (target ≥ 40%) and ${x(figures.pipelineVsBound, 100, 1)}% above the bound (target ≤ 10%), paired per repetition [95% interval]`,
       `last Pipeline report: bottleneck ${lastReport?.bottleneck}; ${stages}`,
-      `the pool ran the ${ITEMS} CPU steps alone in ${round(figures.cpuOnPoolMs)} ms: ×${figures.poolSpeedup.toFixed(2)} over one thread with ${cores} workers — below ×${cores}, the VM did not deliver ${cores} full cores, and no schedule can beat that`,
-      `median of ${reps} interleaved repetition(s) (sequential: ${sequentialReps})`,
+      `the pool ran the ${ITEMS} CPU steps alone in ${round(poolMs2.median)} ms: ×${figures.poolSpeedup!.median.toFixed(2)} over one thread with ${cores} workers — below ×${cores}, the VM did not deliver ${cores} full cores, and no schedule can beat that`,
+      `${reps} interleaved repetitions (sequential: ${sequentialReps}); cells: median [min–max]`,
       py === undefined
         ? "Python asyncio peer skipped: no python3 on PATH"
         : `Python peer (${py.python}): stages on asyncio.Queue(${CONCURRENCY}), CPU on ${py.executor}(${py.workers}), count_primes(${py.n}) ≈ ${py.cpuMsPerItem.toFixed(1)} ms per item ` +
-          `(the Node step's CPU time, not its n); its own bound ${round(py.boundMs)} ms; Queue stages ${(figures["python.pipelineVsGather"]! * 100).toFixed(0)}% faster than gather-then-process, ` +
-          `${(figures["python.pipelineVsBound"]! * 100).toFixed(1)}% above its bound; its pool ran the CPU steps ×${figures["python.poolSpeedup"]!.toFixed(2)} over one thread; median of ${pythonReps}`
+          `(the Node step's CPU time, not its n); its own bound ${round(py.boundMs)} ms (one calibration); Queue stages ${x(figures["python.pipelineVsGather"], 100)}% faster than gather-then-process, ` +
+          `${x(figures["python.pipelineVsBound"], 100, 1)}% above its bound; its pool ran the CPU steps ×${(py.cpuTotalMs / py.poolMs).toFixed(2)} over one thread (one run); ${pythonReps} repetitions`
     ]
   } satisfies ScenarioReport
 }, (effect) =>

@@ -26,7 +26,8 @@ import * as Hybrid from "../peers/resilience-hybrid.ts"
 import * as Cockatiel from "../peers/resilience-cockatiel.ts"
 import { type Client, type Outcome, settings } from "../peers/resilience-http.ts"
 import * as PRetry from "../peers/resilience-p-retry.ts"
-import { median, percentile, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+import { figure, type Figure, repetitions, type Row, type RunOptions, type Scenario, type ScenarioReport, silent } from "../Scenario.ts"
+import * as Stats from "../Stats.ts"
 
 /** Every fixture time is multiplied by this: the rate limit's "minute" lasts 3 s. */
 const SCALE = 0.05
@@ -115,7 +116,7 @@ const measure = (variant: VariantId, calls: number) =>
 
 const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
-  const reps = options.quick ? 1 : 3
+  const reps = repetitions(options)
   const calls = options.quick ? 360 : 720
   progress.total((reps + 1) * variants.length)
   // warm up every client, the fixture servers and the HTTP stack (JIT, sockets): the first
@@ -134,37 +135,37 @@ const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
   }
 
   const rows: Array<Row> = []
-  const figures: Record<string, number> = {}
+  const figures: Record<string, Figure> = {}
   for (const { id, label } of variants) {
     const of = samples.filter((s) => s.variant === id)
-    const successRate = median(of.map((s) => s.ok / s.calls))
-    const p50 = median(of.map((s) => percentile(s.latencies, 50)))
-    const p99 = median(of.map((s) => percentile(s.latencies, 99)))
-    const requests = median(of.map((s) => s.requests))
-    const rateLimited = median(of.map((s) => s.rateLimited))
-    const circuitOpen = median(of.map((s) => s.circuitOpen))
-    const wall = median(of.map((s) => s.wallMs))
-    figures[`successRate.${id}`] = successRate
+    const per = (unit: string, f: (s: Sample) => number, better?: "lower" | "higher") => figure(unit, of.map(f), { better })
+    const success = per("%", (s) => (100 * s.ok) / s.calls, "higher")
+    const p50 = per("ms", (s) => Stats.quantile(s.latencies, 0.5), "lower")
+    const p99 = per("ms", (s) => Stats.quantile(s.latencies, 0.99), "lower")
+    const requests = per("requests", (s) => s.requests, "lower")
+    const rateLimited = per("requests", (s) => s.rateLimited, "lower")
+    const circuitOpen = per("calls", (s) => s.circuitOpen)
+    const wall = per("ms", (s) => s.wallMs, "lower")
+    figures[`successRate.${id}`] = success
     figures[`p50Ms.${id}`] = p50
     figures[`p99Ms.${id}`] = p99
     figures[`requests.${id}`] = requests
     figures[`rateLimited.${id}`] = rateLimited
     figures[`circuitOpen.${id}`] = circuitOpen
-    figures[`requestsPerSuccess.${id}`] = requests / (successRate * calls)
+    figures[`requestsPerSuccess.${id}`] = per("requests", (s) => s.requests / Math.max(1, s.ok), "lower")
     figures[`wallMs.${id}`] = wall
     rows.push({
       variant: label,
-      "success %": Number((successRate * 100).toFixed(1)),
-      "p50 ms": Math.round(p50),
-      "p99 ms": Math.round(p99),
-      "requests sent": Math.round(requests),
-      "429s": Math.round(rateLimited),
-      "refused by open circuit": id === "p-retry" ? "" : Math.round(circuitOpen),
-      "wall ms": Math.round(wall)
+      "success %": success,
+      "p50 ms": p50,
+      "p99 ms": p99,
+      "requests sent": requests,
+      "429s": rateLimited,
+      "refused by open circuit": id === "p-retry" ? "" : circuitOpen,
+      "wall ms": wall
     })
   }
-  figures.calls = calls
-  const pct = (x: number | undefined) => `${((x ?? Number.NaN) * 100).toFixed(1)}%`
+  const pct = (f: Figure | undefined) => f === undefined ? "n/a" : `${f.median.toFixed(1)}% [${f.min.toFixed(1)}–${f.max.toFixed(1)}]`
   const notes = [
     `${calls} calls arriving at ${ARRIVALS_PER_SECOND}/s to a fixture that admits ${RPM} requests per ${(60 * SCALE).toFixed(0)} s ` +
     `(429 + Retry-After past it), answers 5xx to 10% of requests, latency Pareto from 15 ms (spikes to 300 ms)`,
@@ -174,8 +175,8 @@ const run = Effect.fn("resilience.run")(function*(options: RunOptions) {
     `breaker open after ${settings.breakerFailures} consecutive 5xx/timeouts for ${settings.breakerOpenMs} ms (p-retry has none)`,
     `Retry-After is honoured by Hybrid's Retry only: p-retry and cockatiel back off on their own schedule`,
     `success: Hybrid ${pct(figures["successRate.hybrid"])}, p-retry ${pct(figures["successRate.p-retry"])}, cockatiel ${pct(figures["successRate.cockatiel"])}; ` +
-    `requests per success: ${variants.map((v) => `${v.id} ${(figures[`requestsPerSuccess.${v.id}`] ?? Number.NaN).toFixed(2)}`).join(", ")}`,
-    `latency: of the calls that succeeded, from arrival (retries and waits included); median of ${reps} run(s) after a warm-up run of each client, each on fresh fixtures (seed 7)`
+    `requests per success: ${variants.map((v) => `${v.id} ${(figures[`requestsPerSuccess.${v.id}`]?.median ?? Number.NaN).toFixed(2)}`).join(", ")}`,
+    `latency: of the calls that succeeded, from arrival (retries and waits included); ${reps} interleaved runs (order rotated) after a warm-up run of each client, each on fresh fixtures (seed 7); cells: median [min–max]`
   ]
   return { scenario: "resilience", figures, rows, notes } satisfies ScenarioReport
 })

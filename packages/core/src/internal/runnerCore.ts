@@ -184,6 +184,10 @@ export interface Codecs {
   readonly decodePayload: (encoded: unknown) => Effect.Effect<unknown, Schema.SchemaError>
   readonly encodeExit: (exit: unknown) => Effect.Effect<unknown, Schema.SchemaError>
   readonly decodeExit: (encoded: unknown) => Effect.Effect<any, Schema.SchemaError>
+  /** Decodes the value of a successful `Exit` (the pool's answers carry it alone). */
+  readonly decodeSuccess: (encoded: unknown) => Effect.Effect<unknown, Schema.SchemaError>
+  /** Whether a handler's result fits the task's success schema (checked in the worker). */
+  readonly isSuccess: (value: unknown) => boolean
 }
 
 const codecsCache = new WeakMap<Task.Any, Codecs>()
@@ -193,12 +197,15 @@ export const codecs = (task: Task.Any): Codecs => {
   let entry = codecsCache.get(task)
   if (entry) return entry
   const payload = Schema.toCodecJson(task.payload as Schema.Codec<unknown, unknown>)
+  const success = Schema.toCodecJson(task.success as Schema.Codec<unknown, unknown>)
   const exit = Schema.toCodecJson(Rpc.exitSchema(task.rpc as Rpc.AnyWithProps) as unknown as Schema.Codec<unknown, unknown>)
   entry = {
     encodePayload: Schema.encodeUnknownEffect(payload),
     decodePayload: Schema.decodeUnknownEffect(payload),
     encodeExit: Schema.encodeUnknownEffect(exit),
-    decodeExit: Schema.decodeUnknownEffect(exit)
+    decodeExit: Schema.decodeUnknownEffect(exit),
+    decodeSuccess: Schema.decodeUnknownEffect(success),
+    isSuccess: Schema.is(task.success as Schema.Codec<unknown, unknown>)
   }
   codecsCache.set(task, entry)
   return entry

@@ -1,0 +1,431 @@
+/**
+ * The pool's scheduling logic without threads: `poolScheduler.ts` driven by a virtual event
+ * loop and fake in-memory workers that speak the real framing (`runnerFrames.ts`). Random
+ * arrivals, costs, crashes, stuck handlers, interruptions and recycling, from seeded
+ * generators (deterministic: a failure names its seed), checking after every event that
+ * the books are consistent, and at the end that:
+ * - no call is lost or answered twice, and none runs to completion twice;
+ * - no worker ever holds more calls waiting than sending ahead allows;
+ * - every interrupted call's worker stops it, or is terminated, within `cancelGrace`;
+ * - a call that fails with `WorkerCrashed` was sent to a worker that died.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Balancer from "../src/internal/poolBalancer.ts"
+import type * as CallState from "../src/internal/poolCall.ts"
+import * as Scheduler from "../src/internal/poolScheduler.ts"
+import { type Call, sendAheadMax, Slot } from "../src/internal/poolSlot.ts"
+import type * as Spawner from "../src/internal/poolSpawner.ts"
+import * as Frames from "../src/internal/runnerFrames.ts"
+
+// --- a seeded generator ------------------------------------------------------------------
+
+const mulberry32 = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+interface Random {
+  readonly next: () => number
+  readonly between: (lo: number, hi: number) => number
+  readonly int: (lo: number, hi: number) => number
+  readonly chance: (p: number) => boolean
+  readonly pick: <A>(as: ReadonlyArray<A>) => A
+}
+
+const random = (seed: number): Random => {
+  const next = mulberry32(seed)
+  return {
+    next,
+    between: (lo, hi) => lo + (hi - lo) * next(),
+    int: (lo, hi) => lo + Math.floor((hi - lo + 1) * next()),
+    chance: (p) => next() < p,
+    pick: (as) => as[Math.floor(as.length * next())]!
+  }
+}
+
+// --- a virtual event loop ----------------------------------------------------------------
+
+interface Timer {
+  readonly at: number
+  readonly seq: number
+  readonly f: () => void
+  cancelled: boolean
+}
+
+class World implements Scheduler.Env {
+  time = 0
+  private seq = 0
+  private events: Array<Timer> = []
+  /** Called after every event (the invariant checks). */
+  afterEach: () => void = () => {}
+
+  readonly now = () => this.time
+  readonly setTimer = (f: () => void, ms: number): unknown => this.at(this.time + Math.max(0, ms), f)
+  readonly clearTimer = (timer: unknown) => {
+    ;(timer as Timer).cancelled = true
+  }
+  readonly defer = (f: () => void) => {
+    this.at(this.time, f)
+  }
+
+  at(at: number, f: () => void): Timer {
+    const timer: Timer = { at, seq: this.seq++, f, cancelled: false }
+    // sorted by (at, seq): events at the same time run in the order they were scheduled
+    let i = this.events.length
+    while (i > 0 && (this.events[i - 1]!.at > at)) i--
+    this.events.splice(i, 0, timer)
+    return timer
+  }
+
+  /** Runs events until none is left (or `limit` have run: a livelock is a failure). */
+  run(limit = 200_000): void {
+    let n = 0
+    while (this.events.length > 0) {
+      if (++n > limit) throw new Error("the event loop did not settle")
+      const timer = this.events.shift()!
+      if (timer.cancelled) continue
+      this.time = timer.at
+      timer.f()
+      this.afterEach()
+    }
+  }
+}
+
+// --- fake workers ------------------------------------------------------------------------
+
+/** A call's payload in these tests: what its handler does. */
+interface Job {
+  readonly cost: number
+  /** The worker's thread dies at the end of it. */
+  readonly crash: boolean
+  /** Synchronous: an `Interrupt` does not stop it. */
+  readonly stuck: boolean
+}
+
+interface Execution {
+  readonly worker: number
+  startedAt: number
+  endedAt: number | undefined
+  completed: boolean
+}
+
+/** What the fake workers saw, for the final checks. */
+class Record {
+  /** Per call id, every time a worker started it. */
+  readonly executions = new Map<number, Array<Execution>>()
+  /** Per call id, the workers it was sent to. */
+  readonly receivedBy = new Map<number, Array<number>>()
+  readonly exited = new Set<number>()
+  maxWaiting = 0
+  execution(id: number, worker: number): Execution | undefined {
+    return this.executions.get(id)?.find((e) => e.worker === worker && e.endedAt === undefined)
+  }
+}
+
+const latency = 0.05
+const interruptExit = { _tag: "Failure", cause: [{ _tag: "Interrupt" }] }
+
+/** A worker in memory: the framing of `runnerServe.ts`, a FIFO of requests, `perWorker` at once. */
+const fakeSpawner = (world: World, record: Record, rng: Random, perWorker: number): Spawner.Spawner =>
+(workerId, events) => {
+  let alive = true
+  const waiting: Array<{ id: number; job: Job }> = []
+  const running = new Map<number, { job: Job; done: Timer }>()
+  const toPool = (message: unknown) => world.at(world.time + latency, () => events.message(message))
+  // one message per answer, at once, as `runnerServe.ts` does
+  const answer = (id: number, kind: number, value: unknown) => toPool([1, [id, kind, value]])
+  const die = (code: number) => {
+    if (!alive) return
+    alive = false
+    for (const [id] of running) record.execution(id, workerId)!.endedAt = world.time
+    for (const { done } of running.values()) world.clearTimer(done)
+    running.clear()
+    record.exited.add(workerId)
+    world.at(world.time + latency, () => events.exit(code))
+  }
+  const startNext = () => {
+    while (alive && running.size < perWorker && waiting.length > 0) {
+      const { id, job } = waiting.shift()!
+      const execution: Execution = { worker: workerId, startedAt: world.time, endedAt: undefined, completed: false }
+      record.executions.set(id, [...(record.executions.get(id) ?? []), execution])
+      const done = world.setTimer(() => {
+        running.delete(id)
+        execution.endedAt = world.time
+        if (job.crash) return die(3)
+        execution.completed = true
+        answer(id, Frames.answerSuccess, id)
+        startNext()
+      }, job.cost) as Timer
+      running.set(id, { job, done })
+    }
+  }
+  const receive = (batch: ReadonlyArray<unknown>) => {
+    if (!alive) return
+    for (let i = 0; i < batch.length;) {
+      if (batch[i] === Frames.request) {
+        const id = batch[i + 1] as number
+        record.receivedBy.set(id, [...(record.receivedBy.get(id) ?? []), workerId])
+        waiting.push({ id, job: batch[i + 3] as Job })
+        i += 5
+      } else {
+        const id = batch[i + 1] as number
+        const w = waiting.findIndex((r) => r.id === id)
+        if (w >= 0) {
+          waiting.splice(w, 1)
+          answer(id, Frames.answerExit, interruptExit)
+        } else {
+          const run = running.get(id)
+          if (run !== undefined && !run.job.stuck) {
+            // an Effect handler stops where it yields
+            world.clearTimer(run.done)
+            running.delete(id)
+            record.execution(id, workerId)!.endedAt = world.time
+            answer(id, Frames.answerExit, interruptExit)
+          }
+        }
+        i += 2
+      }
+    }
+    startNext()
+    record.maxWaiting = Math.max(record.maxWaiting, waiting.length)
+  }
+  world.at(world.time + rng.between(0.1, 2), () => alive && toPool([0]))
+  return {
+    threadId: workerId,
+    post: (message, transfer) => {
+      if (!alive) return
+      const cloned = structuredClone(message, { transfer: [...transfer] as Array<never> })
+      world.at(world.time + latency, () => receive((cloned as [0, ReadonlyArray<unknown>])[1]))
+    },
+    terminate: () => {
+      die(1)
+      return Promise.resolve()
+    },
+    heapUsed: () => Promise.resolve(record.executions.size * 1000 + rng.int(0, 50_000))
+  }
+}
+
+// --- one random scenario -----------------------------------------------------------------
+
+interface Submitted {
+  readonly call: Call
+  readonly job: Job
+  outcomes: Array<CallState.Outcome>
+  cancelledAt: number | undefined
+}
+
+const noop = () => {}
+const observer: Scheduler.Observer = {
+  queueDepth: noop,
+  busyWorkers: noop,
+  started: noop,
+  finished: noop,
+  workerReady: noop,
+  workerExited: noop
+}
+
+const scenario = (seed: number) => {
+  const rng = random(seed)
+  const world = new World()
+  const record = new Record()
+  const settings: Scheduler.Settings = {
+    size: rng.int(1, 4),
+    concurrencyPerWorker: rng.int(1, 3),
+    maxQueue: rng.chance(0.2) ? rng.int(0, 10) : undefined,
+    taskTimeout: rng.chance(0.3) ? rng.between(10, 40) : undefined,
+    cancelGrace: rng.between(2, 20),
+    sendAhead: rng.pick([0, 0.5, 2, 5]),
+    recycleTasks: rng.chance(0.3) ? rng.int(2, 15) : undefined,
+    recycleHeapBytes: rng.chance(0.15) ? rng.int(20_000, 80_000) : undefined
+  }
+  const balancer = rng.pick<Balancer.Balancer>([
+    Balancer.leastLoaded,
+    Balancer.roundRobin(),
+    (_task, workers) => workers[workers.length - 1],
+    (_task, workers) => (workers.length > 1 ? workers[1] : undefined)
+  ])
+  const started = new Map<number, number>()
+  const finished = new Map<number, number>()
+  const scheduler = new Scheduler.Scheduler(
+    settings,
+    fakeSpawner(world, record, rng, settings.concurrencyPerWorker),
+    balancer,
+    world,
+    {
+      ...observer,
+      started: (call) => started.set(call.id, (started.get(call.id) ?? 0) + 1),
+      finished: (call) => finished.set(call.id, (finished.get(call.id) ?? 0) + 1)
+    }
+  )
+  world.afterEach = () => scheduler.check()
+  const tasks = [
+    { name: "tiny", cost: [0.005, 0.05] },
+    { name: "short", cost: [0.2, 1.5] },
+    { name: "long", cost: [3, 15] }
+  ] as const
+  const submitted: Array<Submitted> = []
+  scheduler.start()
+  const calls = rng.int(5, 80)
+  const horizon = rng.between(5, 60)
+  for (let i = 0; i < calls; i++) {
+    const task = rng.pick(tasks)
+    const stuck = rng.chance(0.06)
+    const job: Job = { cost: rng.between(task.cost[0], task.cost[1]) * (stuck ? 50 : 1), crash: rng.chance(0.04), stuck }
+    const cancelAfter = stuck || rng.chance(0.15) ? rng.between(0, 10) : undefined
+    // a burst now and then: several calls in the same turn
+    const at = rng.chance(0.3) ? Math.floor(rng.between(0, horizon)) : rng.between(0, horizon)
+    world.at(at, () => {
+      const entry: Submitted = { call: undefined!, job, outcomes: [], cancelledAt: undefined }
+      ;(entry as { call: Call }).call = scheduler.submit(task, job, undefined, undefined, undefined, (outcome) => {
+        entry.outcomes.push(outcome)
+      })
+      submitted.push(entry)
+      if (cancelAfter !== undefined) {
+        world.at(world.time + cancelAfter, () => {
+          if (entry.outcomes.length > 0) return
+          entry.cancelledAt = world.time
+          scheduler.cancel(entry.call)
+        })
+      }
+    })
+  }
+  world.run()
+  return { settings, scheduler, submitted, record, world, started, finished }
+}
+
+const check = (seed: number) => {
+  const { finished, record, scheduler, settings, started, submitted } = scenario(seed)
+  const where = `seed ${seed}`
+  for (const { call, cancelledAt, outcomes } of submitted) {
+    const executions = record.executions.get(call.id) ?? []
+    // never lost, never answered twice; a cancelled call's caller is never told anything after
+    if (cancelledAt === undefined) expect(outcomes.length, `${where}: call ${call.id} outcomes`).toBe(1)
+    else expect(outcomes.length, `${where}: cancelled call ${call.id} outcomes`).toBe(0)
+    expect(call.state._tag, `${where}: call ${call.id} state`).toBe("Done")
+    // never run to completion twice
+    expect(executions.filter((e) => e.completed).length, `${where}: call ${call.id} completions`).toBeLessThanOrEqual(1)
+    const outcome = outcomes[0]
+    if (outcome?._tag === "Answer") {
+      expect(executions.some((e) => e.completed), `${where}: call ${call.id} answered without running`).toBe(true)
+      // it started (queue wait and run time recorded) once, and finished once
+      expect(started.get(call.id), `${where}: call ${call.id} starts`).toBe(1)
+      expect(finished.get(call.id), `${where}: call ${call.id} run times`).toBe(1)
+    }
+    if (outcome?._tag === "Fail" && outcome.error._tag === "WorkerCrashed") {
+      const workerId = outcome.error.workerId
+      expect(record.exited.has(workerId), `${where}: call ${call.id} crashed on a live worker`).toBe(true)
+      expect(executions.some((e) => e.completed), `${where}: call ${call.id} completed but failed`).toBe(false)
+      // only the calls it had started fail with it: the ones waiting in it run elsewhere
+      const received = (record.receivedBy.get(call.id) ?? []).includes(workerId)
+      const started = executions.some((e) => e.worker === workerId)
+      expect(!received || started, `${where}: call ${call.id} failed with its worker without having started`).toBe(true)
+    }
+    if (outcome?._tag === "Fail" && outcome.error._tag === "TaskTimeout") {
+      expect(settings.taskTimeout, `${where}: a TaskTimeout without taskTimeout`).toBeDefined()
+    }
+    if (outcome?._tag === "Fail" && outcome.error._tag === "RunnerQueueFull") {
+      expect(settings.maxQueue, `${where}: RunnerQueueFull without maxQueue`).toBeDefined()
+      expect(executions.length).toBe(0)
+    }
+    // an interrupted call's worker stops it, or is terminated, within cancelGrace (counted
+    // from the interrupt, or from when the call started if it was still waiting then)
+    const stopBy = (e: Execution) => Math.max(cancelledAt!, e.startedAt + 2 * latency) + settings.cancelGrace + 4 * latency
+    if (cancelledAt !== undefined || outcome?._tag === "Fail" && outcome.error._tag === "TaskTimeout") {
+      const from = cancelledAt ?? -Infinity
+      for (const e of executions) {
+        if (e.endedAt !== undefined && e.endedAt <= from) continue
+        expect(e.endedAt, `${where}: call ${call.id} still running in worker ${e.worker}`).toBeDefined()
+        if (cancelledAt !== undefined) {
+          expect(e.endedAt!, `${where}: call ${call.id} outlived cancelGrace in worker ${e.worker}`).toBeLessThanOrEqual(stopBy(e))
+        }
+      }
+    }
+  }
+  // no worker held more calls waiting than sending ahead allows
+  expect(record.maxWaiting, `${where}: calls waiting in a worker`).toBeLessThanOrEqual(sendAheadMax)
+  if (settings.sendAhead === 0) expect(record.maxWaiting, `${where}: sent ahead with sendAhead 0`).toBe(0)
+  // the pool is whole and idle
+  expect(scheduler.queued).toBe(0)
+  expect(scheduler.live.size, `${where}: live workers`).toBe(settings.size)
+  for (const slot of scheduler.slots) {
+    expect(slot.inFlight.size, `${where}: worker ${slot.workerId} in flight`).toBe(0)
+    expect(slot.state === "ready" || slot.state === "starting", `${where}: worker ${slot.workerId} is ${slot.state}`).toBe(true)
+  }
+  scheduler.check()
+}
+
+describe("pool scheduler (fake workers, virtual time)", () => {
+  it("random arrivals, costs, crashes, interruptions and recycling keep every invariant (400 seeds)", () => {
+    for (let seed = 1; seed <= 400; seed++) check(seed)
+  })
+
+  it("closing interrupts every call still queued or in flight, and replaces no worker", () => {
+    const rng = random(7)
+    const world = new World()
+    const record = new Record()
+    const settings: Scheduler.Settings = {
+      size: 2,
+      concurrencyPerWorker: 1,
+      maxQueue: undefined,
+      taskTimeout: undefined,
+      cancelGrace: 10,
+      sendAhead: 2,
+      recycleTasks: undefined,
+      recycleHeapBytes: undefined
+    }
+    const scheduler = new Scheduler.Scheduler(settings, fakeSpawner(world, record, rng, 1), Balancer.leastLoaded, world, observer)
+    world.afterEach = () => scheduler.check()
+    scheduler.start()
+    const outcomes: Array<CallState.Outcome> = []
+    world.at(5, () => {
+      for (let i = 0; i < 6; i++) {
+        scheduler.submit({ name: "long" }, { cost: 50, crash: false, stuck: false }, undefined, undefined, undefined, (o) => outcomes.push(o))
+      }
+    })
+    world.at(10, () => {
+      const workers = scheduler.close()
+      expect(workers.length).toBe(2)
+      for (const w of workers) void w.terminate()
+    })
+    world.run()
+    expect(outcomes.map((o) => o._tag)).toEqual(Array(6).fill("Interrupt"))
+    expect(scheduler.spawned).toBe(2)
+    const late: Array<CallState.Outcome> = []
+    scheduler.submit({ name: "long" }, { cost: 1, crash: false, stuck: false }, undefined, undefined, undefined, (o) => late.push(o))
+    expect(late.map((o) => o._tag)).toEqual(["Interrupt"])
+  })
+
+  it("a worker's books are checked: a counter out of step is reported", () => {
+    const slot = new Slot(0, 0, { threadId: 0, post: () => {}, terminate: () => Promise.resolve(), heapUsed: () => Promise.resolve(0) })
+    slot.running = 1
+    expect(() => slot.check(1, 2)).toThrow(/running 1, counted 0/)
+  })
+})
+
+describe("balancers", () => {
+  const load = (index: number, running: number, waiting: number) => ({ index, workerId: index, running, waiting })
+
+  it("least-loaded picks the fewest calls running and waiting, the first of equals", () => {
+    expect(Balancer.leastLoaded({ name: "t" }, [load(0, 1, 2), load(1, 1, 0), load(2, 1, 0)])?.index).toBe(1)
+    expect(Balancer.leastLoaded({ name: "t" }, [load(0, 1, 0), load(1, 0, 0)])?.index).toBe(1)
+  })
+
+  it("round-robin takes each worker in turn, skipping those that cannot take the call", () => {
+    const rr = Balancer.roundRobin()
+    const all = [load(0, 0, 0), load(1, 0, 0), load(2, 0, 0)]
+    expect([0, 1, 2, 3].map(() => rr({ name: "t" }, all)?.index)).toEqual([0, 1, 2, 0])
+    expect(rr({ name: "t" }, [load(0, 0, 0), load(2, 0, 0)])?.index).toBe(2)
+    expect(rr({ name: "t" }, [load(0, 0, 0), load(1, 0, 0)])?.index).toBe(0)
+  })
+
+  it("the option names a balancer; a function is used as it is", () => {
+    const custom: Balancer.Balancer = (_t, workers) => workers[0]
+    expect(Balancer.fromOption(undefined)).toBe(Balancer.leastLoaded)
+    expect(Balancer.fromOption("least-loaded")).toBe(Balancer.leastLoaded)
+    expect(Balancer.fromOption(custom)).toBe(custom)
+    const rr = Balancer.fromOption("round-robin")
+    expect(rr({ name: "t" }, [load(0, 5, 0), load(1, 0, 0)])?.index).toBe(0)
+  })
+})
