@@ -21,7 +21,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Duration, Effect } from "effect"
 import os from "node:os"
-import { Agent } from "@hybrid/agent"
+import { Agent, Fixtures } from "@hybrid/agent"
 import { scale, seconds } from "./scale.ts"
 
 const query = Agent.sampleQueries[0]!
@@ -29,7 +29,7 @@ const budget = Duration.millis(60_000 * scale) // generous: it bounds the run, n
 
 /** One answer in `mode`, on a fresh agent over fresh fixtures (scaled like everything else). */
 const answer = (mode: Agent.Mode) =>
-  Effect.timed(Agent.answer(query, { budget, mode })).pipe(Effect.provide(Agent.layerFixtures({ scale })))
+  Effect.timed(Agent.answer(query, { budget, mode })).pipe(Effect.provide(Fixtures.layerAgent({ scale })))
 
 const stages = (a: Agent.Answer) =>
   a.sources.map((s) => {

@@ -1,7 +1,8 @@
 /**
  * The capstone agent — the course's "Grand Finale" as one Effect service: answer a
- * query from Weather, News and a Knowledge Base within a time budget, processing each
- * response on the CPU as soon as it arrives, and synthesising with an LLM.
+ * query from its sources (by default Weather, News and a Knowledge Base: any list of
+ * `Source.Definition`s) within a time budget, processing each response on the CPU as
+ * soon as it arrives, and synthesising with an LLM.
  *
  * `Agent.answer(query, { budget, mode })`:
  *
@@ -35,9 +36,10 @@
  *   the total, and `bound` — the critical path of the measured stages on `parallelism`
  *   cores (see `Timings`): no schedule on that many cores could finish sooner.
  *
- * Services needed (`Agent.layer`): `Weather`, `News`, `KnowledgeBase`, `LanguageModel`
- * and a `Runner` serving `Processing.Tasks`. `Agent.layerFixtures` wires all of it over
- * the fixture servers for the demo, the tests and the CLI, with every time — fixture
+ * Services needed (`Agent.layer({ sources })`): an `HttpClient` (each source is built
+ * from its definition and `HYBRID_<NAME>_*` configuration), a `LanguageModel` and a
+ * `Runner` serving `Processing.Tasks`. `Fixtures.layerAgent` wires all of it over the
+ * fixture servers for the demo, the tests and the CLI, with every time — fixture
  * latency, source timeouts, retry backoff, breaker open time, LLM reserve and CPU work —
  * scaled by `scale`.
  *
@@ -46,9 +48,10 @@
  * children, `Agent.llm` or `Agent.extractive`.
  *
  * Gotchas:
- * - The weather city is `options.city`, else the first capitalised place after "in",
- *   "at", "near" or "around" in the query, else the layer's `city` ("London"). The news
- *   and knowledge-base searches use the query's content words.
+ * - Every source is asked the same `Query`: the weather city is `options.city`, else the
+ *   first capitalised place after "in", "at", "near" or "around" in the query, else the
+ *   layer's `city` ("London"); the news and knowledge-base searches use the query's
+ *   content words (`Query.terms`).
  * - With `Processing.layerInProcess` the CPU work shares the calling thread with the I/O
  *   (it yields every ~5 ms): fine for tests, but only `Processing.layerNode` overlaps CPU
  *   with I/O for real.
@@ -58,12 +61,12 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Agent } from "@hybrid/agent"
+ * import { Agent, Fixtures } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
  *   const answer = yield* Agent.answer("asyncio event loop in Lisbon", { budget: "1 second" })
  *   console.log(answer.text, answer.sources.map((s) => `${s.name}: ${s.status}`), answer.timings.total)
- * }).pipe(Effect.provide(Agent.layerFixtures({ scale: 0.05, faults: { news: { down: true } } })))
+ * }).pipe(Effect.provide(Fixtures.layerAgent({ scale: 0.05, faults: { news: { down: true } } })))
  * // weather: ok, news: failed, kb: ok; degraded: true, synthesis: "llm";
  * // total 320–325 ms (measured on the shared 2-core sandbox: context ≈ 265 ms, LLM ≈ 57 ms)
  * ```
@@ -71,17 +74,15 @@
  * @since 0.1.0
  */
 import * as os from "node:os"
-import { NodeHttpClient } from "@effect/platform-node"
-import { Cause, Clock, type Config, ConfigProvider, Context, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
-import { type EmbeddingModel, LanguageModel } from "effect/ai"
-import type { ServeError } from "effect/http/HttpServerError"
-import { Deadline, Gather, InvalidOption, type NodeRunner, Runner } from "@hybrid/core"
-import * as Fixtures from "./fixtures/Fixtures.ts"
-import * as OpenAi from "./llm/OpenAi.ts"
+import { Cause, Clock, type Config, Context, type Duration, Effect, Exit, Layer, Option, Schema, type Scope } from "effect"
+import { LanguageModel } from "effect/ai"
+import type { HttpClient } from "effect/http"
+import { Deadline, Gather, Options as Check, Runner } from "@hybrid/core"
 import * as Processing from "./processing/Processing.ts"
 import * as KnowledgeBase from "./sources/KnowledgeBase.ts"
 import * as News from "./sources/News.ts"
-import type * as Source from "./sources/Source.ts"
+import * as Query from "./sources/Query.ts"
+import * as Source from "./sources/Source.ts"
 import * as Weather from "./sources/Weather.ts"
 
 // --- models ------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ export const Status = Schema.Literals(["ok", "timeout", "failed", "circuit-open"
 export type Status = typeof Status.Type
 
 /**
- * One source of an answer: its name (`"weather"`, `"news"`, `"kb"`), status, the
+ * One source of an answer: its name (the definition's: `"weather"`, `"news"`, `"kb"`, …), status, the
  * milliseconds it took (fetch and processing, or until it failed) and, unless `ok`,
  * what went wrong.
  *
@@ -150,7 +151,7 @@ export const Synthesis = Schema.Literals(["llm", "extractive"])
 export type Synthesis = typeof Synthesis.Type
 
 /**
- * An answer: the text, every source exactly once (weather, news, kb), the timings, and
+ * An answer: the text, every source exactly once (in the order of the definitions), the timings, and
  * whether it is `degraded` (a source missing, or no LLM synthesis).
  *
  * @since 0.1.0
@@ -212,16 +213,14 @@ export interface AnswerOptions {
  * @category models
  */
 export interface Options {
+  /** The sources, one definition each (names unique). Default `defaultSources`: weather, news, kb. */
+  readonly sources?: ReadonlyArray<Source.Definition> | undefined
   /** Time kept for the LLM at the end of the budget. Default 3 seconds. */
   readonly llmReserve?: Duration.Input | undefined
   /** Processing options over `Processing.defaults`. */
   readonly processing?: Partial<Processing.Options> | undefined
   /** The weather city when the query names none. Default `"London"`. */
   readonly city?: string | undefined
-  /** News articles asked for. Default 10. */
-  readonly newsLimit?: number | undefined
-  /** Knowledge-base documents asked for. Default 3. */
-  readonly kbLimit?: number | undefined
   /**
    * Parts each source's processing is split into (one `ProjectPart` task each, merged
    * after), and the cores the critical-path bound assumes. Default: the `Runner`'s
@@ -237,11 +236,11 @@ export interface Options {
 export class Agent extends Context.Service<Agent, {
   /** Answers `query` within `options.budget`; see the module comment. */
   readonly answer: (query: string, options: AnswerOptions) => Effect.Effect<Answer, NoAnswer>
+  /** The running sources, in the order of their definitions (their settings and circuits). */
+  readonly sources: ReadonlyArray<Source.Source>
 }>()("@hybrid/agent/Agent") {
   /** Same as the module's `layer`. */
-  static readonly layer = (options?: Options): Layer.Layer<Agent, never, Dependencies> => layer(options)
-  /** Same as the module's `layerFixtures`. */
-  static readonly layerFixtures = (options?: FixturesOptions) => layerFixtures(options)
+  static readonly layer = (options?: Options): Layer.Layer<Agent, Config.ConfigError, Dependencies> => layer(options)
 }
 
 /**
@@ -250,12 +249,15 @@ export class Agent extends Context.Service<Agent, {
  * @since 0.1.0
  * @category models
  */
-export type Dependencies =
-  | Weather.Weather
-  | News.News
-  | KnowledgeBase.KnowledgeBase
-  | LanguageModel.LanguageModel
-  | Runner.Runner
+export type Dependencies = HttpClient.HttpClient | LanguageModel.LanguageModel | Runner.Runner
+
+/**
+ * The capstone's sources: Weather, News (10 articles), Knowledge base (3 documents).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultSources: ReadonlyArray<Source.Definition> = [Weather.source, News.source, KnowledgeBase.source]
 
 /**
  * Answers `query` with the current `Agent`.
@@ -283,45 +285,11 @@ export const sampleQueries: ReadonlyArray<string> = [
   "Is remote work here to stay? Give me the weather in London too."
 ]
 
-const queryStopwords = new Set(
-  ("a about an and any are as at be can could did do does for from give has have how i in is it its me my of on or " +
-    "please should tell that the their there these this to was what when where which who why will with would you your " +
-    "new latest today now currently").split(" ")
-)
-
-/**
- * The place named in a query: the first run of capitalised words after "in", "at",
- * "near" or "around" ("weather in New York today" → "New York").
- *
- * @since 0.1.0
- * @category utils
- */
-export const cityOf = (query: string): string | undefined => {
-  const match = /\b(?:in|at|near|around)\s+(\p{Lu}[\p{L}'’-]*(?:\s+\p{Lu}[\p{L}'’-]*){0,3})/u.exec(query)
-  return match?.[1]?.replace(/['’-]+$/, "")
-}
-
-/**
- * What the news and knowledge-base searches are given: the query's content words
- * ("What is new about electric cars?" → "electric cars"); the query itself when it has none.
- *
- * @since 0.1.0
- * @category utils
- */
-export const searchTerms = (query: string): string => {
-  const words = query.match(/[\p{L}\p{N}][\p{L}\p{N}'’+#.-]*/gu) ?? []
-  const kept = words.map((w) => w.replace(/[.'’-]+$/, "")).filter((w) => w !== "" && !queryStopwords.has(w.toLowerCase()))
-  return kept.length > 0 ? kept.join(" ") : query.trim().replace(/\s+/g, " ")
-}
-
 // --- the agent ---------------------------------------------------------------------------
 
-type Name = "weather" | "news" | "kb"
-
-const labels: Record<Name, string> = { weather: "Weather", news: "News", kb: "Knowledge base" }
-
 interface Outcome {
-  readonly name: Name
+  readonly name: string
+  readonly label: string
   readonly status: Status
   readonly ms: number
   readonly fetchMs: number | undefined
@@ -331,11 +299,6 @@ interface Outcome {
   readonly tasksMs: ReadonlyArray<number>
   readonly error: string | undefined
   readonly processed: Processing.Processed | undefined
-}
-
-interface Spec {
-  readonly name: Name
-  readonly fetch: Effect.Effect<ReadonlyArray<Processing.Document>, Source.SourceError>
 }
 
 const nowMs = Effect.map(Clock.currentTimeNanos, (n) => Number(n) / 1e6)
@@ -353,44 +316,33 @@ const sourceDetail = (error: Source.SourceError): string => {
   return `${error.kind}${status}: ${error.detail}${attempts}`
 }
 
-const invalid = (option: string, value: unknown, expected: string): never => {
-  throw new InvalidOption({ where: "Agent.layer", option, value: String(value), expected })
-}
-
-const millisOf = (where: string, option: string, input: Duration.Input): number => {
-  const parsed = typeof input === "number" && Number.isNaN(input) ? Option.none() : Duration.fromInput(input)
-  if (Option.isSome(parsed) && Duration.isFinite(parsed.value)) {
-    const ms = Duration.toMillis(parsed.value)
-    if (ms >= 0) return ms
-  }
-  throw new InvalidOption({ where, option, value: String(input), expected: "a finite duration ≥ 0" })
-}
-
-const positiveInt = (option: string, value: number) =>
-  Number.isSafeInteger(value) && value >= 1 ? value : invalid(option, value, "a positive integer")
-
 interface Resolved {
+  readonly sources: ReadonlyArray<Source.Definition>
   readonly llmReserveMs: number
   readonly processing: Processing.Options
   readonly city: string
-  readonly newsLimit: number
-  readonly kbLimit: number
   readonly parallelism: number | undefined
 }
 
+const where = "Agent.layer"
+
 const resolve = (options: Options): Resolved => {
+  const sources = options.sources ?? defaultSources
+  if (sources.length === 0) Check.reject(where, "sources", sources, "at least one source definition")
+  const names = sources.map((s) => s.name)
+  const repeated = names.find((name, i) => names.indexOf(name) !== i)
+  if (repeated !== undefined) Check.reject(where, "sources", repeated, "unique source names")
   const processing = { ...Processing.defaults, ...options.processing }
   const decoded = Schema.decodeUnknownOption(Processing.Options)(processing)
-  if (Option.isNone(decoded)) invalid("processing", JSON.stringify(processing), "valid Processing.Options")
+  if (Option.isNone(decoded)) Check.reject(where, "processing", processing, "valid Processing.Options")
   const city = options.city ?? "London"
-  if (city.trim() === "") invalid("city", JSON.stringify(city), "a non-empty city name")
+  if (city.trim() === "") Check.reject(where, "city", city, "a non-empty city name")
   return {
-    llmReserveMs: millisOf("Agent.layer", "llmReserve", options.llmReserve ?? "3 seconds"),
+    sources,
+    llmReserveMs: Check.duration(where, "llmReserve", options.llmReserve ?? "3 seconds"),
     processing,
     city,
-    newsLimit: positiveInt("newsLimit", options.newsLimit ?? 10),
-    kbLimit: positiveInt("kbLimit", options.kbLimit ?? 3),
-    parallelism: options.parallelism === undefined ? undefined : positiveInt("parallelism", options.parallelism)
+    parallelism: options.parallelism === undefined ? undefined : Check.integer(where, "parallelism", options.parallelism)
   }
 }
 
@@ -420,49 +372,27 @@ const assemblyMarginMs = 10
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Agent["Service"], never, Dependencies> => {
+export const make = (
+  options: Options = {}
+): Effect.Effect<Agent["Service"], Config.ConfigError, Dependencies | Scope.Scope> => {
   const settings = resolve(options)
   return Effect.gen(function*() {
-    const weather = yield* Weather.Weather
-    const news = yield* News.News
-    const kb = yield* KnowledgeBase.KnowledgeBase
+    const running = yield* Effect.forEach(settings.sources, (definition) => Source.make(definition))
     const llm = yield* LanguageModel.LanguageModel
     const runner = yield* Runner.Runner
     const cores = settings.parallelism ??
       (typeof runner.capacity === "number" ? Math.max(1, Math.min(runner.capacity, os.availableParallelism())) : 1)
 
-    const specs = (query: string, city: string): ReadonlyArray<Spec> => {
-      const search = searchTerms(query)
-      return [
-        {
-          name: "weather",
-          fetch: Effect.map(weather.fetch(city), (w) => [{
-            id: `weather-${w.city}`,
-            title: `Weather in ${w.city}`,
-            text: w.summary
-          }])
-        },
-        {
-          name: "news",
-          fetch: Effect.map(news.search(search, { limit: settings.newsLimit }), (n) =>
-            n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` })))
-        },
-        {
-          name: "kb",
-          fetch: Effect.map(kb.search(search, { limit: settings.kbLimit }), (k) =>
-            k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text })))
-        }
-      ]
-    }
-
     /** One source: fetch, then process; never fails, ends by `until`. */
-    const runSource = (spec: Spec, query: string, until: number, mode: Mode): Effect.Effect<Outcome> =>
+    const runSource = (source: Source.Source, query: Query.Query, until: number, mode: Mode): Effect.Effect<Outcome> =>
       Effect.gen(function*() {
+        const name = source.definition.name
         const start = yield* nowMs
         const marks: { fetched?: number; processed?: number } = {}
         const outcome = (status: Status, error?: string, split?: Processing.Split) =>
           Effect.map(nowMs, (end): Outcome => ({
-            name: spec.name,
+            name: source.definition.name,
+            label: source.definition.label,
             status,
             ms: round(end - start),
             fetchMs: round((marks.fetched ?? end) - start),
@@ -473,14 +403,14 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
             processed: split?.processed
           }))
         const steps = Effect.gen(function*() {
-          const documents = yield* spec.fetch.pipe(Effect.withSpan("Agent.fetch", { attributes: { source: spec.name } }))
+          const documents = yield* source.documents(query).pipe(Effect.withSpan("Agent.fetch", { attributes: { source: name } }))
           marks.fetched = yield* nowMs
           const split = yield* Processing.runParts(
-            { query, source: spec.name, documents, options: settings.processing },
+            { query: query.text, source: name, documents, options: settings.processing },
             { parts: cores, concurrency: mode === "sequential" ? 1 : "unbounded" }
           ).pipe(
             Effect.provideService(Runner.Runner, runner),
-            Effect.withSpan("Agent.process", { attributes: { source: spec.name, documents: documents.length } })
+            Effect.withSpan("Agent.process", { attributes: { source: name, documents: documents.length } })
           )
           marks.processed = yield* nowMs
           return split
@@ -502,12 +432,12 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
         }
       }).pipe(
         Effect.tap((o) => Effect.annotateCurrentSpan({ status: o.status })),
-        Effect.withSpan("Agent.source", { attributes: { source: spec.name } })
+        Effect.withSpan("Agent.source", { attributes: { source: source.definition.name } })
       )
 
     const prompt = (query: string, contexts: ReadonlyArray<Outcome>) => {
       const lines = contexts.flatMap((o) =>
-        (o.processed?.chunks ?? []).map((c) => `${labels[o.name]}: ${c.text.replace(/\s+/g, " ")}`)
+        (o.processed?.chunks ?? []).map((c) => `${o.label}: ${c.text.replace(/\s+/g, " ")}`)
       )
       return [
         { role: "system" as const, content: "You are a research assistant. Use only the context below and keep the reply short." },
@@ -518,11 +448,11 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
     const extractive = (contexts: ReadonlyArray<Outcome>) =>
       contexts
         .filter((o) => (o.processed?.summary.length ?? 0) > 0)
-        .map((o) => `${labels[o.name]}: ${o.processed!.summary.join(" ")}`)
+        .map((o) => `${o.label}: ${o.processed!.summary.join(" ")}`)
         .join("\n")
 
     const answer = Effect.fn("Agent.answer")(function*(query: string, options: AnswerOptions) {
-      const budgetMs = millisOf("Agent.answer", "budget", options.budget)
+      const budgetMs = Check.duration("Agent.answer", "budget", options.budget)
       const mode: Mode = options.mode ?? "hybrid"
       const startMs = yield* nowMs
       const startClock = yield* Clock.currentTimeMillis
@@ -535,14 +465,14 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
       const contextEnd = reserved ? deadline - settings.llmReserveMs : deadline - assemblyMarginMs
       yield* Effect.annotateCurrentSpan({ mode, budgetMs, contextMs: contextEnd - startClock })
 
-      const city = options.city ?? cityOf(query) ?? settings.city
-      const sources = specs(query, city)
+      const asked = Query.make(query, { city: options.city, fallbackCity: settings.city })
       const exits = mode === "sequential"
-        ? yield* Effect.forEach(sources, (s) => Effect.exit(runSource(s, query, contextEnd, mode)), { concurrency: 1 })
-        : yield* Gather.settle(sources.map((s) => runSource(s, query, contextEnd, mode)))
+        ? yield* Effect.forEach(running, (s) => Effect.exit(runSource(s, asked, contextEnd, mode)), { concurrency: 1 })
+        : yield* Gather.settle(running.map((s) => runSource(s, asked, contextEnd, mode)))
       const outcomes = exits.map((exit, i): Outcome =>
         Exit.isSuccess(exit) ? exit.value : {
-          name: sources[i]!.name,
+          name: running[i]!.definition.name,
+          label: running[i]!.definition.label,
           status: "failed",
           ms: 0,
           fetchMs: undefined,
@@ -611,98 +541,30 @@ export const make = (options: Options = {}): Effect.Effect<Agent["Service"], nev
       })
     })
 
-    return Agent.of({ answer })
+    return Agent.of({ answer, sources: running })
   })
 }
 
 /**
- * The agent as a layer over its dependencies. Bad options throw `InvalidOption` at once.
+ * The agent as a layer over its dependencies: its sources are built from their
+ * definitions and `HYBRID_<NAME>_*` configuration (a missing URL is a `ConfigError`).
+ * Bad options throw `InvalidOption` at once.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Agent, KnowledgeBase, OpenAi, Processing, Weather } from "@hybrid/agent"
+ *
+ * // two sources only, over HYBRID_WEATHER_URL, HYBRID_KB_URL and OPENAI_BASE_URL
+ * const layer = Agent.layer({ sources: [Weather.source, KnowledgeBase.source] }).pipe(
+ *   Layer.provide([OpenAi.layer, Processing.layerNode()]),
+ *   Layer.provide(NodeHttpClient.layerUndici)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Agent, never, Dependencies> => Layer.effect(Agent, make(options))
-
-// --- over the fixtures -------------------------------------------------------------------
-
-/**
- * Options of `layerFixtures`: the fixtures' own options, where processing runs, and the
- * agent's options (over the scaled defaults).
- *
- * @since 0.1.0
- * @category models
- */
-export interface FixturesOptions extends Fixtures.Options {
-  /** `"node"` (default): worker threads; `"in-process"`: the calling thread. */
-  readonly runner?: "node" | "in-process" | undefined
-  /** Worker threads for `"node"`; default `os.availableParallelism()`. */
-  readonly workers?: number | undefined
-  /** Agent options; `llmReserve` defaults to 3 s × scale, `processing.projections` to `Processing.projectionsAt(scale)`. */
-  readonly agent?: Options | undefined
-}
-
-/**
- * The configuration defaults `layerFixtures` lays under the environment: the sources'
- * and the LLM's times scaled like the fixtures (per-attempt timeout 5 s, retry base
- * 200 ms, breaker open 30 s, LLM timeout 60 s and rate window 1 minute, all × `scale`).
- * Variables that are set still win.
- *
- * @since 0.1.0
- * @category config
- */
-export const scaledConfig = (scale: number): Record<string, string> => {
-  const ms = (base: number) => `${Math.max(1, Math.round(base * scale))} millis`
-  const out: Record<string, string> = {
-    HYBRID_LLM_TIMEOUT: ms(60_000),
-    HYBRID_LLM_RATE_WINDOW: ms(60_000)
-  }
-  for (const name of ["WEATHER", "NEWS", "KB"]) {
-    out[`HYBRID_${name}_TIMEOUT`] = ms(5_000)
-    out[`HYBRID_${name}_RETRY_BASE`] = ms(200)
-    out[`HYBRID_${name}_BREAKER_OPEN`] = ms(30_000)
-  }
-  return out
-}
-
-/**
- * Everything the agent needs, over the fixture servers: `Fixtures`, the three sources
- * and the OpenAI provider (on an undici `HttpClient`, configured from the environment
- * over `scaledConfig(scale)`), a processing `Runner` (worker threads unless `runner:
- * "in-process"`), and the `Agent` with its LLM reserve and CPU work scaled too. The
- * servers and workers live as long as the layer.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerFixtures = (options: FixturesOptions = {}): Layer.Layer<
-  | Agent
-  | Fixtures.Fixtures
-  | Weather.Weather
-  | News.News
-  | KnowledgeBase.KnowledgeBase
-  | LanguageModel.LanguageModel
-  | EmbeddingModel.EmbeddingModel
-  | OpenAi.Client
-  | Runner.Runner,
-  InvalidOption | ServeError | Config.ConfigError | Runner.RunnerError
-> => {
-  const { agent, runner, workers, ...fixtureOptions } = options
-  const scale = typeof options.scale === "number" && Number.isFinite(options.scale) && options.scale > 0 ? options.scale : 1
-  const services = Layer.mergeAll(
-    Weather.Weather.layer,
-    News.News.layer,
-    KnowledgeBase.KnowledgeBase.layer,
-    OpenAi.layer
-  ).pipe(
-    Layer.provideMerge(Fixtures.layer(fixtureOptions)),
-    Layer.provide(NodeHttpClient.layerUndici),
-    Layer.provide(ConfigProvider.layerAdd(ConfigProvider.fromUnknown(scaledConfig(scale))))
-  )
-  const processing: Layer.Layer<Runner.Runner | NodeRunner.Pool, Runner.RunnerError> | Layer.Layer<Runner.Runner> =
-    runner === "in-process" ? Processing.layerInProcess() : Processing.layerNode({ size: workers })
-  return layer({
-    ...agent,
-    llmReserve: agent?.llmReserve ?? Duration.millis(3_000 * scale),
-    processing: { projections: Processing.projectionsAt(scale), ...agent?.processing }
-  }).pipe(Layer.provideMerge(Layer.mergeAll(services, processing)))
-}
+export const layer = (options: Options = {}): Layer.Layer<Agent, Config.ConfigError, Dependencies> =>
+  Layer.effect(Agent, make(options))

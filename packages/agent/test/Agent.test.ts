@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { NodeHttpClient } from "@effect/platform-node"
 import { ConfigProvider, Effect, Exit, Layer, Schema } from "effect"
 import { Deadline, Runner } from "@hybrid/core"
-import { Agent, Faults, Fixtures, KnowledgeBase, News, OpenAi, Processing, Weather } from "@hybrid/agent"
+import { Agent, Faults, Fixtures, OpenAi, Processing, Query } from "@hybrid/agent"
 
 type Env = Readonly<Record<string, string>>
 
@@ -14,8 +14,8 @@ const quick = fixed(1_000)
 const allQuick = { weather: quick, news: quick, kb: quick }
 
 /** The agent over fixtures, processing in process with little CPU work, configured by `env`. */
-const agent = (options: Agent.FixturesOptions = {}, env: Env = {}) =>
-  Agent.layerFixtures({
+const agent = (options: Fixtures.AgentOptions = {}, env: Env = {}) =>
+  Fixtures.layerAgent({
     scale: 0.05,
     runner: "in-process",
     ...options,
@@ -62,7 +62,7 @@ describe("Agent", () => {
       assert.deepStrictEqual(Schema.decodeSync(Schema.fromJsonString(Agent.Answer))(json), answer)
       // the weather was asked for the city named in the query
       const fixtures = yield* Fixtures.Fixtures
-      assert.strictEqual((yield* fixtures.stats).weather.ok, 1)
+      assert.strictEqual((yield* fixtures.stats).weather!.ok, 1)
     }).pipe(Effect.provide(agent())))
 
   it.live("one source down: reported failed, the answer degraded but still from the LLM", () =>
@@ -93,7 +93,7 @@ describe("Agent", () => {
       assert.strictEqual(statuses(answer)["weather"], "ok")
       assert.isFalse(answer.degraded)
       // seed 3, errorRate 0.5: the first weather request draws a 5xx, the retry succeeds
-      const stats = (yield* fixtures.stats).weather
+      const stats = (yield* fixtures.stats).weather!
       assert.deepStrictEqual([stats.errors, stats.ok, stats.requests], [1, 1, 2])
     }).pipe(Effect.provide(agent({ seed: 3, faults: { ...allQuick, weather: { ...quick, errorRate: 0.5 } } }))))
 
@@ -105,7 +105,7 @@ describe("Agent", () => {
       const [third, ms] = yield* ask("electric cars", 3_000)
       assert.strictEqual(statuses(third)["weather"], "ok")
       assert.isAtLeast(ms, 400)
-      const stats = (yield* fixtures.stats).weather
+      const stats = (yield* fixtures.stats).weather!
       assert.deepStrictEqual([stats.rateLimited, stats.ok, stats.requests], [1, 3, 4])
     }).pipe(Effect.provide(agent({ scale: 0.01, faults: { ...allQuick, weather: { ...quick, rpm: 2 } } }))), 15_000)
 
@@ -118,7 +118,7 @@ describe("Agent", () => {
       assert.strictEqual(statuses(answer)["weather"], "rate-limited")
       assert.include(answer.sources[0]!.error ?? "", "429")
       assert.isBelow(ms, 500)
-      const stats = (yield* fixtures.stats).weather
+      const stats = (yield* fixtures.stats).weather!
       assert.deepStrictEqual([stats.rateLimited, stats.requests], [1, 2])
     }).pipe(Effect.provide(agent({ faults: { ...allQuick, weather: { ...quick, rpm: 1 } } }))))
 
@@ -142,7 +142,7 @@ describe("Agent", () => {
       const [answer] = yield* ask("electric cars", 2_000)
       assert.deepStrictEqual(statuses(answer), { weather: "ok", news: "ok", kb: "failed" })
       assert.include(answer.sources[2]!.error ?? "", "decode")
-      assert.strictEqual((yield* fixtures.stats).kb.requests, 1)
+      assert.strictEqual((yield* fixtures.stats).kb!.requests, 1)
     }).pipe(Effect.provide(agent({ faults: { ...allQuick, kb: { ...quick, malformedRate: 1 } } }))))
 
   it.live("a hung connection ends at the source's timeout, each attempt", () =>
@@ -150,7 +150,7 @@ describe("Agent", () => {
       const fixtures = yield* Fixtures.Fixtures
       const [answer, ms] = yield* ask("electric cars", 2_000)
       assert.deepStrictEqual(statuses(answer), { weather: "ok", news: "timeout", kb: "ok" })
-      assert.strictEqual((yield* fixtures.stats).news.hangs, 2)
+      assert.strictEqual((yield* fixtures.stats).news!.hangs, 2)
       assert.isBelow(ms, 1_000)
     }).pipe(Effect.provide(agent(
       { faults: { ...allQuick, news: { hangRate: 1 } } },
@@ -163,8 +163,8 @@ describe("Agent", () => {
       for (let i = 0; i < 2; i++) assert.strictEqual(statuses((yield* ask("electric cars", 1_000))[0])["weather"], "failed")
       const [answer] = yield* ask("electric cars", 1_000)
       assert.strictEqual(statuses(answer)["weather"], "circuit-open")
-      assert.strictEqual((yield* fixtures.stats).weather.requests, 2)
-      assert.strictEqual(yield* Weather.Weather.use((w) => w.circuit), "open")
+      assert.strictEqual((yield* fixtures.stats).weather!.requests, 2)
+      assert.strictEqual(yield* Agent.Agent.use((a) => a.sources.find((s) => s.definition.name === "weather")!.circuit), "open")
     }).pipe(Effect.provide(agent(
       { faults: { ...allQuick, weather: { ...quick, errorRate: 1 } } },
       { HYBRID_WEATHER_RETRIES: "0", HYBRID_WEATHER_BREAKER_FAILURES: "2" }
@@ -182,7 +182,7 @@ describe("Agent", () => {
       assert.deepStrictEqual(statuses(second), { weather: "ok", news: "ok", kb: "ok" })
       assert.match(second.text, /^Weather: .+\nNews: .+\nKnowledge base: .+$/)
       assert.isBelow(ms, 1_050)
-      const stats = (yield* fixtures.stats).llm
+      const stats = (yield* fixtures.stats).llm!
       assert.deepStrictEqual([stats.rateLimited, stats.requests], [1, 2])
     }).pipe(Effect.provide(agent({ faults: { ...allQuick, llm: { rpm: 1 } } }))))
 
@@ -207,7 +207,7 @@ describe("Agent", () => {
       assert.isTrue(answer.degraded)
       assert.deepStrictEqual(statuses(answer), { weather: "ok", news: "ok", kb: "ok" })
       assert.strictEqual(answer.timings.llm, 0)
-      assert.strictEqual((yield* fixtures.stats).llm.requests, 0)
+      assert.strictEqual((yield* fixtures.stats).llm!.requests, 0)
       assert.isBelow(ms, 400)
     }).pipe(Effect.provide(agent({
       faults: { weather: fixed(2_000), news: fixed(2_000), kb: fixed(2_000) },
@@ -266,13 +266,11 @@ describe("Agent", () => {
             throw new Error("tokenizer exploded")
           }
         })),
-        Layer.provide(
-          Layer.mergeAll(Weather.Weather.layer, News.News.layer, KnowledgeBase.KnowledgeBase.layer, OpenAi.layer).pipe(
-            Layer.provide(Fixtures.layer({ scale: 0.05, faults: allQuick })),
-            Layer.provide(NodeHttpClient.layerUndici),
-            Layer.provide(config({}))
-          )
-        )
+        Layer.provideMerge(OpenAi.layer),
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.provide(Fixtures.layerConfig),
+        Layer.provide(Fixtures.layer({ scale: 0.05, faults: allQuick })),
+        Layer.provide(config({}))
       )
     )))
 
@@ -298,7 +296,7 @@ describe("Agent", () => {
       }
       assert.isBelow(hybrid / sequential, 0.8, JSON.stringify(seen))
       assert.isBelow(hybrid, bound * 1.5, JSON.stringify(seen))
-    }).pipe(Effect.provide(Agent.layerFixtures({
+    }).pipe(Effect.provide(Fixtures.layerAgent({
       scale: 0.05,
       runner: "node",
       workers: 2,
@@ -357,16 +355,16 @@ describe("Agent", () => {
   )
 
   it("finds the city in the query and the search terms", () => {
-    assert.strictEqual(Agent.cityOf("What is the weather in New York today?"), "New York")
-    assert.strictEqual(Agent.cityOf("weather near São Paulo"), "São Paulo")
-    assert.isUndefined(Agent.cityOf("python performance tips"))
-    assert.strictEqual(Agent.searchTerms("What is new about electric cars?"), "electric cars")
-    assert.strictEqual(Agent.searchTerms("How does the asyncio event loop work?"), "asyncio event loop work")
-    assert.strictEqual(Agent.searchTerms("what is it?"), "what is it?")
+    assert.strictEqual(Query.cityOf("What is the weather in New York today?"), "New York")
+    assert.strictEqual(Query.cityOf("weather near São Paulo"), "São Paulo")
+    assert.isUndefined(Query.cityOf("python performance tips"))
+    assert.strictEqual(Query.searchTerms("What is new about electric cars?"), "electric cars")
+    assert.strictEqual(Query.searchTerms("How does the asyncio event loop work?"), "asyncio event loop work")
+    assert.strictEqual(Query.searchTerms("what is it?"), "what is it?")
   })
 
   it("scales the configuration defaults with the fixtures", () => {
-    const c = Agent.scaledConfig(0.05)
+    const c = Fixtures.scaledConfig(0.05)
     assert.strictEqual(c["HYBRID_WEATHER_TIMEOUT"], "250 millis")
     assert.strictEqual(c["HYBRID_KB_BREAKER_OPEN"], "1500 millis")
     assert.strictEqual(c["HYBRID_LLM_RATE_WINDOW"], "3000 millis")

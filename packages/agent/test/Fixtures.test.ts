@@ -4,7 +4,7 @@ import { Cause, Effect, Exit, Schema, type Scope } from "effect"
 import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import OpenAI from "openai"
-import { FixtureData, Fixtures } from "@hybrid/agent"
+import { Fixtures, KnowledgeBase, News, Weather } from "@hybrid/agent"
 
 type Options = Fixtures.Options
 
@@ -55,16 +55,16 @@ describe("Fixtures", () => {
     Effect.gen(function*() {
       const { urls } = yield* start({ scale: 0.01 })
       for (const url of Object.values(urls)) assert.match(url, /^http:\/\/127\.0\.0\.1:\d+/)
-      assert.isTrue(urls.llm.endsWith("/v1"))
+      assert.isTrue(urls.llm!.endsWith("/v1"))
       const weather = yield* get(`${urls.weather}/weather?city=Lisbon`)
       assert.strictEqual(weather.status, 200)
-      const w = Schema.decodeUnknownSync(Schema.fromJsonString(FixtureData.Weather))(weather.text)
+      const w = Schema.decodeUnknownSync(Schema.fromJsonString(Weather.Body))(weather.text)
       assert.strictEqual(w.city, "Lisbon")
       assert.strictEqual(w.forecast.length, 3)
-      const news = Schema.decodeUnknownSync(Schema.fromJsonString(FixtureData.News))((yield* get(`${urls.news}/news?q=electric+cars`)).text)
+      const news = Schema.decodeUnknownSync(Schema.fromJsonString(News.Body))((yield* get(`${urls.news}/news?q=electric+cars`)).text)
       assert.strictEqual(news.articles.length, 5)
       assert.isTrue(news.articles.every((a) => a.title.toLowerCase().includes("electric cars")))
-      const kb = Schema.decodeUnknownSync(Schema.fromJsonString(FixtureData.KbResults))((yield* get(`${urls.kb}/kb/search?q=asyncio&limit=4`)).text)
+      const kb = Schema.decodeUnknownSync(Schema.fromJsonString(KnowledgeBase.Body))((yield* get(`${urls.kb}/kb/search?q=asyncio&limit=4`)).text)
       assert.strictEqual(kb.documents.length, 4)
       for (const doc of kb.documents) {
         const paragraphs = doc.text.split("\n\n")
@@ -95,7 +95,7 @@ describe("Fixtures", () => {
       const stream = yield* post(`${urls.llm}/chat/completions`, { ...chatBody, stream: true })
       assert.strictEqual(stream.status, 400)
       assert.strictEqual(JSON.parse(stream.text).error.param, "stream")
-      assert.strictEqual((yield* stats).llm.badRequests, 3)
+      assert.strictEqual((yield* stats).llm!.badRequests, 3)
     }))
 
   live("is deterministic: same seed and query, same body; another seed, another body", () =>
@@ -178,7 +178,7 @@ describe("Fixtures", () => {
           Array.from({ length: 300 }),
           () => Effect.map(get(`${urls.weather}/weather?city=Rome`), (a) => a.status)
         )
-        const s = (yield* stats).weather
+        const s = (yield* stats).weather!
         assert.strictEqual(s.errors, result.filter((x) => x >= 500).length)
         assert.strictEqual(s.ok + s.errors, 300)
         return result
@@ -228,7 +228,7 @@ describe("Fixtures", () => {
       assert.include(answer.headers["content-type"] ?? "", "application/json")
       assert.throws(() => JSON.parse(answer.text))
       const decoded = yield* HttpClient.get(`${urls.kb}/kb/search?q=broken`).pipe(
-        Effect.flatMap(HttpClientResponse.schemaBodyJson(FixtureData.KbResults)),
+        Effect.flatMap(HttpClientResponse.schemaBodyJson(KnowledgeBase.Body)),
         Effect.exit
       )
       assert.isTrue(Exit.isFailure(decoded))
@@ -244,7 +244,7 @@ describe("Fixtures", () => {
         if (Exit.isFailure(exit)) assert.isTrue(Cause.hasFails(exit.cause))
         const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
         assert.strictEqual((error as { _tag?: string })._tag, "TimeoutError")
-        assert.strictEqual((yield* stats).weather.hangs, 1)
+        assert.strictEqual((yield* stats).weather!.hangs, 1)
         // leave a second request hanging while the scope closes
         yield* Effect.forkChild(get(`${urls.weather}/weather?city=Nowhere`), { startImmediately: true })
         yield* Effect.sleep(30)

@@ -17,6 +17,7 @@ const noTokenTime = { perPromptTokenMs: 0, perCompletionTokenMs: 0 }
 /** The provider over fixtures started with `options`, configured by `env`. */
 const llm = (options: Fixtures.Options, env: Env = {}) =>
   OpenAi.layer.pipe(
+    Layer.provide(Fixtures.layerConfig),
     Layer.provideMerge(Fixtures.layer({ scale: 0.05, llmTiming: noTokenTime, ...options })),
     Layer.provide(NodeHttpClient.layerUndici),
     Layer.provide(config(env))
@@ -82,7 +83,7 @@ describe("OpenAi", () => {
       const fixtures = yield* Fixtures.Fixtures
       const response = yield* ask // seed 1, errorRate 0.5: the first request is a 5xx, the retry succeeds
       assert.isTrue(response.text.length > 0)
-      const stats = (yield* fixtures.stats).llm
+      const stats = (yield* fixtures.stats).llm!
       assert.strictEqual(stats.errors, 1)
       assert.strictEqual(stats.ok, 1)
       assert.strictEqual(stats.requests, 2)
@@ -95,7 +96,7 @@ describe("OpenAi", () => {
       yield* ask
       yield* ask // rpm 1 per scaled minute (1.2 s): one 429, then success after the wait
       const elapsed = performance.now() - t0
-      const stats = (yield* fixtures.stats).llm
+      const stats = (yield* fixtures.stats).llm!
       assert.strictEqual(stats.rateLimited, 1)
       assert.strictEqual(stats.ok, 2)
       assert.strictEqual(stats.requests, 3)
@@ -113,7 +114,7 @@ describe("OpenAi", () => {
         const t0 = performance.now()
         for (let i = 0; i < 3; i++) yield* ask
         const elapsed = performance.now() - t0
-        const stats = (yield* fixtures.stats).llm
+        const stats = (yield* fixtures.stats).llm!
         assert.strictEqual(stats.rateLimited, 0) // waited on our side, not refused by theirs
         assert.strictEqual(stats.ok, 3)
         assert.isAtLeast(elapsed, 1_250)
@@ -136,7 +137,7 @@ describe("OpenAi", () => {
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
       assert.strictEqual((error as { reason?: { _tag?: string } } | undefined)?.reason?._tag, "InvalidRequestError")
-      assert.strictEqual((yield* (yield* Fixtures.Fixtures).stats).llm.requests, 0)
+      assert.strictEqual((yield* (yield* Fixtures.Fixtures).stats).llm!.requests, 0)
     }).pipe(Effect.provide(llm({ faults: { llm: instant } }, { HYBRID_LLM_TPM: "10" }))))
 
   live("the API key is sent as a bearer token and appears in no error, log or dump", () =>

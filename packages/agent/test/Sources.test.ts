@@ -3,22 +3,24 @@ import { assert, describe, it } from "@effect/vitest"
 import { NodeHttpClient, NodeHttpServer } from "@effect/platform-node"
 import { ConfigProvider, Duration, Effect, Exit, Layer, Metric, Option, type Scope } from "effect"
 import { HttpServerResponse } from "effect/http"
-import { FixtureData, Fixtures, KnowledgeBase, News, Source, Weather } from "@hybrid/agent"
+import { FixtureData, Fixtures, KnowledgeBase, News, Query, Source, Upstream, Weather } from "@hybrid/agent"
 
 type Env = Readonly<Record<string, string>>
 
 const config = (env: Env) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
-/** The three sources over fixtures started with `options`, configured by `env`. */
+/** What the sources need over fixtures started with `options`, configured by `env` (their URLs from the fixtures). */
 const sources = (options: Fixtures.Options, env: Env = {}) =>
-  Layer.mergeAll(Weather.Weather.layer, News.News.layer, KnowledgeBase.KnowledgeBase.layer).pipe(
+  Fixtures.layerConfig.pipe(
     Layer.provideMerge(Fixtures.layer({ scale: 0.05, ...options })),
-    Layer.provide(NodeHttpClient.layerUndici),
+    Layer.provideMerge(NodeHttpClient.layerUndici),
     Layer.provide(config(env))
   )
 
-const weatherOnly = (env: Env) =>
-  Weather.Weather.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(config(env)))
+/** What the sources need without fixtures, configured by `env`. */
+const weatherOnly = (env: Env) => Layer.mergeAll(NodeHttpClient.layerUndici, config(env))
+
+const inLisbon = Query.make("the weather in Lisbon")
 
 /**
  * A one-route server on 127.0.0.1 answering every request with `answer(n)` (n counts from
@@ -53,9 +55,9 @@ describe("Sources", () => {
   live("default to the running fixtures and decode each source's body", () =>
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
-      const weather = yield* Weather.Weather
-      const news = yield* News.News
-      const kb = yield* KnowledgeBase.KnowledgeBase
+      const weather = yield* Source.make(Weather.source)
+      const news = yield* Source.make(News.make({ limit: 2 }))
+      const kb = yield* Source.make(KnowledgeBase.source)
       assert.strictEqual(weather.settings.url, fixtures.urls.weather)
       assert.strictEqual(news.settings.url, fixtures.urls.news)
       assert.strictEqual(kb.settings.url, fixtures.urls.kb)
@@ -63,7 +65,7 @@ describe("Sources", () => {
       assert.strictEqual(weather.settings.retries, 2)
       assert.isUndefined(weather.settings.rpm)
       assert.isUndefined(weather.settings.hedgeAfter)
-      const [w, n, k] = yield* Effect.all([weather.fetch("Lisbon"), news.search("electric cars", { limit: 2 }), kb.search("asyncio")], {
+      const [w, n, k] = yield* Effect.all([weather.get(inLisbon), news.get(Query.make("electric cars")), kb.get(Query.make("asyncio"))], {
         concurrency: "unbounded"
       })
       assert.strictEqual(w.city, "Lisbon")
@@ -76,8 +78,8 @@ describe("Sources", () => {
 
   live("a source that is down fails with reason failed, kind connection, after its retries", () =>
     Effect.gen(function*() {
-      const weather = yield* Weather.Weather
-      const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+      const weather = yield* Source.make(Weather.source)
+      const error = failure(yield* Effect.exit(weather.get(inLisbon)))
       assert.strictEqual(error._tag, "SourceError")
       assert.strictEqual(error.source, "weather")
       assert.strictEqual(error.reason, "failed")
@@ -91,9 +93,9 @@ describe("Sources", () => {
 
   live("a source slower than its timeout fails with reason timeout", () =>
     Effect.gen(function*() {
-      const weather = yield* Weather.Weather
+      const weather = yield* Source.make(Weather.source)
       const t0 = performance.now()
-      const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+      const error = failure(yield* Effect.exit(weather.get(inLisbon)))
       assert.strictEqual(error.reason, "timeout")
       assert.strictEqual(error.kind, "timeout")
       assert.strictEqual(error.attempts, 1)
@@ -106,11 +108,11 @@ describe("Sources", () => {
   live("a 5xx is retried and the next attempt succeeds", () =>
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
-      const weather = yield* Weather.Weather
+      const weather = yield* Source.make(Weather.source)
       // seed 3, errorRate 0.5: the first weather request draws a 5xx, the second succeeds
-      const w = yield* weather.fetch("Lisbon")
+      const w = yield* weather.get(inLisbon)
       assert.strictEqual(w.city, "Lisbon")
-      const stats = (yield* fixtures.stats).weather
+      const stats = (yield* fixtures.stats).weather!
       assert.strictEqual(stats.errors, 1)
       assert.strictEqual(stats.ok, 1)
       assert.strictEqual(stats.requests, 2)
@@ -119,11 +121,11 @@ describe("Sources", () => {
   live("a 429 is waited out for its Retry-After, not hammered", () =>
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
-      const weather = yield* Weather.Weather
+      const weather = yield* Source.make(Weather.source)
       const t0 = performance.now()
-      for (let i = 0; i < 3; i++) yield* weather.fetch("Lisbon")
+      for (let i = 0; i < 3; i++) yield* weather.get(inLisbon)
       const elapsed = performance.now() - t0
-      const stats = (yield* fixtures.stats).weather
+      const stats = (yield* fixtures.stats).weather!
       // rpm 2 per scaled minute (0.02 × 60 s = 1.2 s): the third call gets one 429, waits, succeeds
       assert.strictEqual(stats.rateLimited, 1)
       assert.strictEqual(stats.ok, 3)
@@ -133,9 +135,9 @@ describe("Sources", () => {
 
   live("a 429 on the last attempt fails with reason rate-limited and the server's Retry-After", () =>
     Effect.gen(function*() {
-      const weather = yield* Weather.Weather
-      yield* weather.fetch("Lisbon")
-      const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+      const weather = yield* Source.make(Weather.source)
+      yield* weather.get(inLisbon)
+      const error = failure(yield* Effect.exit(weather.get(inLisbon)))
       assert.strictEqual(error.reason, "rate-limited")
       assert.strictEqual(error.kind, "status")
       assert.strictEqual(error.status, 429)
@@ -145,22 +147,22 @@ describe("Sources", () => {
   live("a malformed body is a SourceError of kind decode, not a crash", () =>
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
-      const weather = yield* Weather.Weather
-      const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+      const weather = yield* Source.make(Weather.source)
+      const error = failure(yield* Effect.exit(weather.get(inLisbon)))
       assert.strictEqual(error.reason, "failed")
       assert.strictEqual(error.kind, "decode")
       assert.strictEqual(error.attempts, 1) // a 200 with garbage is not retried
-      assert.strictEqual((yield* fixtures.stats).weather.malformed, 1)
+      assert.strictEqual((yield* fixtures.stats).weather!.malformed, 1)
     }).pipe(Effect.provide(sources({ faults: { weather: { ...fast, malformedRate: 1 } } }))))
 
   live("a hung connection ends at the timeout, each attempt", () =>
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
-      const weather = yield* Weather.Weather
-      const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+      const weather = yield* Source.make(Weather.source)
+      const error = failure(yield* Effect.exit(weather.get(inLisbon)))
       assert.strictEqual(error.reason, "timeout")
       assert.strictEqual(error.attempts, 2)
-      assert.strictEqual((yield* fixtures.stats).weather.hangs, 2)
+      assert.strictEqual((yield* fixtures.stats).weather!.hangs, 2)
     }).pipe(Effect.provide(sources(
       { faults: { weather: { hangRate: 1 } } },
       { HYBRID_WEATHER_TIMEOUT: "100 millis", HYBRID_WEATHER_RETRIES: "1", HYBRID_WEATHER_RETRY_BASE: "10 millis" }
@@ -174,13 +176,13 @@ describe("Sources", () => {
       )
       const gauge = Metric.withAttributes(Source.breakerState, { source: "weather" })
       yield* Effect.gen(function*() {
-        const weather = yield* Weather.Weather
+        const weather = yield* Source.make(Weather.source)
         for (let i = 0; i < 2; i++) {
-          const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+          const error = failure(yield* Effect.exit(weather.get(inLisbon)))
           assert.strictEqual(error.reason, "failed")
           assert.strictEqual(error.status, 503)
         }
-        const open = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+        const open = failure(yield* Effect.exit(weather.get(inLisbon)))
         assert.strictEqual(open.reason, "circuit-open")
         assert.isDefined(open.retryAfter)
         assert.strictEqual(open.attempts, 1) // an open circuit is not retried
@@ -189,11 +191,11 @@ describe("Sources", () => {
         assert.strictEqual((yield* Metric.value(gauge)).value, 2)
         healthy = true
         yield* Effect.sleep("350 millis")
-        const w = yield* weather.fetch("Lisbon") // the half-open probe succeeds…
+        const w = yield* weather.get(inLisbon) // the half-open probe succeeds…
         assert.strictEqual(w.city, "Lisbon")
         assert.strictEqual(yield* weather.circuit, "closed") // …and closes the circuit
         assert.strictEqual(yield* api.count, 3)
-        yield* weather.fetch("Lisbon")
+        yield* weather.get(inLisbon)
         assert.strictEqual(yield* api.count, 4)
         assert.strictEqual((yield* Metric.value(gauge)).value, 0)
       }).pipe(Effect.provide(weatherOnly({
@@ -209,11 +211,11 @@ describe("Sources", () => {
       const api = yield* server(() => Effect.succeed(lisbon))
       yield* Effect.gen(function*() {
         const fixtures = yield* Fixtures.Fixtures
-        const weather = yield* Weather.Weather
+        const weather = yield* Source.make(Weather.source)
         assert.strictEqual(weather.settings.url, api.url)
-        yield* weather.fetch("Lisbon")
+        yield* weather.get(inLisbon)
         assert.strictEqual(yield* api.count, 1)
-        assert.strictEqual((yield* fixtures.stats).weather.requests, 0)
+        assert.strictEqual((yield* fixtures.stats).weather!.requests, 0)
       }).pipe(Effect.provide(sources({}, { HYBRID_WEATHER_URL: `${api.url}/` })))
     }))
 
@@ -249,7 +251,7 @@ describe("Sources", () => {
       const bad = yield* Effect.exit(Source.config("weather").pipe(Effect.provide(config({ HYBRID_WEATHER_URL: "x", HYBRID_WEATHER_RETRIES: "-1" }))))
       assert.isTrue(Exit.isFailure(bad))
       // no fixtures, no URL: the layer fails naming the variable
-      const missing = yield* Effect.exit(Effect.provide(Effect.gen(function*() { return yield* Weather.Weather }), weatherOnly({})))
+      const missing = yield* Effect.exit(Effect.provide(Effect.scoped(Source.make(Weather.source)), weatherOnly({})))
       assert.isTrue(Exit.isFailure(missing))
       assert.include(String(Exit.isFailure(missing) ? missing.cause : ""), "HYBRID_WEATHER_URL")
     }))
@@ -257,13 +259,13 @@ describe("Sources", () => {
   live("hedging answers from the backup when the first request hangs", () =>
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
-      const weather = yield* Weather.Weather
+      const weather = yield* Source.make(Weather.source)
       // seed 3, hangRate 0.5: the first weather request hangs, the second answers
       const t0 = performance.now()
-      const w = yield* weather.fetch("Lisbon")
+      const w = yield* weather.get(inLisbon)
       assert.strictEqual(w.city, "Lisbon")
       assert.isBelow(performance.now() - t0, 1_000) // not the 5 s timeout
-      const stats = (yield* fixtures.stats).weather
+      const stats = (yield* fixtures.stats).weather!
       assert.strictEqual(stats.hangs, 1)
       assert.strictEqual(stats.ok, 1)
     }).pipe(Effect.provide(sources(
@@ -275,9 +277,9 @@ describe("Sources", () => {
     Effect.gen(function*() {
       const api = yield* server(() => Effect.succeed(lisbon))
       yield* Effect.gen(function*() {
-        const weather = yield* Weather.Weather
-        yield* weather.fetch("Lisbon")
-        const error = failure(yield* Effect.exit(weather.fetch("Lisbon")))
+        const weather = yield* Source.make(Weather.source)
+        yield* weather.get(inLisbon)
+        const error = failure(yield* Effect.exit(weather.get(inLisbon)))
         assert.strictEqual(error.reason, "rate-limited")
         assert.strictEqual(error.kind, "rate-limit")
         assert.strictEqual(yield* api.count, 1)
@@ -286,7 +288,7 @@ describe("Sources", () => {
 
   it("parses Retry-After as openai-node does", () => {
     const now = Date.parse("2025-01-06T09:00:00Z")
-    const ms = (headers: Record<string, string>) => Option.fromUndefinedOr(Source.parseRetryAfter(headers, now)).pipe(Option.map(Duration.toMillis))
+    const ms = (headers: Record<string, string>) => Option.fromUndefinedOr(Upstream.parseRetryAfter(headers, now)).pipe(Option.map(Duration.toMillis))
     assert.deepStrictEqual(ms({ "retry-after-ms": "1500", "retry-after": "9" }), Option.some(1500))
     assert.deepStrictEqual(ms({ "retry-after": "2" }), Option.some(2000))
     assert.deepStrictEqual(ms({ "retry-after": "Mon, 06 Jan 2025 09:00:03 GMT" }), Option.some(3000))

@@ -87,7 +87,8 @@ export const bootstrapMedian = (samples: ReadonlyArray<number>, level = 0.95): r
 }
 
 /**
- * Median, min, max and the bootstrap interval of a non-empty sample.
+ * Median, min, max and the bootstrap interval of a sample, over its finite values
+ * (`n` counts them; with none, every statistic is `NaN`).
  *
  * @example
  * ```ts
@@ -100,8 +101,10 @@ export const bootstrapMedian = (samples: ReadonlyArray<number>, level = 0.95): r
  * @category statistics
  */
 export const summarize = (samples: ReadonlyArray<number>): Summary => {
-  if (samples.length === 0) return { n: 0, median: Number.NaN, min: Number.NaN, max: Number.NaN, low: Number.NaN, high: Number.NaN }
-  const xs = [...samples]
+  // a sample that is not a finite number (a p99 of no successful call, a ratio over 0)
+  // stays in the raw samples but does not count
+  const xs = samples.filter(Number.isFinite)
+  if (xs.length === 0) return { n: 0, median: Number.NaN, min: Number.NaN, max: Number.NaN, low: Number.NaN, high: Number.NaN }
   const [low, high] = bootstrapMedian(xs)
   return { n: xs.length, median: ss.median(xs), min: ss.min(xs), max: ss.max(xs), low, high }
 }

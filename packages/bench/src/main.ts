@@ -92,6 +92,15 @@ const writeFile = (path: string, text: string) =>
 const pathFlag = (value: Option.Option<string>, fallback: string) =>
   Option.match(value, { onNone: () => resolve(repositoryRoot, fallback), onSome: (path) => resolve(invokedFrom, path) })
 
+/** The table columns holding a parallel figure. */
+const parallelColumns = (result: ScenarioResult): Array<string> =>
+  Table.columnsOf(result.rows).filter((column) =>
+    result.rows.some((row) => {
+      const cell = row[column]
+      return typeof cell === "object" && cell.parallel === true
+    })
+  )
+
 /** The terminal lines of one scenario's result: control and guard, table, notes, load. */
 const describeResult = (result: ScenarioResult, cores: number): ReadonlyArray<string> => {
   const c = result.control
@@ -99,7 +108,8 @@ const describeResult = (result: ScenarioResult, cores: number): ReadonlyArray<st
     `  raw worker_threads control: ${c.median.toFixed(2)} cores delivered of ${cores} [${c.min.toFixed(2)}–${c.max.toFixed(2)}]`,
     ...(isMachineLimited(c)
       ? [Table.wrap(
-        `fewer than ${MACHINE_LIMITED} cores delivered: this scenario's parallel figures measure the machine, not the pools — read no conclusion from them`,
+        `fewer than ${MACHINE_LIMITED} cores delivered: this scenario's parallel figures (${parallelColumns(result).join(", ")}) ` +
+          "measure the machine, not the pools — read no conclusion from them",
         "  MACHINE-LIMITED: "
       )]
       : [])

@@ -37,7 +37,9 @@ const htmlCell = (cell: Cell | undefined): string => {
   const spread = cell.flag === undefined
     ? `min–max ${formatNumber(cell.min)}–${formatNumber(cell.max)}, 95% CI ${formatNumber(cell.low)}–${formatNumber(cell.high)}, n = ${cell.n}`
     : cell.flag
-  return `<td class="num figure${cell.flag === undefined ? "" : " flagged"}">${escape(formatNumber(cell.median))}` +
+  const classes = `num figure${cell.flag === undefined ? "" : " flagged"}${cell.parallel === true ? " parallel" : ""}`
+  const title = cell.parallel === true ? ` title="a parallel figure: read it beside the raw worker_threads control"` : ""
+  return `<td class="${classes}"${title}>${escape(formatNumber(cell.median))}` +
     `<span class="spread">${escape(spread)}</span></td>`
 }
 
@@ -64,6 +66,7 @@ const style = `
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
   td .spread { display: block; color: #777; font-size: 0.75rem; white-space: nowrap; }
   td.flagged { color: #999; }
+  section.machine-limited td.parallel { background: #fff3cd; }
   ul.notes { color: #444; font-size: 0.9rem; }
   details pre { background: #f7f7f7; padding: 0.5rem; overflow-x: auto; font-size: 0.8rem; }
 `
@@ -125,7 +128,7 @@ export const html = Effect.fn("report.html")(function*(results: Results, changes
     const baseline = changeChart === undefined
       ? ""
       : `<h3>Against the baseline</h3>\n${yield* figureHtml(changeChart)}\n${changesTable(mine)}`
-    sections.push(`<section id="${escape(report.scenario)}">
+    sections.push(`<section id="${escape(report.scenario)}"${isMachineLimited(report.control) ? ` class="machine-limited"` : ""}>
 <h2>${escape(report.scenario)}</h2>
 <p>${escape(report.description)}</p>
 <p class="duration">ran in ${(report.durationMs / 1000).toFixed(1)} s; load average ${escape(report.loadBefore.join(" "))} before, ${escape(report.loadAfter.join(" "))} after</p>

@@ -47,6 +47,12 @@ describe("Stats", () => {
     assert.isTrue(low >= 98 && high <= 102, `[${low}, ${high}]`)
   })
 
+  it("samples that are not finite numbers do not count", () => {
+    const s = Stats.summarize([1, Number.NaN, 3, Number.POSITIVE_INFINITY, 2])
+    assert.deepStrictEqual([s.n, s.median, s.min, s.max], [3, 2, 1, 3])
+    assert.isNaN(Stats.summarize([Number.NaN]).median)
+  })
+
   it("quantile: p50 and p99 within one repetition", () => {
     const xs = Array.from({ length: 100 }, (_, i) => i + 1) // 1 … 100
     assert.strictEqual(Stats.quantile(xs, 0.5), 50.5)

@@ -90,6 +90,7 @@ describe("report", () => {
       assert.include(await tab.locator("section#io-fanout p.duration").innerText(), "load average 0.5 0.4 0.3 before, 0.9 0.5 0.3 after")
       // the guard: the cpu fixture's control delivered 1.1 cores
       assert.include(await tab.locator(`section#cpu .warning[data-machine-limited="true"]`).innerText(), "1.10 cores delivered of 4")
+      assert.isAbove(await tab.locator("section#cpu.machine-limited td.parallel").count(), 0)
       // every figure cell shows its spread
       assert.include(await tab.locator("section#resilience td.figure").first().innerText(), "min–max")
       assert.strictEqual(await tab.locator("figure.chart").count(), expected.length)

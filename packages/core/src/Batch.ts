@@ -551,19 +551,24 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   const render = opts.renderError ?? defaultRender
 
   const call = (request: Req, line: number, key: string, attempts: { n: number }): Effect.Effect<Res, unknown, R> => {
-    let attempt: Effect.Effect<Res, unknown, R> = Effect.gen(function*() {
+    let attempt: Effect.Effect<Res, unknown, R> = Effect.suspend(() => {
       attempts.n++
       const cost = ledger === undefined ? 0 : estimateOf(request)
-      const reservation = ledger === undefined ? undefined : yield* ledger.reserve(cost)
-      if (reservation !== undefined) tokenTotals.reserved += cost
-      const response = yield* opts.handler(request, { line, attempt: attempts.n, key })
-      const used = usageOf(response)
-      if (ledger !== undefined && reservation !== undefined && used !== undefined) {
-        tokenTotals.used += used
-        tokenTotals.refunded += cost - used
-        yield* ledger.reconcile(reservation, used)
-      }
-      return response
+      const handled = Effect.suspend(() => {
+        if (ledger !== undefined) tokenTotals.reserved += cost
+        return opts.handler(request, { line, attempt: attempts.n, key })
+      })
+      return handled.pipe(
+        Limit.metered(ledger, cost, usageOf),
+        Effect.tap((response) =>
+          Effect.sync(() => {
+            const used = ledger === undefined ? undefined : usageOf(response)
+            if (used === undefined) return
+            tokenTotals.used += used
+            tokenTotals.refunded += cost - used
+          })
+        )
+      )
     })
     if (adaptive !== undefined) attempt = adaptive(attempt)
     if (rate !== undefined) attempt = rate(attempt)

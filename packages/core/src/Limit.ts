@@ -834,3 +834,42 @@ export const learned = (opts: LearnedOptions = {}): Effect.Effect<LearnedLimit> 
     })
   })
 }
+
+/**
+ * Reserve-then-reconcile as one combinator: before `self` runs, `tokens` (an estimate)
+ * are reserved from `limit` — waiting for them to fit; when `self` succeeds, the
+ * reservation is set to `used(result)` (an overrun charged, a surplus refunded; see
+ * `RateLimit.reconcile`). A failed call keeps its reservation (the server may have
+ * counted it). With `limit` undefined, `self` runs as is: callers need no branch for an
+ * unlimited budget. The LLM provider and `Batch` both meter tokens with it.
+ *
+ * `used` returning `undefined` (no usage reported) keeps the estimate.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const complete: (prompt: string) => Effect.Effect<{ readonly text: string; readonly totalTokens: number }>
+ *
+ * const program = Effect.gen(function*() {
+ *   const tpm = yield* Limit.rate({ limit: 10_000, window: "1 minute" })
+ *   // reserve 600 tokens, then charge what the reply says it used
+ *   return yield* complete("…").pipe(Limit.metered(tpm, 600, (reply) => reply.totalTokens))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const metered = <A>(
+  limit: RateLimit | undefined,
+  tokens: number,
+  used: (result: A) => number | undefined
+) =>
+<E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | RateLimitError, R> =>
+  limit === undefined ? self : Effect.flatMap(limit.reserve(tokens), (reservation) =>
+    Effect.tap(self, (result) => {
+      const actual = used(result)
+      return actual === undefined ? Effect.void : limit.reconcile(reservation, actual)
+    }))

@@ -2,9 +2,10 @@
  * Runs tasks on a pool of Node worker threads — every core, with Effect's guarantees
  * (interruption, typed errors, scoped lifetimes) kept across the thread boundary.
  *
- * Built on Effect's own machinery: each worker is an `effect/rpc` `RpcServer` over the
- * worker runner protocol (`NodeWorkerRunner`); the pool speaks effect/rpc's messages to it
- * (`Request` / `Interrupt` out, `Exit` back) from one queue in the main thread. Two halves:
+ * Built on Effect's own protocols: each worker serves effect/rpc's worker protocol
+ * (`Request` / `Interrupt` in, `Exit` back, encoded with effect/rpc's Schema codecs, inside
+ * effect/workers' envelope) with a small server of its own — no fiber per call for a plain
+ * handler — and the pool speaks it from one queue in the main thread. Two halves:
  *
  * - the worker file is one call, `serve(group, handlers)` from the thin entry
  *   `@hybrid/core/worker`; it imports only the task declarations and the handlers (never

@@ -38,7 +38,6 @@ interface Run {
   readonly sources: ReadonlyArray<Agent.SourceReport>
 }
 
-const names = ["weather", "news", "kb"] as const
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const pad = (text: string, width: number) => text.padEnd(width)
@@ -71,7 +70,7 @@ const cell = (run: Run, name: string) => {
   return `${source.status} ${(source.ms / 1000).toFixed(2)}`
 }
 
-const row = (label: string, run: Run, bound: boolean) => {
+const row = (names: ReadonlyArray<string>, label: string, run: Run, bound: boolean) => {
   const t = run.answer?.timings
   return "  " + pad(label, 11) + padStart(seconds(run.wallMs), 9) + "  " +
     names.map((n) => pad(cell(run, n), 16)).join(" ") + " " +
@@ -79,7 +78,8 @@ const row = (label: string, run: Run, bound: boolean) => {
     (bound && t !== undefined ? padStart(seconds(t.bound), 7) : "")
 }
 
-const header = "  " + pad("", 11) + padStart("total", 9) + "  " + names.map((n) => pad(n, 16)).join(" ") + " " +
+const header = (names: ReadonlyArray<string>) =>
+  "  " + pad("", 11) + padStart("total", 9) + "  " + names.map((n) => pad(n, 16)).join(" ") + " " +
   padStart("llm", 7) + "  " + padStart("bound", 7)
 
 /**
@@ -155,10 +155,11 @@ export const demo = Command.make(
     for (const [i, query] of queries.entries()) {
       const s = sequential[i]!
       const h = hybrid[i]!
+      const names = h.sources.map((source) => source.name)
       yield* Console.log(`\nQ${i + 1} ${query}`)
-      yield* Console.log(header)
-      yield* Console.log(row("sequential", s, false))
-      yield* Console.log(row("hybrid", h, true))
+      yield* Console.log(header(names))
+      yield* Console.log(row(names, "sequential", s, false))
+      yield* Console.log(row(names, "hybrid", h, true))
       const cpu = h.answer?.timings.cpu
       if (cpu !== undefined) {
         yield* Console.log(`  CPU on the workers (hybrid): ${names.map((n) => `${n} ${cpu[n] === undefined ? "-" : seconds(cpu[n])}`).join(", ")}`)

@@ -21,6 +21,7 @@ import { Cause, Config, Duration, Effect, Option, Predicate, Runtime, Schema } f
 import { CliError, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
 import * as Faults from "../fixtures/Faults.ts"
+import * as Fixtures from "../fixtures/Fixtures.ts"
 import * as Scrub from "../Scrub.ts"
 
 // --- errors ------------------------------------------------------------------------------
@@ -295,7 +296,7 @@ export const budgetOf = (
  * @category layers
  */
 export const agent = (options: { readonly scale: number; readonly faults: Faults.Config; readonly seed?: number | undefined }) =>
-  Agent.layerFixtures({ scale: options.scale, faults: options.faults, seed: options.seed })
+  Fixtures.layerAgent({ scale: options.scale, faults: options.faults, seed: options.seed })
 
 /**
  * The demo's sample queries (`Agent.sampleQueries`).

@@ -5,8 +5,9 @@
  * OpenAI-compatible server works (OpenAI, vLLM, llama.cpp, Ollama, the fixture LLM).
  *
  * When to use: provide `OpenAi.layer` (it needs an `HttpClient`) and call
- * `LanguageModel.generateText` / `EmbeddingModel.embedMany` as usual. With `Fixtures` in
- * context and no `OPENAI_BASE_URL`, it talks to the fixture LLM.
+ * `LanguageModel.generateText` / `EmbeddingModel.embedMany` as usual. Every request goes
+ * through the `Upstream` boundary. `Fixtures.layerConfig` points it at the fixture LLM
+ * (by providing `OPENAI_BASE_URL` and `OPENAI_MODEL` when the environment does not).
  *
  * What it adds to a bare HTTP call:
  * - **Retries as openai-node does them**: connection errors, timeouts, 408, 409, 429 and
@@ -27,9 +28,9 @@
  *
  * | variable                  | default                                             |
  * |---------------------------|-----------------------------------------------------|
- * | `OPENAI_BASE_URL`         | the running `Fixtures`' LLM, else `https://api.openai.com/v1` |
+ * | `OPENAI_BASE_URL`         | `https://api.openai.com/v1`                         |
  * | `OPENAI_API_KEY`          | none (no `Authorization` header)                    |
- * | `OPENAI_MODEL`            | `fixture-mini` on the fixtures, else `gpt-4o-mini`  |
+ * | `OPENAI_MODEL`            | `gpt-4o-mini`                                       |
  * | `OPENAI_EMBEDDING_MODEL`  | `text-embedding-3-small`                            |
  * | `HYBRID_LLM_TIMEOUT`      | `60 seconds` per attempt                            |
  * | `HYBRID_LLM_RETRIES`      | `2`                                                 |
@@ -58,7 +59,10 @@
  *   prompt: "Lisbon is in Portugal. Porto makes wine.\nQuestion: where is Lisbon?"
  * }).pipe(
  *   Effect.map((response) => [response.text, response.usage.inputTokens.total]),
- *   Effect.provide(OpenAi.layer.pipe(Layer.provide([Fixtures.layer({ scale: 0.05 }), NodeHttpClient.layerUndici])))
+ *   Effect.provide(OpenAi.layer.pipe(
+ *     Layer.provide(Fixtures.layerConfig),
+ *     Layer.provide([Fixtures.layer({ scale: 0.05 }), NodeHttpClient.layerUndici])
+ *   ))
  * )
  * // Effect.runPromise(program) → ["Lisbon is in Portugal.", 23]  (measured)
  * ```
@@ -67,12 +71,10 @@
  */
 import { Clock, Config, Context, Duration, Effect, Layer, Metric, Option, Redacted, Schema, Stream } from "effect"
 import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } from "effect/ai"
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
-import type { HttpClientError } from "effect/http/HttpClientError"
+import { HttpClient, HttpClientRequest } from "effect/http"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
-import * as Fixtures from "../fixtures/Fixtures.ts"
-import { isRetryableStatus, parseRetryAfter } from "../sources/Source.ts"
+import * as Upstream from "../Upstream.ts"
 
 // --- settings ----------------------------------------------------------------------------
 
@@ -105,38 +107,42 @@ const optionalInt = (name: string, min: number) =>
   )
 
 /**
- * The provider's `Config` (see the module comment). `fixtureUrl`, when given, is the
- * default base URL and makes `fixture-mini` the default model.
+ * The provider's `Config` (see the module comment).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const settings = Effect.gen(function*() {
+ *   return yield* OpenAi.config
+ * })
+ * // with no variables set → { baseUrl: "https://api.openai.com/v1", model: "gpt-4o-mini", retries: 2, … }
+ * ```
  *
  * @since 0.1.0
  * @category config
  */
-export const config = (fixtureUrl?: string | undefined): Config.Config<Settings> =>
-  Config.all({
-    baseUrl: Config.option(Config.String("OPENAI_BASE_URL")),
-    apiKey: Config.option(Config.Redacted("OPENAI_API_KEY")),
-    model: Config.option(Config.String("OPENAI_MODEL")),
-    embeddingModel: Config.String("OPENAI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
-    timeout: Config.Duration("HYBRID_LLM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
-    retries: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRIES").pipe(
-      Config.withDefault(2)
-    ),
-    maxTokens: optionalInt("HYBRID_LLM_MAX_TOKENS", 1),
-    tpm: optionalInt("HYBRID_LLM_TPM", 0),
-    rpm: optionalInt("HYBRID_LLM_RPM", 0),
-    rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
-  }).pipe(Config.map((s): Settings => {
-    const onFixtures = Option.isNone(s.baseUrl) && fixtureUrl !== undefined
-    const baseUrl = Option.getOrElse(s.baseUrl, () => fixtureUrl ?? "https://api.openai.com/v1").replace(/\/+$/, "")
-    return {
-      ...s,
-      baseUrl,
-      apiKey: Option.getOrUndefined(s.apiKey),
-      model: Option.getOrElse(s.model, () => onFixtures ? "fixture-mini" : "gpt-4o-mini"),
-      tpm: s.tpm === 0 ? undefined : s.tpm,
-      rpm: s.rpm === 0 ? undefined : s.rpm
-    }
-  }))
+export const config: Config.Config<Settings> = Config.all({
+  baseUrl: Config.String("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
+  apiKey: Config.option(Config.Redacted("OPENAI_API_KEY")),
+  model: Config.String("OPENAI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
+  embeddingModel: Config.String("OPENAI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
+  timeout: Config.Duration("HYBRID_LLM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
+  retries: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRIES").pipe(
+    Config.withDefault(2)
+  ),
+  maxTokens: optionalInt("HYBRID_LLM_MAX_TOKENS", 1),
+  tpm: optionalInt("HYBRID_LLM_TPM", 0),
+  rpm: optionalInt("HYBRID_LLM_RPM", 0),
+  rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+}).pipe(Config.map((s): Settings => ({
+  ...s,
+  baseUrl: s.baseUrl.replace(/\/+$/, ""),
+  apiKey: Option.getOrUndefined(s.apiKey),
+  tpm: s.tpm === 0 ? undefined : s.tpm,
+  rpm: s.rpm === 0 ? undefined : s.rpm
+})))
 
 // --- wire format -------------------------------------------------------------------------
 
@@ -188,9 +194,6 @@ export const Embeddings = Schema.Struct({
 })
 /** @since 0.1.0 @category models */
 export type Embeddings = typeof Embeddings.Type
-
-const ErrorBody = Schema.Struct({ error: Schema.Struct({ message: Schema.String }) })
-const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
 
 // --- budget ------------------------------------------------------------------------------
 
@@ -252,7 +255,7 @@ export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | 
   if (error._tag === "DeadlineExceeded") return false
   if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError"
   const status = statusOf(error)
-  return status !== undefined && isRetryableStatus(status)
+  return status !== undefined && Upstream.isRetryableStatus(status)
 }
 
 /**
@@ -271,7 +274,7 @@ export class Client extends Context.Service<Client, {
   /** Token accounting so far. */
   readonly usage: Effect.Effect<TokenUsage>
 }>()("@hybrid/agent/OpenAi/Client") {
-  /** Reads the `Config`; the base URL defaults to the running `Fixtures`' LLM. */
+  /** Reads the `Config`. */
   static readonly layer: Layer.Layer<Client, Config.ConfigError, HttpClient.HttpClient> = Layer.effect(
     this,
     Effect.suspend(() => make)
@@ -308,87 +311,71 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         ? aiError(method, new AiError.UnknownError({ description: error.message }))
         : aiError(method, new AiError.RateLimitError({}))
 
-    /** Waits for the request's turn and reserves `estimate` tokens. */
-    const reserve = (method: string, estimate: number) =>
-      Effect.gen(function*() {
-        if (rpm !== undefined) yield* rpm.consume(1)
-        const reservation = tpm === undefined ? undefined : yield* tpm.reserve(estimate)
-        counters.reserved += estimate
-        counters.charged += estimate
-        return reservation
-      }).pipe(Effect.mapError((e) => budgetError(method, e)))
-
-    /** Sets the reservation to what `usage` shows: the overrun is charged, the surplus refunded. */
-    const reconcile = (
-      method: string,
-      reservation: Limit.Reservation | undefined,
-      estimate: number,
-      total: number | undefined
-    ) =>
-      Effect.gen(function*() {
-        if (total === undefined) return
-        counters.reported += total
-        if (reservation !== undefined) yield* tpm!.reconcile(reservation, total)
-        counters.charged += total - estimate
-        if (total < estimate) counters.overReserved += estimate - total
-      }).pipe(Effect.mapError((e) => budgetError(method, e)))
-
-    const fromHttp = (method: string, url: string, error: HttpClientError): AiError.AiError => {
-      const reason = error.reason
-      switch (reason._tag) {
-        case "TransportError":
-        case "EncodeError":
-        case "InvalidUrlError":
+    /** What the `Upstream` boundary reported, as the `AiError` effect/ai expects. */
+    const fromUpstream = (method: string, error: Upstream.UpstreamError): AiError.AiError => {
+      switch (error.kind) {
+        case "connection":
           return aiError(method, new AiError.NetworkError({
-            reason: reason._tag,
+            reason: error.cause === "EncodeError" || error.cause === "InvalidUrlError" ? error.cause : "TransportError",
             method: "POST",
-            url,
-            description: reason.description ?? reason._tag
+            url: error.url,
+            description: error.detail
           }))
-        default:
-          return aiError(method, new AiError.InvalidResponseError({ description: `unreadable response body (${reason._tag})` }))
+        case "decode":
+          return aiError(method, new AiError.InvalidResponseError({ description: `unexpected response body: ${error.detail}` }))
+        case "status": {
+          const status = error.status ?? 0
+          const http = { response: { status, headers: {} } }
+          const description = error.serverMessage ?? `HTTP ${status}`
+          if (status === 429) return aiError(method, new AiError.RateLimitError({ retryAfter: error.retryAfter, http }))
+          if (status === 408 || status === 409) return aiError(method, new AiError.UnknownError({ description, http }))
+          return aiError(method, AiError.reasonFromHttpStatus({ status, http, description }))
+        }
       }
     }
 
-    const statusError = (method: string, status: number, body: string, headers: Readonly<Record<string, string>>, now: number) => {
-      const message = Option.match(decodeErrorBody(body), { onNone: () => undefined, onSome: (b) => b.error.message })
-      const httpContext = { response: { status, headers: {} } }
-      const description = message ?? `HTTP ${status}`
-      if (status === 429) {
-        return aiError(method, new AiError.RateLimitError({ retryAfter: parseRetryAfter(headers, now), http: httpContext }))
-      }
-      if (status === 408 || status === 409) return aiError(method, new AiError.UnknownError({ description, http: httpContext }))
-      return aiError(method, AiError.reasonFromHttpStatus({ status, http: httpContext, description }))
+    /** Counts a request's estimate, then (on success) what its `usage` says. */
+    const account = (estimate: number) => (total: number | undefined) => {
+      if (total === undefined) return
+      counters.reported += total
+      counters.charged += total - estimate
+      if (total < estimate) counters.overReserved += estimate - total
     }
 
-    /** One POST: reserve, send, check, decode — retried by `call`. */
+    /** One POST through the boundary, its tokens metered — retried by `call`. */
     const post = <S extends Schema.Top & { readonly DecodingServices: never }>(
       method: string,
       path: string,
       body: unknown,
-      schema: S
+      schema: S,
+      estimate: number,
+      total: (a: S["Type"]) => number | undefined
     ) => {
-      const url = `${settings.baseUrl}${path}`
-      const request = HttpClientRequest.post(url).pipe(
+      const request = HttpClientRequest.post(`${settings.baseUrl}${path}`).pipe(
         HttpClientRequest.acceptJson,
         HttpClientRequest.bodyJsonUnsafe(body),
         settings.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(settings.apiKey)
       )
-      return Effect.gen(function*() {
+      const send = Effect.suspend(() => {
         counters.requests++
-        const response = yield* http.execute(request).pipe(Effect.mapError((e) => fromHttp(method, url, e)))
-        if (response.status < 200 || response.status >= 300) {
-          const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
-          return yield* statusError(method, response.status, text, response.headers, yield* Clock.currentTimeMillis)
-        }
-        return yield* HttpClientResponse.schemaBodyJson(schema)(response).pipe(
-          Effect.mapError((e) =>
-            Schema.isSchemaError(e)
-              ? aiError(method, new AiError.InvalidResponseError({ description: `unexpected response body: ${e.message}` }))
-              : fromHttp(method, url, e)
-          )
+        counters.reserved += estimate
+        counters.charged += estimate
+        return Upstream.json(http, request, schema).pipe(
+          Effect.mapError((e) => fromUpstream(method, e)),
+          Deadline.timeout(settings.timeout)
         )
-      }).pipe(Deadline.timeout(settings.timeout))
+      })
+      return send.pipe(
+        Limit.metered(tpm, estimate, total),
+        Effect.tap((a) => Effect.sync(() => account(estimate)(total(a)))),
+        Effect.mapError((e) =>
+          e._tag === "CostExceedsLimit" || e._tag === "RateLimiterError" || e._tag === "LimitStoreError" ? budgetError(method, e) : e
+        ),
+        (metered) =>
+          rpm === undefined
+            ? metered
+            : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered)
+      )
     }
 
     const call = <S extends Schema.Top & { readonly DecodingServices: never }>(
@@ -399,10 +386,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       estimate: number,
       total: (a: S["Type"]) => number | undefined
     ): Effect.Effect<S["Type"], AiError.AiError> =>
-      reserve(method, estimate).pipe(
-        Effect.flatMap((reservation) =>
-          post(method, path, body, schema).pipe(Effect.tap((a) => reconcile(method, reservation, estimate, total(a))))
-        ),
+      post(method, path, body, schema, estimate, total).pipe(
         Retry.retry(policy),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
@@ -459,16 +443,25 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
   })
 
 /**
- * Reads the `Config` (the base URL defaulting to the running `Fixtures`' LLM) and builds
- * the client.
+ * Reads the `Config` and builds the client.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() {
+ *   const client = yield* OpenAi.make
+ *   return client.settings.model
+ * }).pipe(Effect.provide(NodeHttpClient.layerUndici)) // "gpt-4o-mini" unless OPENAI_MODEL is set
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient> = Effect.gen(function*() {
-  const fixtures = yield* Effect.serviceOption(Fixtures.Fixtures)
-  const settings = yield* config(Option.isSome(fixtures) ? fixtures.value.urls.llm : undefined)
-  return yield* fromSettings(settings)
+  return yield* fromSettings(yield* config)
 })
 
 // --- effect/ai services ------------------------------------------------------------------

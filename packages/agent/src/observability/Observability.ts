@@ -35,11 +35,11 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { Agent, Observability } from "@hybrid/agent"
+ * import { Agent, Fixtures, Observability } from "@hybrid/agent"
  *
  * // OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 node program.ts
  * const program = Agent.answer("electric cars in Oslo", { budget: "10 seconds" }).pipe(
- *   Effect.provide(Agent.layerFixtures()),
+ *   Effect.provide(Fixtures.layerAgent()),
  *   Effect.provide(Observability.layer)
  * )
  * ```

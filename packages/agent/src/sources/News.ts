@@ -1,76 +1,67 @@
 /**
- * The News source: `GET {HYBRID_NEWS_URL}/news?q=&limit=` decoded as `FixtureData.News`,
- * under the news source's own timeout, retries, circuit breaker, rate limit and hedging
- * (`HYBRID_NEWS_*`, see `Source`).
- *
- * When to use: provide `News.layer` (it needs an `HttpClient`) and call
- * `search(query)`. With `Fixtures` in context and no `HYBRID_NEWS_URL`, it talks to the
- * fixture news server.
- *
- * Gotcha: every failure is a `SourceError` — read `reason` for the status to report.
+ * The News source: `GET {HYBRID_NEWS_URL}/news?q=&limit=` decoded as `News.Body`, one
+ * document per article for processing, under the news source's own timeout, retries,
+ * circuit breaker, rate limit and hedging (`HYBRID_NEWS_*`, see `Source`). The search is
+ * the query's content words (`Query.terms`); `make({ limit })` asks for another number
+ * of articles than `source`'s 10.
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
+ * import { Effect } from "effect"
  * import { NodeHttpClient } from "@effect/platform-node"
- * import { Fixtures, News } from "@hybrid/agent"
+ * import { News, Query, Source } from "@hybrid/agent"
  *
- * const program = News.News.use((news) => news.search("electric cars", { limit: 3 })).pipe(
- *   Effect.provide(News.News.layer.pipe(
- *     Layer.provide([Fixtures.layer({ scale: 0.05 }), NodeHttpClient.layerUndici])
- *   ))
- * )
- * // Effect.runPromise(program) → { query: "electric cars", articles: [ …3 ] }
+ * const program = Effect.gen(function*() {
+ *   const news = yield* Source.make(News.make({ limit: 3 })) // reads HYBRID_NEWS_URL, …
+ *   return yield* news.get(Query.make("What is new about electric cars?"))
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+ * // → { query: "electric cars", articles: [ …3 ] }
  * ```
  *
  * @since 0.1.0
  */
-import { type Config, Context, Effect, Layer } from "effect"
-import type { HttpClient } from "effect/http"
-import * as FixtureData from "../fixtures/data.ts"
+import { Schema } from "effect"
 import * as Source from "./Source.ts"
 
 /**
- * @since 0.1.0
- * @category models
- */
-export interface SearchOptions {
-  /** Articles wanted (the server's default when missing). */
-  readonly limit?: number | undefined
-}
-
-/**
- * @since 0.1.0
- * @category services
- */
-export class News extends Context.Service<News, {
-  readonly settings: Source.Settings
-  /** The circuit's state now. */
-  readonly circuit: Effect.Effect<Source.CircuitState>
-  /** Recent articles about `query`. */
-  readonly search: (query: string, options?: SearchOptions) => Effect.Effect<FixtureData.News, Source.SourceError>
-}>()("@hybrid/agent/News") {
-  /** Reads `HYBRID_NEWS_*`; the URL defaults to the running `Fixtures`' news server. */
-  static readonly layer: Layer.Layer<News, Config.ConfigError, HttpClient.HttpClient> = Layer.effect(
-    this,
-    Effect.suspend(() => make)
-  )
-}
-
-/**
- * Builds the service (scoped: its breaker's metric updater stops with the scope).
+ * `GET /news?q=`: recent articles about the query, newest first.
  *
  * @since 0.1.0
- * @category constructors
+ * @category schemas
  */
-export const make = Effect.gen(function*() {
-  const source = yield* Source.make({ name: "news", schema: FixtureData.News, fixture: "news" })
-  return News.of({
-    settings: source.settings,
-    circuit: source.circuit,
-    search: Effect.fn("News.search")(function*(query: string, options?: SearchOptions) {
-      const limit = options?.limit
-      return yield* source.get("/news", limit === undefined ? { q: query } : { q: query, limit: String(limit) })
-    })
-  })
+export const Body = Schema.Struct({
+  query: Schema.String,
+  articles: Schema.Array(Schema.Struct({
+    id: Schema.String,
+    title: Schema.String,
+    source: Schema.String,
+    publishedAt: Schema.String,
+    url: Schema.String,
+    summary: Schema.String
+  }))
 })
+/** @since 0.1.0 @category models */
+export type Body = typeof Body.Type
+
+/**
+ * The definition, asking for `limit` articles (default 10).
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export const make = (options: { readonly limit?: number | undefined } = {}) =>
+  Source.define({
+    name: "news",
+    label: "News",
+    schema: Body,
+    request: Source.search("/news", options.limit ?? 10),
+    documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
+  })
+
+/**
+ * The definition with its defaults (10 articles).
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export const source = make()

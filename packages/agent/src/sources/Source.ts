@@ -1,11 +1,15 @@
 /**
- * The one mechanism every agent source shares: an HTTP JSON GET, decoded with Schema,
- * under its own timeout, retry policy, circuit breaker, rate limit and (optional)
- * hedging — all set by `Config`.
+ * A source of the agent is one definition — its name, label, response Schema, how to
+ * build the request from the query, how to turn the decoded body into documents for
+ * processing, and its default resilience settings — and `make` turns a definition into a
+ * running source: an HTTP JSON GET through the `Upstream` boundary, under its own
+ * timeout, retry policy, circuit breaker, rate limit, concurrency limit and (optional)
+ * hedging, all set by `Config` under `HYBRID_<NAME>_*`.
  *
- * `Weather`, `News` and `KnowledgeBase` are thin modules over `make`: each names its
- * path, query and Schema, and gets back a `Source` whose `get` never crashes — every
- * failure is a `SourceError` whose `reason` is what the agent reports for the source:
+ * `Weather`, `News` and `KnowledgeBase` are definitions (`Weather.source`, …); adding a
+ * source is one more definition passed to `Agent.layer({ sources })`. A running source's
+ * `get` never crashes — every failure is a `SourceError` whose `reason` is what the agent
+ * reports for the source:
  *
  * | `reason`         | `kind`                             | when                                          |
  * |------------------|------------------------------------|-----------------------------------------------|
@@ -17,29 +21,27 @@
  * How one `get` runs, outside in:
  *
  * ```text
- * Retry.retry(policy)                       connection, timeout, 408/409/429/5xx; waits ≥ Retry-After
- *   Hedge.after(hedgeAfter)                 optional: a backup request when the first is slow
- *     CircuitBreaker.execute({ key })       one circuit per source; open → fails fast, nothing sent
- *       Limit.rate (rpm)                    waits its turn, at most `timeout`
- *       Deadline.timeout(timeout)           per attempt, capped by the caller's Deadline
- *         HttpClient GET + Schema decode
+ * Limit.concurrency (concurrency)           optional: calls past it queue (the breaker never sees them)
+ *   Retry.retry(policy)                     connection, timeout, 408/409/429/5xx; waits ≥ Retry-After
+ *     Hedge.after(hedgeAfter)               optional: a backup request when the first is slow
+ *       CircuitBreaker.execute({ key })     one circuit per source; open → fails fast, nothing sent
+ *         Limit.rate (rpm)                  waits its turn, at most `timeout`
+ *         Deadline.timeout(timeout)         per attempt, capped by the caller's Deadline
+ *           Upstream.json                   GET + status policy + Schema decode
  * ```
  *
- * Underneath: `effect/http` `HttpClient`, `effect/persistence` `CircuitBreaker` (a memory
- * store unless a `CircuitBreakerStore` is provided, e.g. Redis, to share circuits between
- * processes) and `@hybrid/core`'s `Deadline`, `Retry`, `Limit`, `Hedge`. Written here:
- * the error classification, the `Retry-After` parsing and the configuration.
- *
- * Configuration (`NAME` is `WEATHER`, `NEWS`, `KB`; durations are Effect duration strings
- * such as `"300 millis"` or `"5 seconds"`):
+ * Configuration (`NAME` is the definition's name upper-cased — `WEATHER`, `NEWS`, `KB`;
+ * durations are Effect duration strings such as `"300 millis"` or `"5 seconds"`; the
+ * definition's `defaults` replace the defaults below):
  *
  * | variable                      | default                         |
  * |-------------------------------|---------------------------------|
- * | `HYBRID_NAME_URL`             | the running `Fixtures`' URL; required without them |
+ * | `HYBRID_NAME_URL`             | required (`Fixtures.layerConfig` provides the fixtures' URLs) |
  * | `HYBRID_NAME_TIMEOUT`         | `5 seconds` (per attempt)       |
  * | `HYBRID_NAME_RETRIES`         | `2` (so at most 3 attempts)     |
  * | `HYBRID_NAME_RETRY_BASE`      | `200 millis` (full jitter, ×2, capped at 5 s) |
  * | `HYBRID_NAME_RPM`             | unlimited (`0` = unlimited)     |
+ * | `HYBRID_NAME_CONCURRENCY`     | unlimited (`0` = unlimited): calls in flight at once |
  * | `HYBRID_NAME_HEDGE_AFTER`     | off                             |
  * | `HYBRID_NAME_BREAKER_FAILURES`| `5` consecutive failures open the circuit |
  * | `HYBRID_NAME_BREAKER_OPEN`    | `30 seconds` before a probe     |
@@ -63,24 +65,30 @@
  * ```ts
  * import { Effect, Schema } from "effect"
  * import { NodeHttpClient } from "@effect/platform-node"
- * import { Source } from "@hybrid/agent"
+ * import { Query, Source } from "@hybrid/agent"
  *
- * const Quote = Schema.Struct({ text: Schema.String })
+ * const Quotes = Source.define({
+ *   name: "quotes",
+ *   label: "Quotes",
+ *   schema: Schema.Struct({ quotes: Schema.Array(Schema.Struct({ id: Schema.String, text: Schema.String })) }),
+ *   request: (query) => ({ path: "/quotes", params: { q: query.terms } }),
+ *   documents: (body) => body.quotes.map((q) => ({ id: q.id, title: "Quote", text: q.text }))
+ * })
  * const program = Effect.gen(function*() {
- *   // reads HYBRID_QUOTES_URL, HYBRID_QUOTES_TIMEOUT, …
- *   const quotes = yield* Source.make({ name: "quotes", schema: Quote })
- *   return yield* quotes.get("/quote", { topic: "effect" })
+ *   const quotes = yield* Source.make(Quotes) // reads HYBRID_QUOTES_URL, HYBRID_QUOTES_TIMEOUT, …
+ *   return yield* quotes.get(Query.make("effect systems"))
  * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
  * @since 0.1.0
  */
 import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Stream } from "effect"
-import { HttpClient, HttpClientRequest, HttpClientResponse } from "effect/http"
-import type { HttpClientError } from "effect/http/HttpClientError"
+import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
-import * as Fixtures from "../fixtures/Fixtures.ts"
+import type * as Processing from "../processing/Processing.ts"
+import * as Upstream from "../Upstream.ts"
+import type { Query } from "./Query.ts"
 
 // --- errors ------------------------------------------------------------------------------
 
@@ -164,18 +172,8 @@ const sourceError = (
   })
 
 /**
- * The HTTP statuses openai-node retries (408, 409, 429, 5xx): the one rule shared by the
- * sources and the LLM provider.
- *
- * @since 0.1.0
- * @category predicates
- */
-export const isRetryableStatus = (status: number): boolean =>
-  status === 408 || status === 409 || status === 429 || status >= 500
-
-/**
  * Whether another attempt may help: connection errors, timeouts, and the statuses of
- * `isRetryableStatus`. Not the caller's deadline, a decode error, an open circuit or our
+ * `Upstream.isRetryableStatus`. Not the caller's deadline, a decode error, an open circuit or our
  * own rate limit.
  *
  * @since 0.1.0
@@ -187,41 +185,13 @@ export const isRetryable = (error: SourceError): boolean => {
     case "timeout":
       return true
     case "status": {
-      return isRetryableStatus(error.status ?? 0)
+      return Upstream.isRetryableStatus(error.status ?? 0)
     }
     default:
       return false
   }
 }
 
-// --- Retry-After -------------------------------------------------------------------------
-
-/**
- * The wait a response asks for, as openai-node reads it: `retry-after-ms` (milliseconds),
- * else `retry-after` (seconds, or an HTTP date). Only waits in (0, 60 s] are trusted;
- * anything else is ignored and the retry policy's own backoff applies.
- *
- * @since 0.1.0
- * @category utils
- */
-export const parseRetryAfter = (
-  headers: Readonly<Record<string, string | undefined>>,
-  now: number = Date.now()
-): Duration.Duration | undefined => {
-  let millis: number | undefined
-  const ms = headers["retry-after-ms"]
-  if (ms !== undefined && ms.trim() !== "" && Number.isFinite(Number(ms))) millis = Number(ms)
-  const after = headers["retry-after"]
-  if (millis === undefined && after !== undefined && after.trim() !== "") {
-    const seconds = Number(after)
-    if (Number.isFinite(seconds)) millis = seconds * 1000
-    else {
-      const date = Date.parse(after)
-      if (Number.isFinite(date)) millis = date - now
-    }
-  }
-  return millis !== undefined && millis > 0 && millis <= 60_000 ? Duration.millis(millis) : undefined
-}
 
 // --- settings ----------------------------------------------------------------------------
 
@@ -242,6 +212,8 @@ export interface Settings {
   readonly retryBase: Duration.Duration
   /** Requests per minute; `undefined` = unlimited. */
   readonly rpm: number | undefined
+  /** Calls in flight at once (the others queue); `undefined` = unlimited. */
+  readonly concurrency: number | undefined
   /** Start a backup request after this long; `undefined` = no hedging. */
   readonly hedgeAfter: Duration.Duration | undefined
   readonly breakerFailures: number
@@ -249,58 +221,74 @@ export interface Settings {
 }
 
 /**
- * Defaults for what the environment does not set.
+ * A definition's defaults under the environment (`HYBRID_<NAME>_*` still wins).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Defaults {
-  readonly url?: string | undefined
-  readonly timeout?: Duration.Duration | undefined
-  readonly retries?: number | undefined
-  readonly retryBase?: Duration.Duration | undefined
-  readonly rpm?: number | undefined
-  readonly hedgeAfter?: Duration.Duration | undefined
-  readonly breakerFailures?: number | undefined
-  readonly breakerOpen?: Duration.Duration | undefined
-}
+export type Defaults = { readonly [K in Exclude<keyof Settings, "name">]?: Settings[K] | undefined }
 
 const intAtLeast = (min: number, name: string) =>
   Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name)
 
-const withOptionalDefault = <A>(config: Config.Config<A>, value: A | undefined): Config.Config<A | undefined> =>
+/** `0` (or unset without a default) means "no limit". */
+const optional = <A>(config: Config.Config<A>, value: A | undefined): Config.Config<A | undefined> =>
   value === undefined
     ? Config.option(config).pipe(Config.map(Option.getOrUndefined))
     : config.pipe(Config.withDefault(value))
 
 /**
+ * The `HYBRID_<NAME>_` prefix of a source's variables.
+ *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * Source.envPrefix("kb") // "HYBRID_KB_"
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const envPrefix = (name: string): string => `HYBRID_${name.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}_`
+
+/**
  * The `Config` of source `name`, read from `HYBRID_<NAME>_*` (see the module comment).
  * `defaults.url` is the fallback URL; without it `HYBRID_<NAME>_URL` is required.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const settings = Effect.gen(function*() {
+ *   return yield* Source.config("weather", { retries: 0 })
+ * })
+ * // with HYBRID_WEATHER_URL=http://127.0.0.1:8080 → { url: "http://127.0.0.1:8080", retries: 0, … }
+ * ```
  *
  * @since 0.1.0
  * @category config
  */
 export const config = (name: string, defaults: Defaults = {}): Config.Config<Settings> => {
-  const prefix = `HYBRID_${name.toUpperCase().replace(/[^A-Z0-9]+/g, "_")}_`
+  const prefix = envPrefix(name)
   const url = Config.String(`${prefix}URL`)
   return Config.all({
     url: defaults.url === undefined ? url : url.pipe(Config.withDefault(defaults.url)),
     timeout: Config.Duration(`${prefix}TIMEOUT`).pipe(Config.withDefault(defaults.timeout ?? Duration.seconds(5))),
-    retries: intAtLeast(0, `${prefix}RETRIES`).pipe(
-      Config.withDefault(defaults.retries ?? 2)
-    ),
+    retries: intAtLeast(0, `${prefix}RETRIES`).pipe(Config.withDefault(defaults.retries ?? 2)),
     retryBase: Config.Duration(`${prefix}RETRY_BASE`).pipe(Config.withDefault(defaults.retryBase ?? Duration.millis(200))),
-    rpm: withOptionalDefault(intAtLeast(0, `${prefix}RPM`), defaults.rpm),
-    hedgeAfter: withOptionalDefault(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
-    breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(
-      Config.withDefault(defaults.breakerFailures ?? 5)
-    ),
+    rpm: optional(intAtLeast(0, `${prefix}RPM`), defaults.rpm),
+    concurrency: optional(intAtLeast(0, `${prefix}CONCURRENCY`), defaults.concurrency),
+    hedgeAfter: optional(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
+    breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(Config.withDefault(defaults.breakerFailures ?? 5)),
     breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30)))
   }).pipe(Config.map((s): Settings => ({
     name,
     ...s,
     url: s.url.replace(/\/+$/, ""),
     rpm: s.rpm === 0 ? undefined : s.rpm,
+    concurrency: s.concurrency === 0 ? undefined : s.concurrency,
     hedgeAfter: s.hedgeAfter !== undefined && Duration.isZero(s.hedgeAfter) ? undefined : s.hedgeAfter
   })))
 }
@@ -344,68 +332,212 @@ export type CircuitState = "closed" | "half-open" | "open"
 
 const stateCode = { closed: 0, "half-open": 1, open: 2 } as const
 
-// --- the source --------------------------------------------------------------------------
+// --- the definition ----------------------------------------------------------------------
 
 /**
- * A configured source of `A`s.
+ * The GET a source makes for a query: `path` under its URL, and the URL parameters.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Source<A> {
+export interface Request {
+  readonly path: string
+  readonly params: Readonly<Record<string, string>>
+}
+
+/**
+ * Everything that makes a source: see the module comment. `S` is the body's Schema (its
+ * decoding must need no services).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+
+export interface Definition<S extends Schema.Top & { readonly DecodingServices: never } = any> { // any: a list holds definitions of different bodies
+  /** Names the source: the report's `name`, config prefix `HYBRID_<NAME>_`, breaker key, metric attribute. */
+  readonly name: string
+  /** How a person reads it, e.g. `"Knowledge base"` (prompt and extractive lines). */
+  readonly label: string
+  /** The body's Schema. */
+  readonly schema: S
+  /** The request for a query. */
+  readonly request: (query: Query) => Request
+  /** The decoded body as documents for processing. */
+  readonly documents: (body: S["Type"]) => ReadonlyArray<Processing.Document>
+  /** Resilience defaults under the environment. */
+  readonly defaults?: Defaults | undefined
+}
+
+/**
+ * The request of a search API: `GET path?q=<the query's terms>&limit=<limit>`.
+ *
+ * @example
+ * ```ts
+ * import { Query, Source } from "@hybrid/agent"
+ *
+ * Source.search("/news", 5)(Query.make("electric cars")) // { path: "/news", params: { q: "electric cars", limit: "5" } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const search = (path: string, limit: number) => (query: Query): Request => ({
+  path,
+  params: { q: query.terms, limit: String(limit) }
+})
+
+/**
+ * A definition, its body's type inferred from `schema` (an identity function).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Docs = Source.define({
+ *   name: "docs",
+ *   label: "Docs",
+ *   schema: Schema.Struct({ pages: Schema.Array(Schema.Struct({ url: Schema.String, text: Schema.String })) }),
+ *   request: (query) => ({ path: "/search", params: { q: query.terms } }),
+ *   documents: (body) => body.pages.map((p) => ({ id: p.url, title: p.url, text: p.text })),
+ *   defaults: { timeout: "2 seconds", concurrency: 4 }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const define = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  definition: Omit<Definition<S>, "defaults"> & { readonly defaults?: DefaultsInput | undefined }
+): Definition<S> => ({
+  ...definition,
+  defaults: definition.defaults === undefined ? undefined : defaultsOf(definition.defaults)
+})
+
+/**
+ * `Defaults` as written in a definition: durations as `Duration.Input` ("2 seconds", 500).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DefaultsInput = {
+  readonly [K in keyof Defaults]?: Settings[K] extends Duration.Duration | undefined ? Duration.Input | undefined : Defaults[K]
+}
+
+const defaultsOf = (input: DefaultsInput): Defaults => {
+  const duration = (value: Duration.Input | undefined) => value === undefined ? undefined : Duration.fromInputUnsafe(value)
+  return {
+    ...input,
+    timeout: duration(input.timeout),
+    retryBase: duration(input.retryBase),
+    hedgeAfter: duration(input.hedgeAfter),
+    breakerOpen: duration(input.breakerOpen)
+  }
+}
+
+// --- the running source ------------------------------------------------------------------
+
+/**
+ * A running source of `A`s.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Source<A = unknown> {
+  readonly definition: Definition
   readonly settings: Settings
-  /** GET `settings.url + path` with `query`, decoded with the source's Schema. */
-  readonly get: (path: string, query?: Readonly<Record<string, string>>) => Effect.Effect<A, SourceError>
+  /** GETs the definition's request for `query`, decoded with its Schema. */
+  readonly get: (query: Query) => Effect.Effect<A, SourceError>
+  /** `get`, then the definition's documents. */
+  readonly documents: (query: Query) => Effect.Effect<ReadonlyArray<Processing.Document>, SourceError>
   /** The circuit's state now. */
   readonly circuit: Effect.Effect<CircuitState>
 }
 
 /**
- * @since 0.1.0
- * @category models
- */
-export interface Spec<S extends Schema.Top> {
-  /** Names the source: config prefix `HYBRID_<NAME>_`, breaker key, metric attribute. */
-  readonly name: string
-  /** The body's Schema (its decoding must need no services). */
-  readonly schema: S
-  /** Defaults under the environment; `url` defaults to the running `Fixtures`' `fixture` service. */
-  readonly defaults?: Defaults | undefined
-  /** The `Fixtures` service whose URL is the default when none is configured. */
-  readonly fixture?: "weather" | "news" | "kb" | undefined
-}
-
-/**
- * Reads the source's `Config` (the URL defaulting to the running `Fixtures`, if any) and
- * builds its breaker, rate limit and retry policy. Scoped: the breaker's metric updater
- * stops with the scope.
+ * Reads the source's `Config` (`HYBRID_<NAME>_*` over the definition's defaults) and
+ * builds it. Scoped: the breaker's metric updater stops with the scope.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Query, Source, Weather } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() {
+ *   const weather = yield* Source.make(Weather.source) // needs HYBRID_WEATHER_URL
+ *   return yield* weather.get(Query.make("Will it rain in Oslo?"))
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = <S extends Schema.Top & { readonly DecodingServices: never }>(
-  spec: Spec<S>
+  definition: Definition<S>
 ): Effect.Effect<Source<S["Type"]>, Config.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const fixtures = yield* Effect.serviceOption(Fixtures.Fixtures)
-    const fixtureUrl = spec.fixture !== undefined && Option.isSome(fixtures) ? fixtures.value.urls[spec.fixture] : undefined
-    const settings = yield* config(spec.name, { ...spec.defaults, url: spec.defaults?.url ?? fixtureUrl })
-    return yield* fromSettings(spec, settings)
+    const settings = yield* config(definition.name, definition.defaults)
+    return yield* fromSettings(definition, settings)
   })
 
-/**
- * Builds a source from settings already resolved (no `Config` read).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const fromSettings = <S extends Schema.Top & { readonly DecodingServices: never }>(
-  spec: Pick<Spec<S>, "name" | "schema">,
-  settings: Settings
-): Effect.Effect<Source<S["Type"]>, never, HttpClient.HttpClient | Scope.Scope> =>
+const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome => {
+  if (exit._tag === "Success") return CircuitBreaker.success
+  const error = exit.cause.reasons.find(Cause.isFailReason)?.error
+  if (error === undefined) return CircuitBreaker.failure()
+  switch (error.kind) {
+    case "connection":
+    case "timeout":
+    case "decode":
+      return CircuitBreaker.failure()
+    case "status":
+      return error.status !== undefined && (error.status >= 500 || error.status === 408)
+        ? CircuitBreaker.failure()
+        : CircuitBreaker.ignored
+    default:
+      return CircuitBreaker.ignored
+  }
+}
+
+const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError =>
+  sourceError(name, error.kind, error.detail, { status: error.status, retryAfter: error.retryAfter })
+
+const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) =>
+  error._tag === "TimeoutExceeded"
+    ? sourceError(name, "timeout", `no answer within ${error.timeout} ms`)
+    : sourceError(name, "deadline", `the caller's deadline passed after ${error.elapsed} ms`)
+
+const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): SourceError => {
+  const reason = error.reason
+  switch (reason._tag) {
+    case "CircuitOpen":
+      return sourceError(name, "circuit-open", `circuit open; next probe in ${Duration.format(reason.retryAfter)}`, {
+        retryAfter: reason.retryAfter
+      })
+    case "CircuitHalfOpen":
+      return sourceError(name, "circuit-open", "circuit half-open; a probe is running")
+    default:
+      return sourceError(name, "circuit-open", `circuit store unavailable: ${reason.message}`)
+  }
+}
+
+/** The final error of a `get`: the last attempt's, with the attempts made. */
+const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): SourceError => {
+  const report = Retry.report(cause)
+  return new SourceError({
+    source: error.source,
+    reason: error.reason,
+    kind: error.kind,
+    detail: error.detail,
+    status: error.status,
+    retryAfter: error.retryAfter,
+    attempts: Option.isSome(report) ? report.value.attempts : 1
+  })
+}
+
+/** The breaker of one source (a memory store unless a `CircuitBreakerStore` is provided), its state on a gauge. */
+const breakerOf = (settings: Settings) =>
   Effect.gen(function*() {
-    const name = spec.name
-    const client = yield* HttpClient.HttpClient
     const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
     const storeContext = Option.isSome(store)
       ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value)
@@ -414,15 +546,64 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
       tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
       openDuration: settings.breakerOpen
     }).pipe(Effect.provide(storeContext))
-    const key = `@hybrid/agent/source/${name}`
-    const gauge = Metric.withAttributes(breakerState, { source: name })
+    const key = `@hybrid/agent/source/${settings.name}`
+    const gauge = Metric.withAttributes(breakerState, { source: settings.name })
     yield* Metric.update(gauge, 0)
     yield* breaker.transitions.pipe(
       Stream.filter((t) => t.key === key),
       Stream.runForEach((t) => Metric.update(gauge, stateCode[t.to === "HalfOpen" ? "half-open" : t.to === "Open" ? "open" : "closed"])),
       Effect.forkScoped
     )
+    const circuit: Effect.Effect<CircuitState> = breaker.state(key).pipe(
+      Effect.map((s): CircuitState => s._tag === "Closed" ? "closed" : s._tag === "Open" ? "open" : "half-open"),
+      Effect.orElseSucceed((): CircuitState => "closed")
+    )
+    return {
+      circuit,
+      execute: <A>(self: Effect.Effect<A, SourceError>) =>
+        self.pipe(
+          breaker.execute({ key, classify }),
+          Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(fromBreaker(settings.name, e)))
+        )
+    }
+  })
+
+/**
+ * Builds a source from settings already resolved (no `Config` read).
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { News, Source } from "@hybrid/agent"
+ *
+ * const news = Source.fromSettings(News.source, {
+ *   name: "news",
+ *   url: "http://127.0.0.1:8080",
+ *   timeout: Duration.seconds(2),
+ *   retries: 1,
+ *   retryBase: Duration.millis(100),
+ *   rpm: undefined,
+ *   concurrency: 4,
+ *   hedgeAfter: undefined,
+ *   breakerFailures: 5,
+ *   breakerOpen: Duration.seconds(30)
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSettings = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  definition: Definition<S>,
+  settings: Settings
+): Effect.Effect<Source<S["Type"]>, never, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const name = definition.name
+    const client = yield* HttpClient.HttpClient
+    const breaker = yield* breakerOf(settings)
     const rate = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: "1 minute" })
+    const slots = settings.concurrency === undefined ? undefined : yield* Limit.concurrency(settings.concurrency)
     const policy = Retry.policy<SourceError>({
       times: settings.retries,
       base: settings.retryBase,
@@ -430,134 +611,55 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
       jitter: "full",
       while: isRetryable
     })
-    const decode = HttpClientResponse.schemaBodyJson(spec.schema)
-    const timeoutMs = Duration.toMillis(settings.timeout)
     const histogram = Metric.withAttributes(latency, { source: name })
-
-    const fromHttp = (error: HttpClientError): SourceError => {
-      const reason = error.reason
-      switch (reason._tag) {
-        case "StatusCodeError":
-          return sourceError(name, "status", `HTTP ${reason.response.status}`, { status: reason.response.status })
-        case "DecodeError":
-        case "EmptyBodyError":
-          return sourceError(name, "decode", `unreadable body (${reason._tag})`)
-        default:
-          return sourceError(name, "connection", `${reason._tag}: ${reason.description ?? "request failed"}`)
-      }
-    }
-
-    /** One HTTP request: GET, status check, decode. */
-    const request = (path: string, query: Readonly<Record<string, string>>) =>
-      Effect.gen(function*() {
-        const req = HttpClientRequest.get(`${settings.url}${path}`).pipe(
-          HttpClientRequest.setUrlParams(query),
-          HttpClientRequest.acceptJson
-        )
-        const response = yield* client.execute(req).pipe(Effect.mapError(fromHttp))
-        if (response.status < 200 || response.status >= 300) {
-          // read (and so release) the body; its text is not kept: it may echo anything
-          yield* Effect.ignore(response.text)
-          const now = yield* Clock.currentTimeMillis
-          return yield* sourceError(name, "status", `HTTP ${response.status}`, {
-            status: response.status,
-            retryAfter: parseRetryAfter(response.headers, now)
-          })
-        }
-        return yield* decode(response).pipe(
-          Effect.mapError((error) =>
-            Schema.isSchemaError(error)
-              ? sourceError(name, "decode", `body does not match the schema: ${error.message}`)
-              : fromHttp(error)
-          )
-        )
-      })
-
-    const onTimeout = (error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) =>
-      error._tag === "TimeoutExceeded"
-        ? sourceError(name, "timeout", `no answer within ${error.timeout} ms`)
-        : sourceError(name, "deadline", `the caller's deadline passed after ${error.elapsed} ms`)
 
     const waitTurn: Effect.Effect<void, SourceError> = rate === undefined ? Effect.void : rate.consume(1).pipe(
       Deadline.timeout(settings.timeout),
       Effect.mapError((error) =>
         Predicate.isTagged(error, "TimeoutExceeded") || Predicate.isTagged(error, "DeadlineExceeded")
-          ? sourceError(name, "rate-limit", `no slot of ${settings.rpm} requests/minute within ${timeoutMs} ms`)
+          ? sourceError(name, "rate-limit", `no slot of ${settings.rpm} requests/minute within ${Duration.toMillis(settings.timeout)} ms`)
           : sourceError(name, "rate-limit", String(error.message))
       )
     )
 
-    const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome => {
-      if (exit._tag === "Success") return CircuitBreaker.success
-      const error = exit.cause.reasons.find(Cause.isFailReason)?.error
-      if (error === undefined) return CircuitBreaker.failure()
-      switch (error.kind) {
-        case "connection":
-        case "timeout":
-        case "decode":
-          return CircuitBreaker.failure()
-        case "status":
-          return error.status !== undefined && (error.status >= 500 || error.status === 408)
-            ? CircuitBreaker.failure()
-            : CircuitBreaker.ignored
-        default:
-          return CircuitBreaker.ignored
-      }
-    }
-
-    const fromBreaker = (error: CircuitBreaker.CircuitBreakerError): SourceError => {
-      const reason = error.reason
-      switch (reason._tag) {
-        case "CircuitOpen":
-          return sourceError(name, "circuit-open", `circuit open; next probe in ${Duration.format(reason.retryAfter)}`, {
-            retryAfter: reason.retryAfter
-          })
-        case "CircuitHalfOpen":
-          return sourceError(name, "circuit-open", "circuit half-open; a probe is running")
-        default:
-          return sourceError(name, "circuit-open", `circuit store unavailable: ${reason.message}`)
-      }
-    }
-
-    const attempt = (path: string, query: Readonly<Record<string, string>>) => {
+    const attempt = (request: HttpClientRequest.HttpClientRequest) => {
       const one = waitTurn.pipe(
-        Effect.andThen(request(path, query).pipe(Deadline.timeout(settings.timeout), Effect.mapError((e) =>
-          e._tag === "SourceError" ? e : onTimeout(e)
-        ))),
-        breaker.execute({ key, classify }),
-        Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(fromBreaker(e)))
+        Effect.andThen(Upstream.json(client, request, definition.schema).pipe(
+          Effect.mapError((e) => fromUpstream(name, e)),
+          Deadline.timeout(settings.timeout),
+          Effect.mapError((e) => e._tag === "SourceError" ? e : fromTimeout(name, e))
+        )),
+        breaker.execute
       )
       return settings.hedgeAfter === undefined ? one : one.pipe(Hedge.after(settings.hedgeAfter))
     }
 
-    const get = (path: string, query: Readonly<Record<string, string>> = {}) =>
-      Effect.gen(function*() {
+    const get = (query: Query): Effect.Effect<S["Type"], SourceError> => {
+      const { params, path } = definition.request(query)
+      const request = HttpClientRequest.get(`${settings.url}${path}`).pipe(
+        HttpClientRequest.setUrlParams(params),
+        HttpClientRequest.acceptJson
+      )
+      const call = Effect.gen(function*() {
         const start = yield* Clock.currentTimeMillis
-        const exit = yield* Effect.exit(attempt(path, query).pipe(Retry.retry(policy)))
-        const end = yield* Clock.currentTimeMillis
-        yield* Metric.update(histogram, end - start)
+        const exit = yield* Effect.exit(attempt(request).pipe(Retry.retry(policy)))
+        yield* Metric.update(histogram, (yield* Clock.currentTimeMillis) - start)
         if (exit._tag === "Success") return exit.value
         const error = exit.cause.reasons.find(Cause.isFailReason)?.error
         if (error === undefined) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-        const report = Retry.report(exit.cause)
-        const final = new SourceError({
-          source: error.source,
-          reason: error.reason,
-          kind: error.kind,
-          detail: error.detail,
-          status: error.status,
-          retryAfter: error.retryAfter,
-          attempts: Option.isSome(report) ? report.value.attempts : 1
-        })
+        const final = withAttempts(error, exit.cause)
         yield* Metric.update(Metric.withAttributes(failures, { source: name, reason: final.reason, kind: final.kind }), 1)
         yield* Effect.annotateCurrentSpan({ "source.reason": final.reason, "source.kind": final.kind, "source.attempts": final.attempts ?? 1 })
         return yield* final
-      }).pipe(Effect.withSpan(`Source.get`, { attributes: { source: name, path } }))
+      }).pipe(Effect.withSpan("Source.get", { attributes: { source: name, path } }))
+      return slots === undefined ? call : slots(call)
+    }
 
-    const circuit: Effect.Effect<CircuitState> = breaker.state(key).pipe(
-      Effect.map((s): CircuitState => s._tag === "Closed" ? "closed" : s._tag === "Open" ? "open" : "half-open"),
-      Effect.orElseSucceed((): CircuitState => "closed")
-    )
-
-    return { settings, get, circuit }
+    return {
+      definition,
+      settings,
+      get,
+      documents: (query) => Effect.map(get(query), definition.documents),
+      circuit: breaker.circuit
+    }
   })

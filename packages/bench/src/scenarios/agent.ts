@@ -10,7 +10,7 @@
  *   processed on the worker threads as it arrives (split into one part per worker), the
  *   LLM last.
  *
- * Each mode runs on its own fixtures and workers (`Agent.layerFixtures`, seed 1): the two
+ * Each mode runs on its own fixtures and workers (`Fixtures.layerAgent`, seed 1): the two
  * see the same latency draws, and neither warms or trips anything for the other. The
  * bound is the one each hybrid answer reports (`timings.bound`): with the measured fetch,
  * CPU and LLM times, no schedule on this many cores could answer sooner. A raw
@@ -28,7 +28,7 @@
  */
 import { Effect } from "effect"
 import * as os from "node:os"
-import { Agent } from "@hybrid/agent"
+import { Agent, Fixtures } from "@hybrid/agent"
 import { deliveredCores } from "../Control.ts"
 import {
   figure,
@@ -61,7 +61,7 @@ const answerAll = (queries: ReadonlyArray<string>, mode: Agent.Mode, tick: () =>
       return { query, wallMs, answer } satisfies Measured
     })).pipe(
       // a fresh agent per mode: its own fixtures (same draws), circuits and workers
-      Effect.provide(Agent.layerFixtures({ scale: SCALE, seed: 1 }))
+      Effect.provide(Fixtures.layerAgent({ scale: SCALE, seed: 1 }))
     )
 
 const run = Effect.fn("agent.run")(function*(options: RunOptions) {

@@ -14,14 +14,17 @@
  *   tasks/second for `NodeRunner` (default: one call running per worker, short calls sent
  *   ahead to wait in a busy worker, several per message; with `sendAhead: 0`, nothing sent
  *   ahead — one message per call; and with `concurrencyPerWorker: 8`), piscina 5,
- *   tinypool 2 and the raw control;
+ *   tinypool 2, the raw control, and the ceiling: raw `node:worker_threads` with every call
+ *   in flight at once, the calls of one turn batched into one message per thread
+ *   (`peers/raw-batched.ts`) — what message passing on this machine allows;
  * - start-up: from building the pool to the first result.
  *
  * Before measuring, every pool runs the same 5,000 tiny calls, so that the rounds measure
  * compiled code, not the JIT's warm-up.
  *
- * Figures: `speedup` (NodeRunner vs sequential), `throughputRatioVsPiscina` (default
- * NodeRunner), `startupMs`, plus the other variants' and the peers' figures.
+ * Figures: `speedup` (NodeRunner vs sequential), `speedupRatioVsRaw` (NodeRunner's speed-up
+ * over the raw control's), `throughputRatioVsPiscina` and `throughputRatioVsCeiling`
+ * (default NodeRunner), `startupMs`, plus the other variants' and the peers' figures.
  *
  * Run: `pnpm bench cpu [--quick]`.
  *
@@ -35,6 +38,7 @@ import Tinypool from "tinypool"
 import { calibrate, countPrimes } from "../kernels.ts"
 import { CountPrimes, CpuTasks, Inc } from "../peers/cpu-tasks.ts"
 import { makeRawPool } from "../peers/raw.ts"
+import { makeRawBatchedPool } from "../peers/raw-batched.ts"
 import {
   figure,
   type Figure,
@@ -66,8 +70,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const cores = os.availableParallelism()
   const rounds = repetitions(options)
-  // steps: calibration and start-up, the warm-up, then per round 4 speed-up and 6 tiny-task runs
-  progress.total(2 + rounds * 10)
+  // steps: calibration and start-up, the warm-up, then per round 4 speed-up and 7 tiny-task runs
+  progress.total(2 + rounds * 11)
   const tinyCalls = options.quick ? 5_000 : 20_000
   const targetMs = options.quick ? 80 : 250
   const n = calibrate(targetMs)
@@ -100,8 +104,9 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   const piscina = new Piscina({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
   const tinypool = new Tinypool({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
   const raw = yield* Effect.promise(() => makeRawPool(cores))
+  const ceiling = yield* Effect.promise(() => makeRawBatchedPool(cores))
   yield* Effect.addFinalizer(() =>
-    Effect.promise(() => Promise.all([piscina.destroy(), tinypool.destroy(), raw.close()])).pipe(
+    Effect.promise(() => Promise.all([piscina.destroy(), tinypool.destroy(), raw.close(), ceiling.close()])).pipe(
       Effect.andThen(Scope.close(scope, Exit.void))
     )
   )
@@ -112,6 +117,7 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   yield* Effect.promise(() => Promise.all(warmCalls.map((i) => piscina.run(i, { name: "inc" }))))
   yield* Effect.promise(() => Promise.all(warmCalls.map((i) => tinypool.run(i, { name: "inc" }))))
   yield* Effect.promise(() => Promise.all(warmCalls.map((i) => raw.run("inc", i))))
+  yield* Effect.promise(() => Promise.all(warmCalls.map((i) => ceiling.run("inc", i))))
   for (const r of [runner, oneByOne, pipelined]) {
     yield* Effect.forEach(warmCalls, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true })
   }
@@ -139,7 +145,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     pipelined: [] as Array<number>,
     piscina: [] as Array<number>,
     tinypool: [] as Array<number>,
-    raw: [] as Array<number>
+    raw: [] as Array<number>,
+    ceiling: [] as Array<number>
   }
   for (let r = 0; r < rounds; r++) {
     tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
@@ -158,6 +165,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     progress.tick()
     tiny.raw.push(yield* timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))))
     progress.tick()
+    tiny.ceiling.push(yield* timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i)))))
+    progress.tick()
   }
 
   const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
@@ -171,7 +180,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     pipelined: rate(tiny.pipelined),
     piscina: rate(tiny.piscina),
     tinypool: rate(tiny.tinypool),
-    raw: rate(tiny.raw)
+    raw: rate(tiny.raw),
+    ceiling: rate(tiny.ceiling)
   }
   const vsPiscina = (f: Figure) => ratio(f, rates.piscina, { better: "higher" })
   const control = speedOf(wall.raw)
@@ -188,6 +198,9 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     piscinaTasksPerSecond: rates.piscina,
     tinypoolTasksPerSecond: rates.tinypool,
     rawTasksPerSecond: rates.raw,
+    rawBatchedTasksPerSecond: rates.ceiling,
+    throughputRatioVsCeiling: ratio(rates.runner, rates.ceiling, { better: "higher" }),
+    speedupRatioVsRaw: ratio(wall.raw, wall.runner, { better: "higher", parallel: true }),
     startupMs: figure("ms", [startupMs], { better: "lower" }),
     sequentialMs: seq,
     runnerMs: wall.runner,
@@ -203,7 +216,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": rates.pipelined },
     { variant: `piscina 5 (${cores} threads)`, [tasks]: wall.piscina, speedup: figures.piscinaSpeedup!, "tiny tasks/s": rates.piscina },
     { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": rates.tinypool },
-    { variant: `raw worker_threads (${cores}, control)`, [tasks]: wall.raw, speedup: control, "tiny tasks/s": rates.raw }
+    { variant: `raw worker_threads (${cores}, control)`, [tasks]: wall.raw, speedup: control, "tiny tasks/s": rates.raw },
+    { variant: `raw worker_threads, all in flight, batched (${cores}, ceiling)`, "tiny tasks/s": rates.ceiling }
   ]
   const x = (f: Figure | undefined) => f === undefined ? "n/a" : `${f.median.toFixed(2)} [${f.low.toFixed(2)}–${f.high.toFixed(2)}]`
   const notes = [
@@ -213,7 +227,9 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     `the raw worker_threads control ×${x(control)}` +
       (control.median < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
     `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${x(figures.throughputRatioVsPiscina)} (target ≥ 1.0), ` +
-    `${x(figures.throughputRatioVsPiscinaNoSendAhead)} with sendAhead 0, ${x(figures.throughputRatioVsPiscinaPipelined)} with concurrencyPerWorker 8`,
+    `${x(figures.throughputRatioVsPiscinaNoSendAhead)} with sendAhead 0, ${x(figures.throughputRatioVsPiscinaPipelined)} with concurrencyPerWorker 8; ` +
+    `NodeRunner / the batched raw ceiling = ${x(figures.throughputRatioVsCeiling)}`,
+    `CPU scaling: NodeRunner's speed-up / the raw control's = ${x(figures.speedupRatioVsRaw)} (target ≥ 0.97)`,
     `start-up to first result: ${startupMs.toFixed(0)} ms for ${cores} workers (one sample: the pool is built once)`
   ]
   const report: ScenarioReport = { scenario: "cpu", figures, rows, notes, control: { ...control, unit: "cores" } }

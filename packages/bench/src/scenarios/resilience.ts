@@ -110,7 +110,7 @@ const measure = (variant: VariantId, calls: number) =>
         break
     }
     const result = yield* Effect.promise(() => drive(() => client(url), calls))
-    const stats = (yield* fixtures.stats).news
+    const stats = (yield* fixtures.stats).news!
     return { variant, calls, ...result, requests: stats.requests, rateLimited: stats.rateLimited } satisfies Sample
   }).pipe(Effect.scoped)
 

@@ -18,7 +18,8 @@ const render = (value: unknown): string => {
   }
 }
 
-const reject = (where: string, option: string, value: unknown, expected: string): never => {
+/** Throws `InvalidOption` for `value` of `option`, rendered for the message. */
+export const reject = (where: string, option: string, value: unknown, expected: string): never => {
   throw new InvalidOption({ where, option, value: render(value), expected })
 }
 

@@ -186,8 +186,8 @@ export interface Codecs {
   readonly decodeExit: (encoded: unknown) => Effect.Effect<any, Schema.SchemaError>
   /** Decodes the value of a successful `Exit` (the pool's answers carry it alone). */
   readonly decodeSuccess: (encoded: unknown) => Effect.Effect<unknown, Schema.SchemaError>
-  /** Whether a handler's result fits the task's success schema (checked in the worker). */
-  readonly isSuccess: (value: unknown) => boolean
+  /** Encodes the value of a successful `Exit` (the worker's answers carry it alone). */
+  readonly encodeSuccess: (value: unknown) => Effect.Effect<unknown, Schema.SchemaError>
 }
 
 const codecsCache = new WeakMap<Task.Any, Codecs>()
@@ -205,7 +205,7 @@ export const codecs = (task: Task.Any): Codecs => {
     encodeExit: Schema.encodeUnknownEffect(exit),
     decodeExit: Schema.decodeUnknownEffect(exit),
     decodeSuccess: Schema.decodeUnknownEffect(success),
-    isSuccess: Schema.is(task.success as Schema.Codec<unknown, unknown>)
+    encodeSuccess: Schema.encodeUnknownEffect(success)
   }
   codecsCache.set(task, entry)
   return entry

@@ -1,6 +1,6 @@
 /**
- * The main-thread side of `NodeRunner`: a pool of worker threads, each running an
- * `effect/rpc` `RpcServer` (see `runnerServe.ts`), scheduled by `poolScheduler.ts`.
+ * The main-thread side of `NodeRunner`: a pool of worker threads, each serving effect/rpc's
+ * worker protocol (see `runnerServe.ts`), scheduled by `poolScheduler.ts`.
  *
  * The pool speaks effect/rpc's encoded messages to each worker itself — `Request` and
  * `Interrupt` out, `Exit` (and `Defect`) back, packed flat (`runnerFrames.ts`) inside

@@ -1,124 +1,59 @@
 /**
- * The worker side of `NodeRunner`: an `effect/rpc` `RpcServer` over the worker runner
- * platform (`NodeWorkerRunner`), with the task handlers wrapped so that plain functions run
- * as Effects and the caller's remaining `Deadline` (request header) is visible to
- * `Deadline.remaining`.
+ * The worker side of `NodeRunner`: a small server of effect/rpc's worker protocol, written
+ * against the pool's framing (`runnerFrames.ts`) — `Request` and `Interrupt` in, one `Exit`
+ * out per call, encoded with the same Schema codecs as effect/rpc's (`Rpc.exitSchema` of
+ * the task, as JSON, through structured clone) — with the task handlers run as plain
+ * functions or Effects, and the caller's remaining `Deadline` visible to
+ * `Deadline.remaining` in Effect handlers.
  *
- * The protocol is effect/rpc's worker protocol with one addition: a message from the pool
- * may be an array of `FromClientEncoded` messages (a burst of calls sent in one
- * `postMessage`), handled in order. The server runs at most `concurrency` calls at once
- * (the pool's `concurrencyPerWorker`, passed in `workerData`); calls beyond it wait in the
- * server, first in first out, which is what lets the pool send calls ahead.
+ * Why not `RpcServer`: it costs a fiber, a scope and a semaphore per call, and loading it
+ * a worker's start-up; a call of a plain (synchronous) handler here is a decode, a
+ * function call, an encode and a `postMessage`, no fiber. Effect handlers run in a fiber
+ * of their own (the layer's context), interrupted by an `Interrupt`.
+ *
+ * The server runs at most `concurrency` calls at once (the pool's `concurrencyPerWorker`,
+ * passed in `workerData`), in the order they arrive; calls beyond it wait here, first in
+ * first out, which is what lets the pool send calls ahead and know which calls a worker
+ * runs. Each answer leaves at once, before the next call starts: when a worker dies, every
+ * answer it gave has reached the pool before its `exit` event.
  *
  * Imported by worker entry files: it must never import the pool.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as NodeWorkerRunner from "@effect/platform-node/NodeWorkerRunner"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
-import * as RpcServer from "effect/rpc/RpcServer"
-import type { FromClientEncoded, FromServerEncoded, ResponseExitEncoded } from "effect/rpc/RpcMessage"
-import type * as RpcSerialization from "effect/rpc/RpcSerialization"
-import * as WorkerRunner from "effect/workers/WorkerRunner"
+import * as Transferable from "effect/workers/Transferable"
 import * as WorkerThreads from "node:worker_threads"
 import * as Deadline from "../Deadline.ts"
 import type * as Task from "../Task.ts"
 import * as Core from "./runnerCore.ts"
 import * as Frames from "./runnerFrames.ts"
 
-const remainingOf = (headers: Readonly<Record<string, string | undefined>>) => {
-  const header = headers[Core.deadlineHeader]
-  if (header === undefined) return undefined
-  const remaining = Number(header)
-  return Number.isFinite(remaining) ? remaining : undefined
+/** A task this worker serves. */
+interface Served {
+  readonly task: Task.Any
+  readonly handler: (payload: unknown) => unknown
+  readonly codecs: Core.Codecs
 }
 
-/** The `Request` / `Interrupt` messages of a pool → worker batch (`runnerFrames.ts`). */
-const unpack = (batch: ReadonlyArray<unknown>): Array<FromClientEncoded> => {
-  const messages: Array<FromClientEncoded> = []
-  for (let i = 0; i < batch.length;) {
-    if (batch[i] === Frames.request) {
-      const remaining = batch[i + 4] as number
-      messages.push({
-        _tag: "Request",
-        id: batch[i + 1] as string,
-        tag: batch[i + 2] as string,
-        payload: batch[i + 3],
-        headers: remaining === Frames.noDeadline ? [] : [[Core.deadlineHeader, String(remaining)]]
-      })
-      i += 5
-    } else {
-      messages.push({ _tag: "Interrupt", requestId: batch[i + 1] as string })
-      i += 2
-    }
-  }
-  return messages
+/** A call received and not answered. */
+interface Request {
+  readonly id: unknown
+  readonly served: Served | undefined
+  readonly tag: string
+  readonly payload: unknown
+  /** The caller's remaining deadline (ms) when it arrived, or `Frames.noDeadline`. */
+  readonly remaining: number
+  readonly arrived: number
+  /** Interrupted before it started: skipped. */
+  dropped: boolean
 }
-
-/**
- * Posts the `Exit` of a call to the pool, packed (`runnerFrames.ts`). One message per
- * answer, at once: an answer never waits behind another call's code, so when the worker
- * dies the pool knows exactly which calls it had finished (Node delivers every message a
- * worker sent before its `exit` event) — a call it had not started is run again elsewhere,
- * never one it had.
- */
-const postAnswer = (
-  port: WorkerThreads.MessagePort,
-  response: ResponseExitEncoded,
-  transferables: ReadonlyArray<unknown> | undefined
-): void => {
-  const exit = response.exit
-  const answer = exit._tag === "Success"
-    ? [response.requestId, Frames.answerSuccess, exit.value]
-    : [response.requestId, Frames.answerExit, exit]
-  port.postMessage([1, answer], (transferables ?? []) as Array<WorkerThreads.TransferListItem>)
-}
-
-/** The server protocol: effect/rpc's worker protocol, with the pool's batches (`runnerFrames.ts`). */
-const protocol = RpcServer.Protocol.make(Effect.fnUntraced(function*(writeRequest) {
-  const fiber = Fiber.getCurrent()!
-  const runner = yield* WorkerRunner.WorkerRunnerPlatform
-  const backing = yield* runner.start<FromServerEncoded | ReadonlyArray<unknown>, FromClientEncoded | ReadonlyArray<unknown>>()
-  const clientIds = new Set<number>()
-  const disconnects = yield* Queue.make<number>()
-  const port = WorkerThreads.parentPort
-  yield* backing.run((clientId, message) => {
-    clientIds.add(clientId)
-    if (!Array.isArray(message)) return writeRequest(clientId, message as FromClientEncoded)
-    return Effect.forEach(unpack(message), (m) => writeRequest(clientId, m), { discard: true })
-  }).pipe(
-    Effect.tapCause(Effect.logError),
-    Effect.onExit(() =>
-      Effect.sync(() => {
-        fiber.currentDispatcher.scheduleTask(() => fiber.interruptUnsafe(fiber.id), 0)
-      })
-    ),
-    Effect.forkScoped
-  )
-  return {
-    disconnects,
-    send: (clientId, response, transferables) => {
-      if (port !== null && response._tag === "Exit") return Effect.sync(() => postAnswer(port, response, transferables))
-      return backing.send(clientId, response, transferables)
-    },
-    end: () => Effect.void,
-    clientIds: Effect.sync(() => clientIds),
-    initialMessage: Effect.succeed(Option.none()),
-    supportsAck: true,
-    supportsTransferables: true,
-    supportsSpanPropagation: true,
-    supportsNotifications: true,
-    // structured clone, like effect's worker protocol
-    codecFor: Schema.toCodecJson as RpcSerialization.CodecFor
-  }
-}))
 
 /** The concurrency the pool asked for (`workerData`), 1 when run outside a pool. */
 const concurrency = (): number => {
@@ -127,75 +62,215 @@ const concurrency = (): number => {
   return typeof value === "number" && Number.isInteger(value) && value >= 1 ? value : 1
 }
 
-/** The defect of a result that does not fit its task's success schema (see `runnerFrames.invalidResultName`). */
-const invalidResult = (task: Task.Any, value: unknown): Error => {
-  const issue = Exit.match(Schema.decodeUnknownExit(Schema.toType(task.success as Schema.Top))(value), {
-    onSuccess: () => "it cannot be encoded",
-    onFailure: (cause) => String(Cause.squash(cause))
-  })
-  const error = new Error(`the result of task ${task.name} does not fit its success schema: ${issue}`)
+/** The defect of a result that does not fit its task's schema (see `runnerFrames.invalidResultName`). */
+const invalidResult = (task: Task.Any, issue: unknown): Error => {
+  const error = new Error(`the result of task ${task.name} does not fit its schema: ${String(issue)}`)
   error.name = Frames.invalidResultName
   return error
 }
 
-/** Runs a handler (plain function or Effect) and checks that its result fits the task's success schema. */
-const checkedHandler = (
-  task: Task.Any,
-  codecs: Core.Codecs,
-  handler: (payload: any) => unknown,
-  payload: unknown
-): Effect.Effect<unknown, unknown> =>
-  // lazy: the server calls this when the request arrives, and runs it when a slot is free
-  Effect.suspend(() => {
+/** Runs a Schema codec's result to an `Exit`, collecting transferables (`Task.Transferable`). */
+const runCodec = (
+  result: Effect.Effect<unknown, Schema.SchemaError>,
+  collector: Transferable.Collector["Service"] | undefined
+): Exit.Exit<unknown, Schema.SchemaError> =>
+  Exit.isExit(result)
+    ? result as Exit.Exit<unknown, Schema.SchemaError>
+    : Effect.runSyncExit(
+      collector === undefined ? result : Effect.provideService(result, Transferable.Collector, collector)
+    )
+
+const issueOf = (cause: Cause.Cause<unknown>): unknown => {
+  const error = Cause.squash(cause)
+  return error instanceof Error ? error.message : error
+}
+
+/** One worker's calls: the queue, the calls running, their answers. */
+class Server {
+  private readonly queue: Array<Request> = []
+  private head = 0
+  private running = 0
+  private pumping = false
+  private readonly fibers = new Map<unknown, Fiber.Fiber<unknown, unknown>>()
+  private readonly served: ReadonlyMap<string, Served>
+  private readonly concurrency: number
+  private readonly port: WorkerThreads.MessagePort
+  private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+
+  constructor(
+    served: ReadonlyMap<string, Served>,
+    concurrency: number,
+    port: WorkerThreads.MessagePort,
+    context: Context.Context<never>
+  ) {
+    this.served = served
+    this.concurrency = concurrency
+    this.port = port
+    this.runFork = Effect.runForkWith(context)
+  }
+
+  /** A batch of the pool's messages (`runnerFrames.ts`). */
+  receive(batch: ReadonlyArray<unknown>): void {
+    const arrived = performance.now()
+    for (let i = 0; i < batch.length;) {
+      if (batch[i] === Frames.request) {
+        const tag = batch[i + 2] as string
+        this.queue.push({
+          id: batch[i + 1],
+          served: this.served.get(tag),
+          tag,
+          payload: batch[i + 3],
+          remaining: batch[i + 4] as number,
+          arrived,
+          dropped: false
+        })
+        i += 5
+      } else {
+        this.interrupt(batch[i + 1])
+        i += 2
+      }
+    }
+    this.pump()
+  }
+
+  /** Starts waiting calls while slots are free. */
+  private pump(): void {
+    if (this.pumping) return
+    this.pumping = true
+    while (this.running < this.concurrency && this.head < this.queue.length) {
+      const request = this.queue[this.head]!
+      this.queue[this.head++] = undefined!
+      if (!request.dropped) this.start(request)
+    }
+    if (this.head === this.queue.length) {
+      this.queue.length = 0
+      this.head = 0
+    }
+    this.pumping = false
+  }
+
+  private interrupt(id: unknown): void {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const request = this.queue[i]!
+      if (request.id === id && !request.dropped) {
+        // it never started: answered as interrupted, like RpcServer
+        request.dropped = true
+        this.running++
+        this.answer(request, Exit.interrupt())
+        return
+      }
+    }
+    this.fibers.get(id)?.interruptUnsafe()
+  }
+
+  private start(request: Request): void {
+    this.running++
+    const served = request.served
+    if (served === undefined) return this.answer(request, Exit.die(`Unknown request tag: ${request.tag}`))
+    const decoded = runCodec(served.codecs.decodePayload(request.payload), undefined)
+    if (Exit.isFailure(decoded)) return this.answer(request, Exit.die(String(issueOf(decoded.cause))))
     let result: unknown
     try {
-      result = handler(payload)
+      result = served.handler(decoded.value)
     } catch (defect) {
-      return Effect.die(defect)
+      return this.answer(request, Exit.die(defect))
     }
-    if (!Effect.isEffect(result)) {
-      return codecs.isSuccess(result) ? Effect.succeed(result) : Effect.die(invalidResult(task, result))
-    }
-    return Effect.flatMap(
-      result as Effect.Effect<unknown, unknown>,
-      (value) => codecs.isSuccess(value) ? Effect.succeed(value) : Effect.die(invalidResult(task, value))
-    )
-  })
+    if (!Effect.isEffect(result)) return this.answer(request, Exit.succeed(result))
+    this.runEffect(request, result as Effect.Effect<unknown, unknown>)
+  }
 
-/** The `RpcServer` layer of a group, ready to launch in a worker thread. */
+  private runEffect(request: Request, effect: Effect.Effect<unknown, unknown>): void {
+    const remaining = request.remaining
+    const program = remaining === Frames.noDeadline
+      ? effect
+      : Effect.flatMap(
+        Clock.currentTimeMillis,
+        // the caller enforces its deadline (its interruption arrives as an Interrupt);
+        // here the handler only needs to see it, from when the call arrived
+        (now) => Effect.provideService(effect, Deadline.Current, now + remaining - (performance.now() - request.arrived))
+      )
+    let done = false
+    const fiber = this.runFork(program)
+    fiber.addObserver((exit) => {
+      done = true
+      this.fibers.delete(request.id)
+      this.answer(request, exit)
+      this.pump()
+    })
+    if (!done) this.fibers.set(request.id, fiber)
+  }
+
+  /** Encodes a call's `Exit` and posts it to the pool at once. */
+  private answer(request: Request, exit: Exit.Exit<unknown, unknown>): void {
+    this.running--
+    const codecs = request.served?.codecs
+    const collector = Transferable.makeCollectorUnsafe()
+    let frame: [unknown, number, unknown]
+    if (codecs === undefined) {
+      frame = [request.id, Frames.answerExit, exitOfDefect(exit)]
+    } else if (Exit.isSuccess(exit)) {
+      const encoded = runCodec(codecs.encodeSuccess(exit.value), collector)
+      frame = Exit.isSuccess(encoded)
+        ? [request.id, Frames.answerSuccess, encoded.value]
+        : [request.id, Frames.answerExit, this.encodeExit(request, Exit.die(invalidResult(request.served!.task, issueOf(encoded.cause))), collector)]
+    } else {
+      frame = [request.id, Frames.answerExit, this.encodeExit(request, exit, collector)]
+    }
+    this.port.postMessage([1, frame], collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
+    this.pump()
+  }
+
+  private encodeExit(request: Request, exit: Exit.Exit<unknown, unknown>, collector: Transferable.Collector["Service"]): unknown {
+    const codecs = request.served!.codecs
+    const encoded = runCodec(codecs.encodeExit(exit), collector)
+    if (Exit.isSuccess(encoded)) return encoded.value
+    // its error does not fit the task's error schema: a defect naming the task
+    const fallback = runCodec(codecs.encodeExit(Exit.die(invalidResult(request.served!.task, issueOf(encoded.cause)))), undefined)
+    return Exit.isSuccess(fallback) ? fallback.value : exitOfDefect(exit)
+  }
+
+  /** Interrupts every Effect handler still running (the layer's scope closes). */
+  close(): void {
+    for (const fiber of this.fibers.values()) fiber.interruptUnsafe()
+    this.fibers.clear()
+  }
+}
+
+const encodeDefectExit = Schema.encodeSync(Schema.toCodecJson(Schema.Exit(Schema.Never, Schema.Never, Schema.Defect())))
+
+/** An encoded `Exit.die` for a call of a task this worker does not serve (or whose encoding failed twice). */
+const exitOfDefect = (exit: Exit.Exit<unknown, unknown>): unknown =>
+  encodeDefectExit(Exit.die(String(Exit.isFailure(exit) ? Cause.squash(exit.cause) : "no result")))
+
+/** The worker side of a group as a layer: serves the pool on `parentPort` while it lives. */
 export const layer = <T extends Task.Any>(
   group: Task.Group<T>,
   handlers: Task.Handlers<T>
-): Layer.Layer<never> => {
-  const table = handlers as unknown as Record<string, (payload: unknown) => unknown>
-  const rpcHandlers: Record<
-    string,
-    (payload: unknown, options: { readonly headers: any }) => Effect.Effect<unknown, unknown>
-  > = {}
-  for (const task of group.tasks) {
-    const handler = table[task.name]
-    if (handler === undefined) continue
-    const codecs = Core.codecs(task)
-    rpcHandlers[task.name] = (payload, { headers }) => {
-      const effect = checkedHandler(task, codecs, handler, payload)
-      const remaining = remainingOf(headers)
-      if (remaining === undefined) return effect
-      // Called when the request arrives; the handler may wait for a free slot first, so
-      // the deadline is fixed now. The caller enforces it (its interruption reaches this
-      // handler as an Interrupt message); here the handler only needs to see it.
-      const arrived = performance.now()
-      return Effect.flatMap(
-        Clock.currentTimeMillis,
-        (now) => Effect.provideService(effect, Deadline.Current, now + remaining - (performance.now() - arrived))
-      )
+): Layer.Layer<never> =>
+  Layer.effectDiscard(Effect.gen(function*() {
+    const port = WorkerThreads.parentPort
+    if (port === null) return yield* Effect.die(new Error("NodeRunner.serve must run in a worker thread"))
+    const table = handlers as unknown as Record<string, (payload: unknown) => unknown>
+    const served = new Map<string, Served>()
+    for (const task of group.tasks) {
+      const handler = table[task.name]
+      if (handler !== undefined) served.set(task.name, { task, handler, codecs: Core.codecs(task) })
     }
-  }
-  return RpcServer.layer(group.rpcs, { disableFatalDefects: true, disableTracing: true, concurrency: concurrency() }).pipe(
-    Layer.provide((group.rpcs as any).toLayer(rpcHandlers) as Layer.Layer<never>),
-    Layer.provide(Layer.effect(RpcServer.Protocol)(protocol)),
-    Layer.provide(NodeWorkerRunner.layer)
-  ) as Layer.Layer<never>
-}
+    const server = new Server(served, concurrency(), port, yield* Effect.context<never>())
+    const onMessage = (data: readonly [0, ReadonlyArray<unknown>] | readonly [1]) => {
+      if (data[0] === 0) server.receive(data[1])
+      else port.close() // effect/workers' close message
+    }
+    port.on("message", onMessage)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        port.off("message", onMessage)
+        server.close()
+      })
+    )
+    // effect/workers' ready message
+    port.postMessage([0])
+  }))
 
 /** Serves a group in the current worker thread until the pool closes it. */
 export const serve = <T extends Task.Any>(group: Task.Group<T>, handlers: NoInfer<Task.Handlers<T>>): void => {
