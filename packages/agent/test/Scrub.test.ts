@@ -60,9 +60,9 @@ describe("Scrub", () => {
 
   it("cuts a provider's message to maxChars, scanning a bounded prefix only; control characters become spaces", () => {
     const long = `${"x".repeat(5_000_000)} ${key}`
-    const t0 = performance.now()
     const out = scrub.text(long)
-    assert.isBelow(performance.now() - t0, 50)
+    // only a bounded prefix is looked at: the rest cannot change the result
+    assert.strictEqual(out, scrub.text(long.slice(0, 5_000)))
     assert.isAtMost(out.length, 200)
     assert.isTrue(out.endsWith("…"))
     // a key cut at the scan boundary still leaves no prefix behind
