@@ -19,7 +19,8 @@ export const root = fileURLToPath(new URL("../../", import.meta.url))
 /** The publishable packages: directory → entries that are not modules of the index. */
 export const publishable: ReadonlyArray<{ readonly dir: string; readonly extra: Record<string, string> }> = [
   { dir: "packages/core", extra: { "./worker": "worker" } },
-  { dir: "packages/agent", extra: {} }
+  { dir: "packages/agent", extra: {} },
+  { dir: "packages/cluster", extra: {} }
 ]
 
 /** One public module: its subpath (`./Gather`) and its file under `src/`, without `.ts`. */

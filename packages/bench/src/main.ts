@@ -37,14 +37,16 @@ import { html } from "./report.ts"
 import { FORMAT, type Results, ResultsJson, type ScenarioResult } from "./Results.ts"
 import { type Progress, repetitions, type Scenario } from "./Scenario.ts"
 import { agent } from "./scenarios/agent.ts"
+import { cluster } from "./scenarios/cluster.ts"
 import { cpu } from "./scenarios/cpu.ts"
+import { fleet } from "./scenarios/fleet.ts"
 import { ioFanout } from "./scenarios/io-fanout.ts"
 import { pipeline } from "./scenarios/pipeline.ts"
 import { resilience } from "./scenarios/resilience.ts"
 import * as Table from "./table.ts"
 
 /** Every scenario, in the order of the lessons. */
-const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent]
+const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, fleet, cluster]
 
 const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
 /** Where the user typed the command: pnpm runs the script in the package's directory. */

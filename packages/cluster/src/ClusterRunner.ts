@@ -15,11 +15,12 @@
  * routing (lanes and affinity), the deadline carried with each call, typed errors that
  * name the runner or the database (without its password).
  *
- * **Routing.** The entity has `lanes` instances (`lane-0` … `lane-{lanes-1}`, 64 by
- * default); a call goes to the next lane round-robin, and each lane lives on the runner
- * that owns its shard, so calls spread over runners as evenly as shards do (the cluster
- * balances shards, not load: with 64 lanes over 3 runners each gets 21 ± 3 lanes). Each
- * lane runs any number of calls at once; the runner's local pool queues them. For
+ * **Routing.** The caller spreads calls round-robin over *lanes*: entity instances chosen
+ * to fall on distinct shards, one per shard by default (`lanes` caps the number). Each
+ * lane lives on the runner that owns its shard, so a runner's share of the calls is its
+ * share of the shards, which the engine keeps even as runners join and leave (it balances
+ * shards, not load: a slow runner gets as many calls as a fast one). Each lane runs any
+ * number of calls at once; the runner's local pool queues them. For
  * affinity (a cache warm on one runner, calls that must not run concurrently elsewhere)
  * wrap the calls in `ClusterRunner.withAffinity(key)`: they all go to the entity
  * `key-<key>`, so to one runner at a time.
@@ -28,7 +29,9 @@
  * runner dies they fail with `RunnerError { reason: "RunnerUnavailable", runner }`.
  * Persisted tasks (`persisted: "all"` or a list of task names, on both sides) are
  * written to PostgreSQL before delivery; if their runner dies, the shard moves to a
- * survivor once its lock expires (`shardLockExpiration`) and the call runs there:
+ * survivor once its lock expires (`shardLockExpiration`; give callers the same value as
+ * runners, through `sharding` or `SHARD_LOCK_EXPIRATION`, since a caller waits that long
+ * for a shard to move) and the call runs there:
  * at-least-once. Each call carries an idempotency key, the RPC's primary key: with
  * `idempotencyKey` the caller derives it from the payload, so a repeated call (a retry,
  * a second coordinator) joins the stored one and gets its reply instead of running
@@ -57,10 +60,15 @@
  * @since 0.1.0
  */
 import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
-import { type Batch, Deadline, InvalidOption, NodeRunner, Runner, type Task } from "@hybrid/core"
+import type * as Batch from "@hybrid/core/Batch"
+import * as Deadline from "@hybrid/core/Deadline"
+import { InvalidOption } from "@hybrid/core/InvalidOption"
+import * as NodeRunner from "@hybrid/core/NodeRunner"
+import * as Runner from "@hybrid/core/Runner"
+import type * as Task from "@hybrid/core/Task"
 import { Cause, Config, Context, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
 import type { Sharding } from "effect/cluster"
-import { RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
+import { type Entity, EntityId, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import * as Database from "./internal/database.ts"
 import * as Protocol from "./internal/protocol.ts"
 
@@ -100,7 +108,7 @@ export interface ClusterOptions {
  * @category models
  */
 export interface LayerOptions extends ClusterOptions {
-  /** How many lanes calls are spread over; default 64. */
+  /** How many lanes calls are spread over; default one per shard (`shardsPerGroup`, 300). */
   readonly lanes?: number | undefined
   /**
    * The idempotency key of a call, from its payload (`undefined`: a fresh key). Calls with
@@ -127,7 +135,7 @@ export type ServeOptions<T extends Task.Any> =
     readonly deadlineGrace?: Duration.Input | undefined
   }
   & (
-    | { readonly worker: NodeRunner.Options["worker"]; readonly size?: number | undefined; readonly handlers?: undefined }
+    | (NodeRunner.Options & { readonly handlers?: undefined })
     | { readonly handlers: Task.Handlers<T>; readonly worker?: undefined }
   )
 
@@ -228,7 +236,7 @@ export const batchHandler = <T extends Task.Any>(task: T) =>
 
 /**
  * The cluster's options from configuration: `HYBRID_DATABASE_URL` (required; redacted),
- * `HYBRID_CLUSTER_PREFIX` (default `hybrid_cluster`), `HYBRID_CLUSTER_LANES` (default 64)
+ * `HYBRID_CLUSTER_PREFIX` (default `hybrid_cluster`), `HYBRID_CLUSTER_LANES` (default one per shard)
  * and `HYBRID_CLUSTER_PERSISTED` (`all`, `none` or a comma-separated list of task names;
  * default `none`). Effect's own `ShardingConfig` variables (`SHARD_LOCK_EXPIRATION`, …)
  * apply as well.
@@ -248,7 +256,7 @@ export const batchHandler = <T extends Task.Any>(task: T) =>
 export const config: Config.Config<LayerOptions & { readonly database: Redacted.Redacted<string> }> = Config.all({
   database: Config.Redacted("HYBRID_DATABASE_URL"),
   prefix: Config.String("HYBRID_CLUSTER_PREFIX").pipe(Config.withDefault("hybrid_cluster")),
-  lanes: Config.Int("HYBRID_CLUSTER_LANES").pipe(Config.withDefault(64)),
+  lanes: Config.Int("HYBRID_CLUSTER_LANES").pipe(Config.option, Config.map(Option.getOrUndefined)),
   persisted: Config.String("HYBRID_CLUSTER_PERSISTED").pipe(
     Config.withDefault("none"),
     Config.map((text): Protocol.Persisted =>
@@ -257,7 +265,7 @@ export const config: Config.Config<LayerOptions & { readonly database: Redacted.
   )
 })
 
-const defaults = { prefix: "hybrid_cluster", entityType: "HybridRunner", lanes: 64, port: 34431 } as const
+const defaults = { prefix: "hybrid_cluster", entityType: "HybridRunner", port: 34431 } as const
 
 /** Storage, sharding and the socket layer of a runner (`clientOnly: false`) or a caller. */
 const clusterLayer = (options: ClusterOptions, clientOnly: boolean, address?: RunnerAddress.RunnerAddress) => {
@@ -269,9 +277,10 @@ const clusterLayer = (options: ClusterOptions, clientOnly: boolean, address?: Ru
   const storage = Layer.mergeAll(
     SqlMessageStorage.layerWith({ prefix }).pipe(Layer.provide(NodeCrypto.layerDigest)),
     Layer.orDie(SqlRunnerStorage.layerWith({ prefix }))
-  ).pipe(Layer.provide(ShardingConfig.layerFromEnv(sharding)))
+  )
   return NodeClusterSocket.layer({ storage: "byo", clientOnly, shardingConfig: sharding }).pipe(
     Layer.provideMerge(storage),
+    Layer.provideMerge(ShardingConfig.layerFromEnv(sharding)),
     Layer.provide(Database.layer(options.database))
   )
 }
@@ -293,17 +302,38 @@ const hash = (text: string): number => {
   return h >>> 0
 }
 
+/**
+ * The lanes of a caller: entity ids that fall on distinct shards, `count` of them (default
+ * one per shard), spread evenly over the shard range. Calls go round-robin over them, so
+ * each runner's share of the calls is its share of the shards — which the engine keeps
+ * even — rather than the luck of hashing a few ids.
+ */
+const laneIds = (entity: Entity.Any, count: number | undefined) =>
+  Effect.gen(function*() {
+    const { shardsPerGroup } = yield* ShardingConfig.ShardingConfig
+    const wanted = Math.min(count ?? shardsPerGroup, shardsPerGroup)
+    const byShard = new Map<number, string>()
+    for (let i = 0; byShard.size < shardsPerGroup && i < shardsPerGroup * 64; i++) {
+      const id = `lane-${i}`
+      const shard = yield* entity.getShardId(EntityId.make(id))
+      if (!byShard.has(shard.id)) byShard.set(shard.id, id)
+    }
+    const all = [...byShard.entries()].sort((a, b) => a[0] - b[0]).map(([, id]) => id)
+    const step = all.length / wanted
+    return Array.from({ length: wanted }, (_, i) => all[Math.floor(i * step)]!)
+  })
+
 /** The caller's `Runner` over the entity's client. */
 const makeRunner = (group: Task.Group<Task.Any>, options: LayerOptions) =>
   Effect.gen(function*() {
     const entity = Protocol.entityOf(options.entityType ?? defaults.entityType, group, options.persisted ?? "none")
     const clientFor = yield* entity.client
-    const lanes = options.lanes ?? defaults.lanes
+    const lanes = yield* laneIds(entity, options.lanes)
     let next = 0
     const entityId = (affinity: string | undefined, key: string | undefined): string =>
       affinity !== undefined
         ? `key-${affinity}`
-        : `lane-${key !== undefined ? hash(key) % lanes : next++ % lanes}`
+        : lanes[(key !== undefined ? hash(key) : next++) % lanes.length]!
     const run = (task: Task.Any, payload: unknown) =>
       Effect.gen(function*() {
         const affinity = yield* Affinity
@@ -365,7 +395,7 @@ export const layer = <T extends Task.Any>(
   group: Task.Group<T>,
   options: LayerOptions
 ): Layer.Layer<Runner.Runner, Database.DatabaseUnreachable> => {
-  const lanes = options.lanes ?? defaults.lanes
+  const lanes = options.lanes ?? 1
   if (!Number.isInteger(lanes) || lanes < 1) {
     throw new InvalidOption({
       where: "ClusterRunner.layer",
@@ -437,9 +467,9 @@ export const serve = <T extends Task.Any>(
   const port = options.port ?? defaults.port
   const entity = Protocol.entityOf(options.entityType ?? defaults.entityType, group as unknown as Task.Group<Task.Any>, options.persisted ?? "none")
   const graceMs = options.deadlineGrace === undefined ? 250 : Duration.toMillis(Duration.fromInputUnsafe(options.deadlineGrace))
-  const local: Layer.Layer<Runner.Runner, unknown> = options.worker !== undefined
-    ? NodeRunner.layer(group, { worker: options.worker, ...(options.size === undefined ? {} : { size: options.size }) })
-    : Runner.layerInProcess(group, options.handlers as Task.Handlers<T>)
+  const local: Layer.Layer<Runner.Runner, unknown> = options.handlers === undefined
+    ? NodeRunner.layer(group, poolOptions(options as NodeRunner.Options & ClusterOptions))
+    : Runner.layerInProcess(group, options.handlers)
   const entityLayer = entity.toLayer(
     Effect.gen(function*() {
       return handlersFor(group, yield* Runner.Runner, graceMs) as never
@@ -455,6 +485,13 @@ export const serve = <T extends Task.Any>(
         : failAtStart(cause)
     )
   ) as Layer.Layer<never, Database.DatabaseUnreachable | RunnerPortInUse>
+}
+
+/** The `NodeRunner` options among a runner's options. */
+const poolOptions = (options: NodeRunner.Options & ClusterOptions & { readonly host?: unknown; readonly port?: unknown; readonly deadlineGrace?: unknown }): NodeRunner.Options => {
+  const { database: _d, prefix: _p, entityType: _e, persisted: _s, sharding: _h, host: _o, port: _t, deadlineGrace: _g, ...pool } =
+    options
+  return pool
 }
 
 /** A `SocketServerError` whose reason is an `EADDRINUSE` open error. */

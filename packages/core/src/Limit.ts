@@ -298,6 +298,13 @@ export interface RateOptions<R = never> {
    */
   readonly key?: string | undefined
   /**
+   * Added to the window when admitting (`"sliding-window"`): the time between this
+   * limiter's admission and the upstream's count of it varies (network, event-loop
+   * delays), so a limit used to the last token would meet an upstream whose window has
+   * not yet freed the slot. Default 0.
+   */
+  readonly margin?: Duration.Input | undefined
+  /**
    * Where the sliding window's log lives: `memoryStore` (the default, this process) or a
    * shared store such as `RedisLimit.store(...)` (every process using the same `key`).
    */
@@ -455,12 +462,13 @@ export const rate = <R = never>(opts: RateOptions<R>): Effect.Effect<RateLimit, 
   if (opts.store !== undefined && opts.store !== memoryStore && opts.key === undefined) {
     throw new InvalidOption({ where, option: "key", value: "undefined", expected: "a key naming the shared limit (with store)" })
   }
+  const margin = options.duration(where, "margin", opts.margin ?? 0)
   const key = opts.key ?? `@hybrid/core/Limit.rate/${++rateKeys}`
   const window = Duration.millis(windowMillis)
   const store: RateStore<R> = opts.store ?? (memoryStore as RateStore<R>)
   return Effect.gen(function*() {
     const ledger: AnyLedger = algorithm === "sliding-window"
-      ? yield* store.ledger({ key, limit, windowMillis })
+      ? yield* store.ledger({ key, limit, windowMillis: windowMillis + margin })
       : yield* effectRateLimiter(key, limit, window, algorithm)
     const gauge = Metric.withAttributes(usageMetric, { limit: key, store: store.name })
     const record = (usage: number) => Number.isNaN(usage) ? Effect.void : Metric.update(gauge, usage)

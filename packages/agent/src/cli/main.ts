@@ -13,6 +13,7 @@ import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Observability from "../observability/Observability.ts"
+import * as Shutdown from "../serve/Shutdown.ts"
 import { ask } from "./ask.ts"
 import { batch } from "./batch.ts"
 import { demo } from "./demo.ts"
@@ -32,5 +33,6 @@ Command.run(hybrid, { version: "0.1.0" }).pipe(
   Effect.catchTag("ShowHelp", (help) => (help.errors.length === 0 ? Effect.void : Effect.fail(new UsageError({ errors: help.errors.length })))),
   Effect.provide(Observability.layer),
   Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
+  // a graceful stop after SIGTERM/SIGINT (hybrid serve) exits 0
+  NodeRuntime.runMain({ teardown: Shutdown.teardown })
 )

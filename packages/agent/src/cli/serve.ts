@@ -1,143 +1,37 @@
 /**
- * `hybrid serve [--port 8787] [--scale x] [--faults spec]` — the agent as an HTTP API on
- * 127.0.0.1 (effect/http on `NodeHttpServer`):
+ * `hybrid serve` — the agent as an HTTP service (see `Server` for the routes, `ServeApi`
+ * for the contract):
  *
- * | route              | body                                   | answers                                   |
- * |--------------------|----------------------------------------|-------------------------------------------|
- * | `POST /v1/answer`  | `{ "query": "…", "budgetMs"?: 5000 }`  | 200 `Agent.Answer` as JSON; 503 `NoAnswer` |
- * | `GET /healthz`     |                                        | 200 `{ "status": "ok", "inFlight": n }`   |
+ * ```text
+ * hybrid serve [--host 127.0.0.1] [--port 8787] [--scale x] [--faults spec] [--budget 30s]
+ *              [--max-body 65536] [--max-in-flight n] [--max-queued n] [--cors origin]
+ *              [--grace 5s] [--log-level info]
+ * ```
  *
- * Input is decoded with a Schema: a body that is not JSON, or a missing or invalid field,
- * is a 400 `{ "error": { "message", "field", "issues" } }` whose message names the field
- * and the value (`budgetMs: Expected a value greater than or equal to 1, got -5`). `budgetMs` is 1 ms … 60 s,
- * default 30 s × `--scale`. `--port 0` picks a free port; the first line on stdout is
- * `listening on http://127.0.0.1:<port>`. Error bodies go through the CLI's scrubber
- * (`Scrub`): no configured key, `Authorization` value or URL userinfo reaches a client.
- *
- * Graceful shutdown: SIGTERM or SIGINT interrupts the program (`NodeRuntime.runMain`);
- * closing the server layer stops accepting connections and waits for the answers in
- * flight — each bounded by its own budget, so the wait is too (at most the longest
- * budget, 60 s, plus a margin) — before the agent's workers and fixtures are released;
- * then the process exits (code 130, an interruption).
+ * The first line on stdout is `listening on http://<host>:<port>` (`--port 0`: any free
+ * port); then one log line per request. SIGTERM or SIGINT: stop admitting, answer every
+ * request already received, exit 0 (within the longest budget + `--grace`); a second
+ * signal exits at once (code 130). A port that cannot be bound is an error naming host
+ * and port (exit 1).
  *
  * @since 0.1.0
  */
-import { createServer } from "node:http"
-import { NodeHttpServer } from "@effect/platform-node"
-import { Console, Duration, Effect, Layer, Predicate, Schema, SchemaIssue } from "effect"
+import { Config, Duration, Effect, Layer, Logger, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
-import * as Agent from "../Agent.ts"
-import { agent, faults, faultsOf, reported, scale, scrubber } from "./shared.ts"
+import * as Scrub from "../Scrub.ts"
+import * as Server from "../serve/Server.ts"
+import * as Shutdown from "../serve/Shutdown.ts"
+import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, parseMillis, reported, scale } from "./shared.ts"
 
-/** The longest budget a request may ask for. */
-const maxBudgetMs = 60_000
+/** One logfmt line per log entry (the request log) instead of the multi-line default; other loggers (OTLP) kept. */
+const logfmt = Layer.effect(
+  Logger.CurrentLoggers,
+  Effect.map(Logger.CurrentLoggers, (loggers) =>
+    new Set([...loggers].filter((l) => l !== Logger.defaultLogger)).add(Logger.consoleLogFmt))
+)
 
-/**
- * The body of `POST /v1/answer`.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const AnswerRequest = Schema.Struct({
-  query: Schema.String.check(
-    Schema.isPattern(/\S/, { message: "Expected a non-empty question" }),
-    Schema.isMaxLength(2_000)
-  ),
-  budgetMs: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1), Schema.isLessThanOrEqualTo(maxBudgetMs)))
-})
-/** @since 0.1.0 @category models */
-export type AnswerRequest = typeof AnswerRequest.Type
-
-const decodeRequest = Schema.decodeUnknownExit(AnswerRequest)
-const encodeAnswer = Schema.encodeSync(Agent.Answer)
-const formatter = SchemaIssue.makeFormatterStandardSchemaV1()
-
-const badRequest = (message: string, field: string | null, issues: ReadonlyArray<{ readonly field: string; readonly message: string }> = []) =>
-  HttpServerResponse.jsonUnsafe({ error: { message, field, issues } }, { status: 400 })
-
-/** The routes, over the `Agent` in context; `defaultBudgetMs` when a request names none. */
-const routes = (defaultBudgetMs: number, inFlight: { n: number }) =>
-  HttpRouter.use(Effect.fnUntraced(function*(router) {
-    const service = yield* Agent.Agent
-    yield* router.add("GET", "/healthz", Effect.sync(() => HttpServerResponse.jsonUnsafe({ status: "ok", inFlight: inFlight.n })))
-    yield* router.add(
-      "POST",
-      "/v1/answer",
-      Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const text = yield* Effect.orElseSucceed(request.text, () => undefined)
-        if (text === undefined) return badRequest("could not read the request body", null)
-        let json: unknown
-        try {
-          json = JSON.parse(text)
-        } catch (error) {
-          return badRequest(`the body is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, null)
-        }
-        const decoded = decodeRequest(json, { errors: "all" })
-        if (decoded._tag === "Failure") {
-          const error = decoded.cause.reasons.find((r) => r._tag === "Fail")
-          const issues = error?._tag === "Fail"
-            ? formatter(error.error.issue).issues.map((issue) => {
-              const path = (issue.path ?? []).map((p) => String(typeof p === "object" ? p.key : p))
-              const given = path.reduce<unknown>((at, key) => Predicate.isObject(at) ? (at as Record<string, unknown>)[key] : undefined, json)
-              return {
-                field: path.join(".") || "body",
-                message: given === undefined ? issue.message : `${issue.message}, got ${JSON.stringify(given)}`
-              }
-            })
-            : []
-          const first = issues[0] ?? { field: "body", message: "invalid request" }
-          return badRequest(`${first.field}: ${first.message}`, first.field, issues)
-        }
-        const { budgetMs, query } = decoded.value
-        inFlight.n++
-        return yield* service.answer(query, { budget: Duration.millis(budgetMs ?? defaultBudgetMs) }).pipe(
-          Effect.map((answer) => HttpServerResponse.jsonUnsafe(encodeAnswer(answer))),
-          // what an upstream said reaches the client only through the scrubber
-          Effect.catchTag("NoAnswer", (e) =>
-            Effect.map(scrubber, (scrub) =>
-              HttpServerResponse.jsonUnsafe({
-                error: {
-                  message: scrub.error(e).message,
-                  sources: e.sources.map((r) => ({ ...r, ...(r.error === undefined ? {} : { error: scrub.text(r.error) }) })),
-                  llm: scrub.text(e.llm)
-                }
-              }, { status: 503 }))),
-          Effect.ensuring(Effect.sync(() => inFlight.n--)),
-          Effect.withSpan("hybrid.serve.answer", { attributes: { budgetMs: budgetMs ?? defaultBudgetMs } })
-        )
-      })
-    )
-  }))
-
-/**
- * The API on `127.0.0.1:port` over the `Agent`: listening when built, draining its
- * requests in flight when closed.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layer = (options: { readonly port: number; readonly defaultBudgetMs: number }) => {
-  const inFlight = { n: 0 }
-  const announce = Layer.effectDiscard(Effect.gen(function*() {
-    const server = yield* HttpServer.HttpServer
-    const address = server.address
-    const url = address._tag === "UnixPathAddress" ? address.path : `http://127.0.0.1:${address.port}`
-    yield* Console.log(`listening on ${url}`)
-    yield* Effect.addFinalizer(() =>
-      Console.error(inFlight.n === 0 ? "shutting down" : `shutting down: finishing ${inFlight.n} answer(s) in flight`)
-    )
-  }))
-  return HttpRouter.serve(routes(options.defaultBudgetMs, inFlight), { disableListenLog: true, disableLogger: true }).pipe(
-    Layer.merge(announce),
-    Layer.provide(NodeHttpServer.layer(() => createServer({ keepAliveTimeout: 1_000 }), {
-      port: options.port,
-      host: "127.0.0.1",
-      gracefulShutdownTimeout: Duration.millis(maxBudgetMs + 5_000)
-    }))
-  )
-}
+const positive = (name: string) =>
+  Flag.Int(name).pipe(Flag.filter((n) => n >= 1, (n) => `--${name} must be an integer ≥ 1, got ${n}`), Flag.optional)
 
 /**
  * @since 0.1.0
@@ -146,24 +40,74 @@ export const layer = (options: { readonly port: number; readonly defaultBudgetMs
 export const serve = Command.make(
   "serve",
   {
+    host: Flag.String("host").pipe(
+      Flag.withDescription("address to listen on, default 127.0.0.1 (0.0.0.0: every interface)"),
+      Flag.withDefault("127.0.0.1")
+    ),
     port: Flag.Int("port").pipe(
-      Flag.withDescription("port on 127.0.0.1, default 8787 (0: any free port)"),
+      Flag.withDescription("port, default 8787 (0: any free port)"),
       Flag.filter((p) => p >= 0 && p <= 65_535, (p) => `--port must be between 0 and 65535, got ${p}`),
       Flag.withDefault(8787)
     ),
     scale,
-    faults
+    faults,
+    budget,
+    maxBody: Flag.Int("max-body").pipe(
+      Flag.withDescription("largest request body in bytes, default 65536 (a larger one is a 413)"),
+      Flag.filter((n) => n >= 1, (n) => `--max-body must be an integer ≥ 1, got ${n}`),
+      Flag.withDefault(65_536)
+    ),
+    maxInFlight: positive("max-in-flight").pipe(
+      Flag.withDescription(`answers running at once (default ${Server.defaultMaxInFlight()}: 4 per core)`)
+    ),
+    maxQueued: Flag.Int("max-queued").pipe(
+      Flag.withDescription("answers waiting for a slot before 503s (default: --max-in-flight)"),
+      Flag.filter((n) => n >= 0, (n) => `--max-queued must be an integer ≥ 0, got ${n}`),
+      Flag.optional
+    ),
+    cors: Flag.String("cors").pipe(Flag.withDescription("allow this origin (or *) by CORS; default: CORS off"), Flag.optional),
+    grace: Flag.String("grace").pipe(
+      Flag.withDescription("time past the longest budget allowed for the drain at shutdown, default 5s"),
+      Flag.optional
+    )
   },
   Effect.fn("hybrid.serve")(function*(flags) {
     const faultConfig = yield* faultsOf(flags.faults)
+    const defaultBudget = yield* budgetOf(flags.budget, flags.scale)
+    const graceMs = yield* Option.match(flags.grace, {
+      onNone: () => Effect.succeed(5_000),
+      onSome: (text) => {
+        const ms = parseMillis(text)
+        return ms === undefined
+          ? Effect.fail(new InvalidInput({ flag: "--grace", value: text, reason: "expected a duration > 0 such as 5s" }))
+          : Effect.succeed(ms)
+      }
+    })
+    // the key this process holds never appears in an error body, whole or in part
+    const apiKey = yield* Config.option(Config.Redacted("OPENAI_API_KEY"))
+    const server = Server.layer({
+      scrub: Scrub.make({ secrets: [Option.getOrUndefined(apiKey)] }),
+      host: flags.host,
+      port: flags.port,
+      defaultBudgetMs: Duration.toMillis(defaultBudget),
+      maxBodyBytes: flags.maxBody,
+      maxInFlight: Option.getOrUndefined(flags.maxInFlight),
+      maxQueued: Option.getOrUndefined(flags.maxQueued),
+      cors: Option.getOrUndefined(flags.cors),
+      graceMs
+    })
     return yield* Layer.launch(
-      layer({ port: flags.port, defaultBudgetMs: 30_000 * flags.scale }).pipe(
-        Layer.provide(agent({ scale: flags.scale, faults: faultConfig }))
+      server.pipe(
+        Layer.provide(agent({ scale: flags.scale, faults: faultConfig })),
+        Layer.provideMerge(Shutdown.layer),
+        Layer.provide(logfmt)
       )
     )
   }, reported("serve"))
 ).pipe(
-  Command.withDescription("serve the agent over HTTP: POST /v1/answer { query, budgetMs }, GET /healthz"),
+  Command.withDescription(
+    "serve the agent over HTTP: POST /v1/answer { query, budgetMs }, /healthz, /readyz, /metrics, /openapi.json, /docs"
+  ),
   Command.withExamples([
     { command: "hybrid serve --port 8787", description: "then: curl -d '{\"query\":\"rain in Oslo?\"}' 127.0.0.1:8787/v1/answer" }
   ])

@@ -4,7 +4,7 @@
  * answering 429 with `Retry-After`, a heavy-tailed latency with spikes), made by three
  * clients given comparable settings (`peers/resilience-http.ts`):
  *
- * - **Hybrid**: `Retry` + effect/persistence `CircuitBreaker` + `Limit.adaptive` +
+ * - **Hybrid**: `Retry` + effect/persistence `CircuitBreaker` + `Limit.learned` + `Limit.adaptive` +
  *   `Deadline.timeout` (`peers/resilience-hybrid.ts`);
  * - **p-retry** + p-limit (`peers/resilience-p-retry.ts`);
  * - **cockatiel**: retry + circuitBreaker + bulkhead + timeout (`peers/resilience-cockatiel.ts`).
@@ -45,7 +45,7 @@ const faults: Faults.Config = {
 }
 
 const variants = [
-  { id: "hybrid", label: "Hybrid: Retry + CircuitBreaker + Limit.adaptive" },
+  { id: "hybrid", label: "Hybrid: Retry + CircuitBreaker + Limit.learned + Limit.adaptive" },
   { id: "p-retry", label: "p-retry + p-limit" },
   { id: "cockatiel", label: "cockatiel: retry + breaker + bulkhead" }
 ] as const

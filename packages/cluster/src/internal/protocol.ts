@@ -6,7 +6,8 @@
  * contract between the caller and the remote runner, as it is between a thread and a
  * worker in `NodeRunner`.
  */
-import { Deadline, Runner, type Task } from "@hybrid/core"
+import * as Runner from "@hybrid/core/Runner"
+import type * as Task from "@hybrid/core/Task"
 import { Schema } from "effect"
 import { ClusterSchema, Entity } from "effect/cluster"
 import { Rpc } from "effect/rpc"
@@ -16,8 +17,7 @@ export const RunErrorSchema = Schema.Union([
   Runner.RunnerError,
   Runner.RunnerQueueFull,
   Runner.WorkerCrashed,
-  Runner.TaskTimeout,
-  Deadline.DeadlineExceeded
+  Runner.TaskTimeout
 ])
 
 /** The payload of a task's entity RPC: the task's payload plus the call's envelope. */

@@ -1,0 +1,172 @@
+/**
+ * What `hybrid serve` reports on `GET /metrics` (Prometheus text format, through
+ * `effect/observability` `PrometheusMetrics`), next to the sources' own metrics
+ * (`hybrid_source_*`, see `Source`):
+ *
+ * | metric                                  | kind      | attributes               |
+ * |-----------------------------------------|-----------|--------------------------|
+ * | `hybrid_serve_answers_in_flight`        | gauge     |                          |
+ * | `hybrid_serve_answers_queued`           | gauge     |                          |
+ * | `hybrid_serve_shed_total`               | counter   | `reason` (`overloaded`, `draining`) |
+ * | `hybrid_serve_requests_total`           | counter   | `method`, `route`, `status` |
+ * | `hybrid_serve_source_status_total`      | counter   | `source`, `status` (`ok`, `timeout`, …) |
+ * | `hybrid_serve_answer_latency_ms`        | histogram | `outcome` (`ok`, `degraded`, `no-answer`) |
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { PrometheusMetrics } from "effect/observability"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * const text = Effect.gen(function*() {
+ *   yield* ServeMetrics.recordRequest("GET", "/healthz", 200)
+ *   return yield* PrometheusMetrics.format()
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric } from "effect"
+import type * as Agent from "../Agent.ts"
+
+/**
+ * Answers running now.
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * Metric.update(ServeMetrics.inFlight, 3)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const inFlight = Metric.gauge("hybrid_serve_answers_in_flight", { description: "answers running now" })
+
+/**
+ * Answers admitted and waiting for a slot now.
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * Metric.update(ServeMetrics.queued, 0)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const queued = Metric.gauge("hybrid_serve_answers_queued", { description: "answers waiting for a slot now" })
+
+/**
+ * Requests turned away with a 503 before any work (attribute `reason`).
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * Metric.update(Metric.withAttributes(ServeMetrics.shed, { reason: "overloaded" }), 1)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const shed = Metric.counter("hybrid_serve_shed_total", { description: "requests shed with a 503 before any work" })
+
+/**
+ * Every response (attributes `method`, `route`, `status`).
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * ServeMetrics.recordRequest("POST", "/v1/answer", 200)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const requests = Metric.counter("hybrid_serve_requests_total", { description: "HTTP responses sent" })
+
+/**
+ * How each source fared in each answer (attributes `source`, `status`).
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * Metric.update(Metric.withAttributes(ServeMetrics.sourceStatus, { source: "news", status: "ok" }), 1)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const sourceStatus = Metric.counter("hybrid_serve_source_status_total", {
+  description: "source outcomes in answers, by source and status"
+})
+
+/**
+ * Time of an admitted answer from arrival (queueing included), in milliseconds
+ * (attribute `outcome`).
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * Metric.update(Metric.withAttributes(ServeMetrics.answerLatency, { outcome: "ok" }), 240)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const answerLatency = Metric.histogram("hybrid_serve_answer_latency_ms", {
+  description: "admitted answers from arrival to reply (ms)",
+  boundaries: Metric.exponentialBoundaries({ start: 10, factor: 1.6, count: 18 })
+})
+
+/**
+ * Counts one response.
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * ServeMetrics.recordRequest("GET", "/metrics", 200)
+ * ```
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordRequest = (method: string, route: string, status: number): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(requests, { method, route, status: String(status) }), 1)
+
+/**
+ * Records an admitted answer's outcome: its latency and every source's status.
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * ServeMetrics.recordAnswer("no-answer", [], 120)
+ * ```
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordAnswer = (
+  outcome: "ok" | "degraded" | "no-answer",
+  sources: ReadonlyArray<Agent.SourceReport>,
+  ms: number
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* Metric.update(Metric.withAttributes(answerLatency, { outcome }), ms)
+    for (const source of sources) {
+      yield* Metric.update(Metric.withAttributes(sourceStatus, { source: source.name, status: source.status }), 1)
+    }
+  })
