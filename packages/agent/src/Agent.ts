@@ -74,10 +74,11 @@
  * @since 0.1.0
  */
 import * as os from "node:os"
-import { Cause, Clock, type Config, Context, type Duration, Effect, Exit, Layer, Option, Schema, type Scope } from "effect"
+import { Cause, Clock, type Config, Context, type Duration, Effect, Exit, Layer, Option, Queue, Schema, type Scope, Stream } from "effect"
 import { LanguageModel } from "effect/ai"
 import type { HttpClient } from "effect/http"
-import { Deadline, Gather, Options as Check, Runner } from "@hybrid/core"
+import { Deadline, InvalidOption, Options as Check, Runner } from "@hybrid/core"
+import * as Plan from "./Plan.ts"
 import * as Processing from "./processing/Processing.ts"
 import * as KnowledgeBase from "./sources/KnowledgeBase.ts"
 import * as News from "./sources/News.ts"
@@ -182,6 +183,52 @@ export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", {
   }
 }
 
+// --- events ------------------------------------------------------------------------------
+
+/**
+ * A source settled — answered and processed (`ok`), or left out — with its report.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const SourceSettled = Schema.TaggedStruct("SourceSettled", { report: SourceReport })
+
+/**
+ * Every source has settled: the context phase took `ms`, `ok` sources are in it.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ContextDone = Schema.TaggedStruct("ContextDone", { ms: Schema.Number, ok: Schema.Number })
+
+/**
+ * A piece of the LLM's text, as it arrives.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const Token = Schema.TaggedStruct("Token", { text: Schema.String })
+
+/**
+ * The answer: the last event of a stream that succeeds.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const Done = Schema.TaggedStruct("Done", { answer: Answer })
+
+/**
+ * What `Agent.stream` emits, in order: a `SourceSettled` per source as it settles, one
+ * `ContextDone`, the LLM's `Token`s (none for an extractive answer), then `Done` with
+ * the `Answer`. A Schema, so a server can send each event as JSON (server-sent events).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const Event = Schema.Union([SourceSettled, ContextDone, Token, Done])
+/** @since 0.1.0 @category events */
+export type Event = typeof Event.Type
+
 /**
  * `"hybrid"` (default): all sources at once, each processed as it arrives.
  * `"sequential"`: the same steps one after another.
@@ -197,8 +244,8 @@ export type Mode = "hybrid" | "sequential"
  */
 export interface AnswerOptions {
   /**
-   * The time for the whole call: fetches, processing, LLM. Not a finite duration ≥ 0: a
-   * defect (`InvalidOption`).
+   * The time for the whole call: fetches, processing, LLM. Not a finite duration ≥ 0:
+   * the answer fails with `InvalidOption` naming it.
    */
   readonly budget: Duration.Input
   readonly mode?: Mode | undefined
@@ -234,8 +281,10 @@ export interface Options {
  * @category services
  */
 export class Agent extends Context.Service<Agent, {
-  /** Answers `query` within `options.budget`; see the module comment. */
-  readonly answer: (query: string, options: AnswerOptions) => Effect.Effect<Answer, NoAnswer>
+  /** Answers `query` within `options.budget`; see the module comment. The last event of `stream`. */
+  readonly answer: (query: string, options: AnswerOptions) => Effect.Effect<Answer, NoAnswer | InvalidOption>
+  /** The answer as it is made: see `Event`. */
+  readonly stream: (query: string, options: AnswerOptions) => Stream.Stream<Event, NoAnswer | InvalidOption>
   /** The running sources, in the order of their definitions (their settings and circuits). */
   readonly sources: ReadonlyArray<Source.Source>
 }>()("@hybrid/agent/Agent") {
@@ -265,8 +314,28 @@ export const defaultSources: ReadonlyArray<Source.Definition> = [Weather.source,
  * @since 0.1.0
  * @category accessors
  */
-export const answer = (query: string, options: AnswerOptions): Effect.Effect<Answer, NoAnswer, Agent> =>
+export const answer = (query: string, options: AnswerOptions): Effect.Effect<Answer, NoAnswer | InvalidOption, Agent> =>
   Agent.use((agent) => agent.answer(query, options))
+
+/**
+ * The events of answering `query` with the current `Agent` (see `Event`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Agent, Fixtures } from "@hybrid/agent"
+ *
+ * const program = Agent.stream("Will it rain in Oslo?", { budget: "2 seconds" }).pipe(
+ *   Stream.runForEach((event) => Effect.log(event._tag)), // SourceSettled ×3, ContextDone, Token…, Done
+ *   Effect.provide(Fixtures.layerAgent({ scale: 0.05, runner: "in-process" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stream = (query: string, options: AnswerOptions): Stream.Stream<Event, NoAnswer | InvalidOption, Agent> =>
+  Stream.unwrap(Agent.useSync((agent) => agent.stream(query, options)))
 
 // --- query helpers -----------------------------------------------------------------------
 
@@ -287,6 +356,7 @@ export const sampleQueries: ReadonlyArray<string> = [
 
 // --- the agent ---------------------------------------------------------------------------
 
+/** What one source came to: its report's facts, kept typed until the report is made. */
 interface Outcome {
   readonly name: string
   readonly label: string
@@ -297,7 +367,12 @@ interface Outcome {
   readonly cpuMs: number | undefined
   /** CPU time of each processing task (the parts, then the merge). */
   readonly tasksMs: ReadonlyArray<number>
-  readonly error: string | undefined
+  /** Why it is not `ok`: the typed error of the stage that stopped it. */
+  readonly error: Source.SourceError | Runner.RunError | Deadline.DeadlineExceeded | Cause.Cause<unknown> | undefined
+  /** In which stage it stopped. */
+  readonly stage: "fetch" | "processing"
+  /** The documents, once fetched (an extractive answer can use them when processing was cut). */
+  readonly documents: ReadonlyArray<Processing.Document> | undefined
   readonly processed: Processing.Processed | undefined
 }
 
@@ -309,11 +384,32 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
   return error instanceof Error ? error.message : String(error)
 }
 
-/** A `SourceError` without the source's name and reason, which the report already has. */
-const sourceDetail = (error: Source.SourceError): string => {
-  const status = error.status === undefined ? "" : ` ${error.status}`
-  const attempts = error.attempts === undefined ? "" : ` (${error.attempts} attempt${error.attempts === 1 ? "" : "s"})`
-  return `${error.kind}${status}: ${error.detail}${attempts}`
+/** The report's `error` text: what stopped the source, without its name and reason. */
+const errorText = (o: Outcome): string | undefined => {
+  const e = o.error
+  if (e === undefined) return undefined
+  if (Cause.isCause(e)) return `${o.stage}: ${describeCause(e)}`
+  switch (e._tag) {
+    case "SourceError": {
+      const status = e.status === undefined ? "" : ` ${e.status}`
+      const attempts = e.attempts === undefined ? "" : ` (${e.attempts} attempt${e.attempts === 1 ? "" : "s"})`
+      return `${e.kind}${status}: ${e.detail}${attempts}`
+    }
+    case "DeadlineExceeded":
+      return `${o.stage} did not finish before the deadline`
+    default:
+      return `processing: ${e.message}`
+  }
+}
+
+const statusOf = (error: NonNullable<Outcome["error"]>): Status => {
+  if (Cause.isCause(error)) return "failed"
+  return error._tag === "SourceError" ? error.reason : error._tag === "DeadlineExceeded" || error._tag === "TaskTimeout" ? "timeout" : "failed"
+}
+
+const reportOf = (o: Outcome): SourceReport => {
+  const error = errorText(o)
+  return new SourceReport({ name: o.name, status: o.status, ms: o.ms, ...(error === undefined ? {} : { error }) })
 }
 
 interface Resolved {
@@ -363,11 +459,197 @@ const criticalPath = (outcomes: ReadonlyArray<Outcome>, cores: number): number =
     return Math.max(max, arrived + Math.max(longest, later / cores))
   }, 0)
 
-/** Time kept after the LLM's cut-off to assemble the answer. */
-const assemblyMarginMs = 10
+/** What every step of an answer shares. */
+interface Env {
+  readonly settings: Resolved
+  readonly runner: Runner.Runner["Service"]
+  readonly cores: number
+}
+
+/** One source: fetch, then process, by `until`; never fails. */
+const runSource = (env: Env, source: Source.Source, query: Query.Query, until: number, mode: Mode): Effect.Effect<Outcome> =>
+  Effect.gen(function*() {
+    const { name } = source.definition
+    const start = yield* nowMs
+    const marks: { fetched?: number; processed?: number; documents?: ReadonlyArray<Processing.Document> } = {}
+    const steps = Effect.gen(function*() {
+      const documents = yield* source.documents(query).pipe(Effect.withSpan("Agent.fetch", { attributes: { source: name } }))
+      marks.fetched = yield* nowMs
+      marks.documents = documents
+      const split = yield* Processing.runParts(
+        { query: query.text, source: name, documents, options: env.settings.processing },
+        { parts: env.cores, concurrency: mode === "sequential" ? 1 : "unbounded" }
+      ).pipe(
+        Effect.provideService(Runner.Runner, env.runner),
+        Effect.withSpan("Agent.process", { attributes: { source: name, documents: documents.length } })
+      )
+      marks.processed = yield* nowMs
+      return split
+    })
+    const exit = yield* Effect.exit(steps.pipe(Deadline.at(until)))
+    const end = yield* nowMs
+    const split = Exit.isSuccess(exit) ? exit.value : undefined
+    const error = Exit.isSuccess(exit) ? undefined : Option.getOrElse(Cause.findErrorOption(exit.cause), () => exit.cause)
+    return {
+      name,
+      label: source.definition.label,
+      status: error === undefined ? "ok" : statusOf(error),
+      ms: round(end - start),
+      fetchMs: round((marks.fetched ?? end) - start),
+      processMs: marks.fetched === undefined ? undefined : round((marks.processed ?? end) - marks.fetched),
+      cpuMs: split?.processed.cpuMs,
+      tasksMs: split?.tasksMs ?? [],
+      error,
+      stage: marks.fetched === undefined ? "fetch" : "processing",
+      documents: marks.documents,
+      processed: split?.processed
+    } satisfies Outcome
+  }).pipe(
+    Effect.tap((o) => Effect.annotateCurrentSpan({ status: o.status })),
+    Effect.withSpan("Agent.source", { attributes: { source: source.definition.name } })
+  )
+
+/** The LLM's prompt: the top chunks of every processed source, labelled. */
+const prompt = (query: string, outcomes: ReadonlyArray<Outcome>) => {
+  const lines = outcomes.flatMap((o) => (o.processed?.chunks ?? []).map((c) => `${o.label}: ${c.text.replace(/\s+/g, " ")}`))
+  return [
+    { role: "system" as const, content: "You are a research assistant. Use only the context below and keep the reply short." },
+    { role: "user" as const, content: `Context:\n${lines.join("\n")}\n\nQuestion: ${query}` }
+  ]
+}
+
+/** The first two sentences of a text, at most 300 characters. */
+const lead = (text: string) => (text.replace(/\s+/g, " ").match(/[^.!?]+[.!?]+/g)?.slice(0, 2).join("") ?? text).slice(0, 300).trim()
 
 /**
- * Builds the agent from its dependencies.
+ * The extractive answer: each source's processed summary, or — when its documents
+ * arrived but processing was cut — the lead of its first document.
+ */
+const extractive = (outcomes: ReadonlyArray<Outcome>): string =>
+  outcomes.flatMap((o) => {
+    if ((o.processed?.summary.length ?? 0) > 0) return [`${o.label}: ${o.processed!.summary.join(" ")}`]
+    const first = o.documents?.[0]
+    return first === undefined ? [] : [`${o.label}: ${lead(first.text)}`]
+  }).join("\n")
+
+/** Whether anything arrived to answer from (processed, or at least fetched). */
+const arrived = (o: Outcome) => o.processed !== undefined || (o.documents?.length ?? 0) > 0
+
+/**
+ * The LLM's answer, streamed: each text delta emitted as a `Token`; the text, or why
+ * there is none.
+ */
+const synthesize = (
+  llm: LanguageModel.LanguageModel,
+  query: string,
+  outcomes: ReadonlyArray<Outcome>,
+  until: number,
+  emit: (event: Event) => Effect.Effect<void>
+) =>
+  Effect.gen(function*() {
+    const parts: Array<string> = []
+    const exit = yield* Effect.exit(
+      LanguageModel.streamText({ prompt: prompt(query, outcomes) }).pipe(
+        Stream.runForEach((part) => {
+          if (part.type !== "text-delta" || part.delta === "") return Effect.void
+          parts.push(part.delta)
+          return emit(Token.make({ text: part.delta }))
+        }),
+        Effect.provideService(LanguageModel.LanguageModel, llm),
+        Deadline.at(until),
+        Effect.withSpan("Agent.llm")
+      )
+    )
+    const text = parts.join("").trim()
+    if (Exit.isSuccess(exit) && text !== "") return { text, problem: undefined }
+    return { text: undefined, problem: Exit.isSuccess(exit) ? "empty reply" : describeCause(exit.cause) }
+  })
+
+/** The timings of an answer (see `Timings`). */
+const timingsOf = (outcomes: ReadonlyArray<Outcome>, cores: number, ms: { context: number; llm: number; total: number }) => {
+  const record = (f: (o: Outcome) => number | undefined) =>
+    Object.fromEntries(outcomes.flatMap((o) => {
+      const v = f(o)
+      return v === undefined ? [] : [[o.name, v]]
+    }))
+  return new Timings({
+    fetch: record((o) => o.fetchMs),
+    process: record((o) => o.processMs),
+    cpu: record((o) => o.cpuMs),
+    context: round(ms.context),
+    llm: ms.llm,
+    total: round(ms.total),
+    bound: round(criticalPath(outcomes, cores) + ms.llm)
+  })
+}
+
+/** The budget as milliseconds, or `InvalidOption` naming it. */
+const budgetOf = (budget: Duration.Input): Effect.Effect<number, InvalidOption> =>
+  Effect.try({
+    try: () => Check.duration("Agent.answer", "budget", budget),
+    catch: (e) => e instanceof InvalidOption ? e : new InvalidOption({ where: "Agent.answer", option: "budget", value: String(budget), expected: "a finite duration ≥ 0" })
+  })
+
+/**
+ * One answer, top to bottom, each step's events emitted as it happens: plan the stages
+ * from the budget, run the sources to the context deadline (each reported as it
+ * settles), ask the LLM if the plan says so, else answer extractively.
+ */
+const run = (env: Env, running: ReadonlyArray<Source.Source>, llm: LanguageModel.LanguageModel) =>
+  (query: string, options: AnswerOptions, emit: (event: Event) => Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      const budgetMs = yield* budgetOf(options.budget)
+      const mode: Mode = options.mode ?? "hybrid"
+      const t0 = yield* nowMs
+      const start = yield* Clock.currentTimeMillis
+      // the deadline the stages inherit: the budget, or an earlier one of the caller's
+      const deadline = (yield* Deadline.Current.pipe(
+        Deadline.within(budgetMs),
+        Effect.catchTag("DeadlineExceeded", () => Effect.succeed(start))
+      )) ?? start + budgetMs
+      const plan = Plan.make({ start, deadline, llmReserveMs: env.settings.llmReserveMs })
+      yield* Effect.annotateCurrentSpan({ mode, budgetMs, contextMs: plan.contextEnd - start })
+
+      const asked = Query.make(query, { city: options.city, fallbackCity: env.settings.city })
+      const one = (s: Source.Source) =>
+        runSource(env, s, asked, plan.contextEnd, mode).pipe(Effect.tap((o) => emit(SourceSettled.make({ report: reportOf(o) }))))
+      const outcomes = mode === "sequential"
+        ? yield* Effect.forEach(running, one, { concurrency: 1 })
+        : yield* Effect.forEach(running, one, { concurrency: "unbounded" })
+      const contextMs = (yield* nowMs) - t0
+      const processed = outcomes.filter((o) => o.status === "ok")
+      yield* emit(ContextDone.make({ ms: round(contextMs), ok: processed.length }))
+
+      const now = yield* Clock.currentTimeMillis
+      const t1 = yield* nowMs
+      const llmAnswer = Plan.askLlm(plan, now, env.settings.llmReserveMs, { arrived: outcomes.some(arrived) })
+        ? yield* synthesize(llm, query, processed, plan.llmEnd, emit)
+        : { text: undefined, problem: "not asked: too little time left" }
+      const llmMs = llmAnswer.problem === "not asked: too little time left" ? 0 : round((yield* nowMs) - t1)
+
+      const reports = outcomes.map(reportOf)
+      const synthesis: Synthesis = llmAnswer.text === undefined ? "extractive" : "llm"
+      const text = llmAnswer.text ?? (yield* Effect.sync(() => extractive(outcomes)).pipe(Effect.withSpan("Agent.extractive")))
+      if (text === "") return yield* new NoAnswer({ query, sources: reports, llm: llmAnswer.problem ?? "empty reply" })
+      const degraded = synthesis !== "llm" || outcomes.some((o) => o.status !== "ok")
+      yield* Effect.annotateCurrentSpan({ degraded, synthesis })
+      const timings = timingsOf(outcomes, env.cores, { context: contextMs, llm: llmMs, total: (yield* nowMs) - t0 })
+      return new Answer({ text, sources: reports, timings, degraded, synthesis })
+    }).pipe(Effect.withSpan("Agent.answer"))
+
+/**
+ * Builds the agent from its dependencies: one running source per definition.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Agent, Fixtures } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() {
+ *   const agent = yield* Agent.Agent
+ *   return agent.sources.map((s) => s.settings.name) // ["weather", "news", "kb"]
+ * }).pipe(Effect.provide(Fixtures.layerAgent({ scale: 0.05, runner: "in-process" })))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -382,166 +664,25 @@ export const make = (
     const runner = yield* Runner.Runner
     const cores = settings.parallelism ??
       (typeof runner.capacity === "number" ? Math.max(1, Math.min(runner.capacity, os.availableParallelism())) : 1)
-
-    /** One source: fetch, then process; never fails, ends by `until`. */
-    const runSource = (source: Source.Source, query: Query.Query, until: number, mode: Mode): Effect.Effect<Outcome> =>
-      Effect.gen(function*() {
-        const name = source.definition.name
-        const start = yield* nowMs
-        const marks: { fetched?: number; processed?: number } = {}
-        const outcome = (status: Status, error?: string, split?: Processing.Split) =>
-          Effect.map(nowMs, (end): Outcome => ({
-            name: source.definition.name,
-            label: source.definition.label,
-            status,
-            ms: round(end - start),
-            fetchMs: round((marks.fetched ?? end) - start),
-            processMs: marks.fetched === undefined ? undefined : round((marks.processed ?? end) - marks.fetched),
-            cpuMs: split?.processed.cpuMs,
-            tasksMs: split?.tasksMs ?? [],
-            error,
-            processed: split?.processed
-          }))
-        const steps = Effect.gen(function*() {
-          const documents = yield* source.documents(query).pipe(Effect.withSpan("Agent.fetch", { attributes: { source: name } }))
-          marks.fetched = yield* nowMs
-          const split = yield* Processing.runParts(
-            { query: query.text, source: name, documents, options: settings.processing },
-            { parts: cores, concurrency: mode === "sequential" ? 1 : "unbounded" }
-          ).pipe(
-            Effect.provideService(Runner.Runner, runner),
-            Effect.withSpan("Agent.process", { attributes: { source: name, documents: documents.length } })
-          )
-          marks.processed = yield* nowMs
-          return split
-        })
-        const exit = yield* Effect.exit(steps.pipe(Deadline.at(until)))
-        if (Exit.isSuccess(exit)) return yield* outcome("ok", undefined, exit.value)
-        const failure = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-        const stage = marks.fetched === undefined ? "fetch" : "processing"
-        if (failure === undefined) return yield* outcome("failed", `${stage}: ${describeCause(exit.cause)}`)
-        switch (failure._tag) {
-          case "SourceError":
-            return yield* outcome(failure.reason, sourceDetail(failure))
-          case "DeadlineExceeded":
-            return yield* outcome("timeout", `${stage} did not finish before the deadline`)
-          case "TaskTimeout":
-            return yield* outcome("timeout", `processing: ${failure.message}`)
-          default:
-            return yield* outcome("failed", `processing: ${failure.message}`)
-        }
-      }).pipe(
-        Effect.tap((o) => Effect.annotateCurrentSpan({ status: o.status })),
-        Effect.withSpan("Agent.source", { attributes: { source: source.definition.name } })
-      )
-
-    const prompt = (query: string, contexts: ReadonlyArray<Outcome>) => {
-      const lines = contexts.flatMap((o) =>
-        (o.processed?.chunks ?? []).map((c) => `${o.label}: ${c.text.replace(/\s+/g, " ")}`)
-      )
-      return [
-        { role: "system" as const, content: "You are a research assistant. Use only the context below and keep the reply short." },
-        { role: "user" as const, content: `Context:\n${lines.join("\n")}\n\nQuestion: ${query}` }
-      ]
-    }
-
-    const extractive = (contexts: ReadonlyArray<Outcome>) =>
-      contexts
-        .filter((o) => (o.processed?.summary.length ?? 0) > 0)
-        .map((o) => `${o.label}: ${o.processed!.summary.join(" ")}`)
-        .join("\n")
-
-    const answer = Effect.fn("Agent.answer")(function*(query: string, options: AnswerOptions) {
-      const budgetMs = Check.duration("Agent.answer", "budget", options.budget)
-      const mode: Mode = options.mode ?? "hybrid"
-      const startMs = yield* nowMs
-      const startClock = yield* Clock.currentTimeMillis
-      const inherited = yield* Deadline.Current
-      const deadline = Math.min(startClock + budgetMs, inherited ?? Number.POSITIVE_INFINITY)
-      const available = deadline - startClock
-      // keep llmReserve for the LLM, unless that would leave the sources less than half:
-      // then the sources may use it all, and the LLM is asked only if they leave enough
-      const reserved = available >= 2 * settings.llmReserveMs
-      const contextEnd = reserved ? deadline - settings.llmReserveMs : deadline - assemblyMarginMs
-      yield* Effect.annotateCurrentSpan({ mode, budgetMs, contextMs: contextEnd - startClock })
-
-      const asked = Query.make(query, { city: options.city, fallbackCity: settings.city })
-      const exits = mode === "sequential"
-        ? yield* Effect.forEach(running, (s) => Effect.exit(runSource(s, asked, contextEnd, mode)), { concurrency: 1 })
-        : yield* Gather.settle(running.map((s) => runSource(s, asked, contextEnd, mode)))
-      const outcomes = exits.map((exit, i): Outcome =>
-        Exit.isSuccess(exit) ? exit.value : {
-          name: running[i]!.definition.name,
-          label: running[i]!.definition.label,
-          status: "failed",
-          ms: 0,
-          fetchMs: undefined,
-          processMs: undefined,
-          cpuMs: undefined,
-          tasksMs: [],
-          error: describeCause(exit.cause),
-          processed: undefined
-        }
-      )
-      const contextDone = yield* nowMs
-      const contexts = outcomes.filter((o) => o.status === "ok")
-
-      // the LLM: when its time was reserved, when it has time anyway, or when there is
-      // nothing else to answer from
-      const left = deadline - (yield* Clock.currentTimeMillis)
-      let llmMs = 0
-      let text: string | undefined
-      let llmProblem = "not asked: too little time left"
-      if (reserved || left >= settings.llmReserveMs || contexts.length === 0) {
-        const t0 = yield* nowMs
-        const exit = yield* Effect.exit(
-          LanguageModel.generateText({ prompt: prompt(query, contexts) }).pipe(
-            Effect.provideService(LanguageModel.LanguageModel, llm),
-            Deadline.at(deadline - assemblyMarginMs),
-            Effect.withSpan("Agent.llm")
-          )
+    const answerWith = run({ settings, runner, cores }, running, llm)
+    const stream = (query: string, options: AnswerOptions): Stream.Stream<Event, NoAnswer | InvalidOption> =>
+      Stream.callback<Event, NoAnswer | InvalidOption>((queue) =>
+        answerWith(query, options, (event) => Effect.asVoid(Queue.offer(queue, event))).pipe(
+          Effect.flatMap((answer) => Queue.offer(queue, Done.make({ answer }))),
+          Effect.flatMap(() => Queue.end(queue)),
+          Effect.catch((error) => Queue.fail(queue, error))
         )
-        llmMs = round((yield* nowMs) - t0)
-        if (Exit.isSuccess(exit) && exit.value.text.trim() !== "") text = exit.value.text.trim()
-        else llmProblem = Exit.isSuccess(exit) ? "empty reply" : describeCause(exit.cause)
-      }
-      const reports = outcomes.map((o) =>
-        new SourceReport({ name: o.name, status: o.status, ms: o.ms, ...(o.error === undefined ? {} : { error: o.error }) })
       )
-      let synthesis: Synthesis = "llm"
-      if (text === undefined) {
-        if (contexts.length === 0) return yield* new NoAnswer({ query, sources: reports, llm: llmProblem })
-        synthesis = "extractive"
-        text = yield* Effect.sync(() => extractive(contexts)).pipe(Effect.withSpan("Agent.extractive"))
-      }
-
-      const end = yield* nowMs
-      const record = (f: (o: Outcome) => number | undefined) =>
-        Object.fromEntries(outcomes.flatMap((o) => {
-          const v = f(o)
-          return v === undefined ? [] : [[o.name, v]]
-        }))
-      const critical = criticalPath(outcomes, cores)
-      const degraded = synthesis !== "llm" || outcomes.some((o) => o.status !== "ok")
-      yield* Effect.annotateCurrentSpan({ degraded, synthesis })
-      return new Answer({
-        text,
-        sources: reports,
-        timings: new Timings({
-          fetch: record((o) => o.fetchMs),
-          process: record((o) => o.processMs),
-          cpu: record((o) => o.cpuMs),
-          context: round(contextDone - startMs),
-          llm: llmMs,
-          total: round(end - startMs),
-          bound: round(critical + llmMs)
-        }),
-        degraded,
-        synthesis
-      })
-    })
-
-    return Agent.of({ answer, sources: running })
+    const answer = (query: string, options: AnswerOptions) =>
+      stream(query, options).pipe(
+        Stream.runLast,
+        Effect.flatMap((last) =>
+          Option.isSome(last) && last.value._tag === "Done"
+            ? Effect.succeed(last.value.answer)
+            : Effect.die("Agent.stream ended without its Answer")
+        )
+      )
+    return Agent.of({ answer, stream, sources: running })
   })
 }
 

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NodeHttpClient } from "@effect/platform-node"
-import { ConfigProvider, Effect, Exit, Layer, Schema } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Schema, Stream } from "effect"
 import { Deadline, Runner } from "@hybrid/core"
 import { Agent, Faults, Fixtures, OpenAi, Processing, Query } from "@hybrid/agent"
 
@@ -231,7 +231,7 @@ describe("Agent", () => {
       assert.isTrue(Exit.isFailure(exit))
       const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail") : undefined
       assert.strictEqual(error?._tag, "Fail")
-      const noAnswer = error?._tag === "Fail" ? error.error : undefined
+      const noAnswer = error?._tag === "Fail" && error.error._tag === "NoAnswer" ? error.error : undefined
       assert.strictEqual(noAnswer?._tag, "NoAnswer")
       assert.deepStrictEqual(noAnswer?.sources.map((s) => [s.name, s.status]), [["weather", "failed"], ["news", "failed"], ["kb", "failed"]])
       assert.include(noAnswer?.llm ?? "", "TransportError")
@@ -353,6 +353,41 @@ describe("Agent", () => {
       ))),
     { timeout: 30_000, arbitrary: { runs: 20 } }
   )
+
+  it.live("stream: each source as it settles, the context phase, the LLM's tokens, then the answer", () =>
+    Effect.gen(function*() {
+      const events = yield* Stream.runCollect(Agent.stream("How does the asyncio event loop work in Lisbon?", { budget: 2_000 }))
+      const tags = events.map((e) => e._tag)
+      assert.deepStrictEqual(tags.slice(0, 4), ["SourceSettled", "SourceSettled", "SourceSettled", "ContextDone"])
+      assert.isAbove(tags.filter((t) => t === "Token").length, 3)
+      assert.strictEqual(tags.at(-1), "Done")
+      const last = events.at(-1)!
+      const answer = last._tag === "Done" ? last.answer : assert.fail("no Done")
+      const text = events.flatMap((e) => e._tag === "Token" ? [e.text] : []).join("").trim()
+      assert.strictEqual(answer.text, text)
+      // the first source to settle is the fastest (kb: 1.8 s before scale, weather 3.7 s)
+      const settled = events.flatMap((e) => e._tag === "SourceSettled" ? [e.report.name] : [])
+      assert.strictEqual(settled[0], "kb")
+      assert.sameMembers(settled, names)
+    }).pipe(Effect.provide(agent())))
+
+  it.live("an invalid budget is a typed failure naming it, not a defect", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Agent.answer("electric cars", { budget: -5 }))
+      assert.strictEqual(error._tag, "InvalidOption")
+      assert.include(error.message, "budget")
+    }).pipe(Effect.provide(agent({ faults: allQuick }))))
+
+  it.live("a budget too short for the LLM and for processing: extractive from what was fetched, never NoAnswer", () =>
+    Effect.gen(function*() {
+      // the sources answer after 50 ms, processing takes far longer than the 300 ms left
+      const [answer, ms] = yield* ask("electric cars", 300)
+      assert.strictEqual(answer.synthesis, "extractive")
+      assert.isTrue(answer.degraded)
+      assert.isTrue(answer.sources.every((s) => s.status === "timeout"), JSON.stringify(answer.sources))
+      assert.match(answer.text, /^Weather: .+\nNews: .+\nKnowledge base: .+$/)
+      assert.isBelow(ms, 600) // 300 ms budget; the margin is for a loaded machine (a 5 ms processing slice can run late)
+    }).pipe(Effect.provide(agent({ faults: allQuick, agent: { llmReserve: "1 second", processing: { projections: 1_000_000 } } }))))
 
   it("finds the city in the query and the search terms", () => {
     assert.strictEqual(Query.cityOf("What is the weather in New York today?"), "New York")

@@ -92,10 +92,19 @@ describe("Fixtures", () => {
       assert.include(JSON.parse(notJson.text).error.message, "not valid JSON")
       const noMessages = yield* post(`${urls.llm}/chat/completions`, { model: "m", messages: [] })
       assert.strictEqual(noMessages.status, 400)
+      assert.strictEqual((yield* stats).llm!.badRequests, 2)
+      // stream: true is answered with server-sent events: the same content, word by word, then usage and [DONE]
+      const whole = JSON.parse((yield* post(`${urls.llm}/chat/completions`, chatBody)).text)
       const stream = yield* post(`${urls.llm}/chat/completions`, { ...chatBody, stream: true })
-      assert.strictEqual(stream.status, 400)
-      assert.strictEqual(JSON.parse(stream.text).error.param, "stream")
-      assert.strictEqual((yield* stats).llm!.badRequests, 3)
+      assert.strictEqual(stream.status, 200)
+      assert.include(stream.headers["content-type"] ?? "", "text/event-stream")
+      const data = stream.text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6))
+      assert.strictEqual(data.at(-1), "[DONE]")
+      const chunks = data.slice(0, -1).map((d) => JSON.parse(d))
+      const deltas = chunks.flatMap((c) => c.choices.map((choice: { delta: { content?: string } }) => choice.delta.content ?? ""))
+      assert.isAbove(deltas.filter((d) => d !== "").length, 3)
+      assert.strictEqual(deltas.join(""), whole.choices[0].message.content)
+      assert.deepStrictEqual(chunks.at(-1).usage, whole.usage)
     }))
 
   live("is deterministic: same seed and query, same body; another seed, another body", () =>

@@ -64,7 +64,22 @@ describe("OpenAi", () => {
       const streamed = yield* Stream.runCollect(LanguageModel.streamText({ prompt: [...messages] }))
       const deltas = streamed.flatMap((p) => p.type === "text-delta" ? [p.delta] : [])
       assert.strictEqual(deltas.join(""), response.text)
+      assert.isAbove(deltas.length, 3) // streamed (stream: true), not one delta
+      const after = yield* client.usage
+      assert.strictEqual(after.reported - usage.reported, reply.promptTokens + reply.completionTokens) // usage from the last event
     }).pipe(Effect.provide(llm({ faults: { llm: instant } }))))
+
+  live("streamText delivers the first delta long before the last (the fixture streams at its token rate)", () =>
+    Effect.gen(function*() {
+      const t0 = performance.now()
+      const at: Array<number> = []
+      yield* LanguageModel.streamText({ prompt: [...messages] }).pipe(
+        Stream.runForEach((p) => Effect.sync(() => p.type === "text-delta" ? at.push(performance.now() - t0) : undefined))
+      )
+      const reply = yield* expected
+      // 2 ms per completion token at scale 1: the last delta ≈ 2 × completionTokens ms after the first
+      assert.isAbove(at.at(-1)! - at[0]!, reply.completionTokens * 2 * 0.5)
+    }).pipe(Effect.provide(llm({ scale: 1, faults: { llm: instant }, llmTiming: { perPromptTokenMs: 0, perCompletionTokenMs: 2 } }))))
 
   live("embeddings come back in input order with usage", () =>
     Effect.gen(function*() {

@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { request as httpRequest } from "node:http"
 import { Validator } from "@seriousme/openapi-schema-validator"
-import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Scope, Tracer } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, Layer, Logger, Scope, Stream, Tracer } from "effect"
 import { HttpServer } from "effect/http"
 import { OpenApi } from "effect/http-api"
 import * as Agent from "../src/Agent.ts"
@@ -30,20 +30,23 @@ const answerOf = (text: string, statuses: ReadonlyArray<Agent.Status> = ["ok", "
  * A scripted agent: "hold" waits for `release`; "nothing" is an answer with no source
  * ok; "none" fails `NoAnswer`; anything else answers at once.
  */
-const scripted = (release: Deferred.Deferred<void>, seen: Array<number | undefined>) =>
-  Layer.succeed(Agent.Agent, {
+const scripted = (release: Deferred.Deferred<void>, seen: Array<number | undefined>) => {
+  const answer = (query: string, options: Agent.AnswerOptions) =>
+    Effect.gen(function*() {
+      seen.push(Duration.toMillis(Duration.fromInputUnsafe(options.budget)))
+      if (query === "hold") yield* Deferred.await(release)
+      if (query === "none") {
+        return yield* new Agent.NoAnswer({ query, sources: [report("weather", "timeout")], llm: "rate-limited" })
+      }
+      if (query === "nothing") return answerOf("made up", ["timeout", "failed", "circuit-open"])
+      return answerOf(`answer to ${query}`)
+    })
+  return Layer.succeed(Agent.Agent, {
     sources: [],
-    answer: (query, options) =>
-      Effect.gen(function*() {
-        seen.push(Duration.toMillis(Duration.fromInputUnsafe(options.budget)))
-        if (query === "hold") yield* Deferred.await(release)
-        if (query === "none") {
-          return yield* new Agent.NoAnswer({ query, sources: [report("weather", "timeout")], llm: "rate-limited" })
-        }
-        if (query === "nothing") return answerOf("made up", ["timeout", "failed", "circuit-open"])
-        return answerOf(`answer to ${query}`)
-      })
+    answer,
+    stream: (query, options) => Stream.fromEffect(Effect.map(answer(query, options), (a) => Agent.Done.make({ answer: a })))
   })
+}
 
 interface Running {
   readonly url: string

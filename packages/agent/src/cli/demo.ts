@@ -53,7 +53,7 @@ const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode) 
       return { query, wallMs, answer: exit.value, error: undefined, sources: exit.value.sources } satisfies Run
     }
     const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
-    if (failure?._tag === "Fail") {
+    if (failure?._tag === "Fail" && failure.error._tag === "NoAnswer") {
       return { query, wallMs, answer: undefined, error: failure.error.message, sources: failure.error.sources } satisfies Run
     }
     return yield* Effect.failCause(exit.cause)

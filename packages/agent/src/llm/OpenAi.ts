@@ -41,8 +41,9 @@
  *
  * Gotchas:
  * - Text only: tools, files and structured output (`generateObject`) fail with
- *   `AiError` `InvalidUserInputError`. `streamText` makes one non-streaming request and
- *   emits its text as one delta (the fixture LLM does not stream).
+ *   `AiError` `InvalidUserInputError`. `streamText` asks with `stream: true` and emits
+ *   each delta as it arrives (server-sent events, through `Upstream.events`); it is
+ *   retried only before the first delta.
  * - The estimate counts the chat the way the fixture and OpenAI do (o200k_base chat
  *   format); another server's tokenizer may count differently — reconciliation with
  *   `usage` corrects under-estimates, not over-estimates.
@@ -69,7 +70,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Context, Duration, Effect, Layer, Metric, Option, Redacted, Schema, Stream } from "effect"
+import { Config, Context, Duration, Effect, Layer, Metric, Option, Queue, Redacted, Schema, Stream } from "effect"
 import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } from "effect/ai"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
@@ -183,6 +184,23 @@ export const ChatCompletion = Schema.Struct({
 export type ChatCompletion = typeof ChatCompletion.Type
 
 /**
+ * One server-sent event of a `stream: true` chat completion (the fields read).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatChunk = Schema.Struct({
+  id: Schema.String,
+  model: Schema.String,
+  created: Schema.optional(Schema.Number),
+  choices: Schema.Array(Schema.Struct({
+    delta: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
+    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
+  })),
+  usage: Schema.optional(Schema.NullOr(Usage))
+})
+
+/**
  * The fields of an embeddings response this provider reads (`encoding_format: "float"`).
  *
  * @since 0.1.0
@@ -269,6 +287,15 @@ export class Client extends Context.Service<Client, {
   readonly settings: Settings
   /** `POST /chat/completions` (non-streaming). */
   readonly chat: (messages: ReadonlyArray<ChatMessage>) => Effect.Effect<ChatCompletion, AiError.AiError>
+  /**
+   * `POST /chat/completions` with `stream: true` (server-sent events): each content delta
+   * to `onDelta` as it arrives; the whole answer as a `ChatCompletion` at the end (usage
+   * from `stream_options.include_usage`). Retried only before the first delta.
+   */
+  readonly chatStream: (
+    messages: ReadonlyArray<ChatMessage>,
+    onDelta: (text: string) => Effect.Effect<void>
+  ) => Effect.Effect<ChatCompletion, AiError.AiError>
   /** `POST /embeddings`. */
   readonly embeddings: (inputs: ReadonlyArray<string>) => Effect.Effect<Embeddings, AiError.AiError>
   /** Token accounting so far. */
@@ -342,14 +369,14 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       if (total < estimate) counters.overReserved += estimate - total
     }
 
-    /** One POST through the boundary, its tokens metered — retried by `call`. */
-    const post = <S extends Schema.Top & { readonly DecodingServices: never }>(
+    /** One POST through the boundary (`read` takes the answer), its tokens metered — retried by `call`. */
+    const post = <A>(
       method: string,
       path: string,
       body: unknown,
-      schema: S,
+      read: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, Upstream.UpstreamError>,
       estimate: number,
-      total: (a: S["Type"]) => number | undefined
+      total: (a: A) => number | undefined
     ) => {
       const request = HttpClientRequest.post(`${settings.baseUrl}${path}`).pipe(
         HttpClientRequest.acceptJson,
@@ -360,7 +387,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         counters.requests++
         counters.reserved += estimate
         counters.charged += estimate
-        return Upstream.json(http, request, schema).pipe(
+        return read(request).pipe(
           Effect.mapError((e) => fromUpstream(method, e)),
           Deadline.timeout(settings.timeout)
         )
@@ -378,16 +405,17 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       )
     }
 
-    const call = <S extends Schema.Top & { readonly DecodingServices: never }>(
+    const call = <A>(
       method: string,
       path: string,
       body: unknown,
-      schema: S,
+      read: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, Upstream.UpstreamError>,
       estimate: number,
-      total: (a: S["Type"]) => number | undefined
-    ): Effect.Effect<S["Type"], AiError.AiError> =>
-      post(method, path, body, schema, estimate, total).pipe(
-        Retry.retry(policy),
+      total: (a: A) => number | undefined,
+      retry: typeof policy = policy
+    ): Effect.Effect<A, AiError.AiError> =>
+      post(method, path, body, read, estimate, total).pipe(
+        Retry.retry(retry),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
@@ -400,27 +428,80 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         )
       )
 
-    const chat = Effect.fn("OpenAi.chat")(function*(messages: ReadonlyArray<ChatMessage>) {
-      const estimate = estimateTokens(messages) + (settings.maxTokens ?? 0)
-      yield* Effect.annotateCurrentSpan({ "llm.model": settings.model, "llm.estimate": estimate })
-      const completion = yield* call(
-        "chat",
-        "/chat/completions",
-        {
+    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
+    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema)
+
+    /** Reads a `stream: true` answer: each content delta to `onDelta`, the whole as a `ChatCompletion`. */
+    const streamed = (onDelta: (text: string) => Effect.Effect<void>, sent: { emitted: boolean }) =>
+    (request: HttpClientRequest.HttpClientRequest) =>
+      Effect.flatMap(Upstream.events(http, request, ChatChunk), (chunks) => {
+        const acc = { id: "", model: settings.model, created: undefined as number | undefined, content: "", finish: null as string | null, usage: undefined as ChatCompletion["usage"] }
+        return chunks.pipe(
+          Stream.runForEach((chunk) => {
+            acc.id = chunk.id
+            acc.model = chunk.model
+            acc.created = chunk.created ?? acc.created
+            if (chunk.usage !== undefined && chunk.usage !== null) acc.usage = chunk.usage
+            const choice = chunk.choices[0]
+            if (choice?.finish_reason !== undefined && choice.finish_reason !== null) acc.finish = choice.finish_reason
+            const delta = choice?.delta.content
+            if (delta === undefined || delta === null || delta === "") return Effect.void
+            acc.content += delta
+            sent.emitted = true
+            return onDelta(delta)
+          }),
+          Effect.map((): ChatCompletion => ({
+            id: acc.id,
+            model: acc.model,
+            ...(acc.created === undefined ? {} : { created: acc.created }),
+            choices: [{ message: { content: acc.content }, finish_reason: acc.finish }],
+            ...(acc.usage === undefined ? {} : { usage: acc.usage })
+          }))
+        )
+      })
+
+    const chatWith = (
+      messages: ReadonlyArray<ChatMessage>,
+      onDelta: ((text: string) => Effect.Effect<void>) | undefined
+    ) =>
+      Effect.gen(function*() {
+        const estimate = estimateTokens(messages) + (settings.maxTokens ?? 0)
+        yield* Effect.annotateCurrentSpan({ "llm.model": settings.model, "llm.estimate": estimate, "llm.stream": onDelta !== undefined })
+        const body = {
           model: settings.model,
           messages,
-          ...(settings.maxTokens === undefined ? {} : { max_tokens: settings.maxTokens })
-        },
-        ChatCompletion,
-        estimate,
-        (c) => c.usage?.total_tokens
-      )
-      if (completion.usage !== undefined) {
+          ...(settings.maxTokens === undefined ? {} : { max_tokens: settings.maxTokens }),
+          ...(onDelta === undefined ? {} : { stream: true, stream_options: { include_usage: true } })
+        }
+        // a streamed answer is retried only until its first delta: after that the caller has seen text
+        const sent = { emitted: false }
+        const completion = yield* (onDelta === undefined
+          ? call("chat", "/chat/completions", body, json(ChatCompletion), estimate, (c) => c.usage?.total_tokens)
+          : call("chat", "/chat/completions", body, streamed(onDelta, sent), estimate, (c) => c.usage?.total_tokens, Retry.policy({
+            times: settings.retries,
+            base: 500,
+            factor: 2,
+            cap: 8_000,
+            jitter: "equal",
+            while: (e: AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) => !sent.emitted && isRetryable(e)
+          })))
+        if (completion.usage !== undefined) {
         yield* Metric.update(Metric.withAttributes(tokens, { kind: "prompt" }), completion.usage.prompt_tokens)
         yield* Metric.update(Metric.withAttributes(tokens, { kind: "completion" }), completion.usage.completion_tokens ?? 0)
         yield* Effect.annotateCurrentSpan({ "llm.usage.total": completion.usage.total_tokens })
       }
       return completion
+    })
+
+    const chat = Effect.fn("OpenAi.chat")(function*(messages: ReadonlyArray<ChatMessage>) {
+      return yield* chatWith(messages, undefined)
+    })
+
+    const chatStream = Effect.fn("OpenAi.chatStream")(function*(
+      messages: ReadonlyArray<ChatMessage>,
+      onDelta: (text: string) => Effect.Effect<void>
+    ) {
+      return yield* chatWith(messages, onDelta)
     })
 
     const embeddings = Effect.fn("OpenAi.embeddings")(function*(inputs: ReadonlyArray<string>) {
@@ -429,7 +510,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         "embeddings",
         "/embeddings",
         { model: settings.embeddingModel, input: inputs, encoding_format: "float" },
-        Embeddings,
+        json(Embeddings),
         estimate,
         (e) => e.usage?.total_tokens
       )
@@ -439,7 +520,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       return result
     })
 
-    return Client.of({ settings, chat, embeddings, usage: Effect.sync(() => ({ ...counters })) })
+    return Client.of({ settings, chat, chatStream, embeddings, usage: Effect.sync(() => ({ ...counters })) })
   })
 
 /**
@@ -518,13 +599,18 @@ const finishReason = (reason: string | null | undefined): Response.FinishReason 
   }
 }
 
-const generate = (client: Client["Service"], options: LanguageModel.ProviderOptions) =>
+const generate = (
+  client: Client["Service"],
+  options: LanguageModel.ProviderOptions,
+  onDelta?: ((text: string) => Effect.Effect<void>) | undefined
+) =>
   Effect.gen(function*() {
     if (options.tools.length > 0) return yield* unsupported("generateText", "tools are not supported (text only)")
     if (options.responseFormat.type !== "text") {
       return yield* unsupported("generateText", "structured output is not supported (text only)")
     }
-    const completion = yield* client.chat(yield* toMessages(options.prompt))
+    const messages = yield* toMessages(options.prompt)
+    const completion = yield* (onDelta === undefined ? client.chat(messages) : client.chatStream(messages, onDelta))
     const choice = completion.choices[0]
     const usage = completion.usage
     const metadata: Response.ResponseMetadataPartEncoded = {
@@ -562,17 +648,17 @@ export const layerLanguageModel: Layer.Layer<LanguageModel.LanguageModel, never,
           finish
         ]),
       streamText: (options) =>
-        Stream.fromEffect(generate(client, options)).pipe(
-          Stream.flatMap(({ finish, metadata, text }) =>
-            Stream.fromIterable<Response.StreamPartEncoded>([
-              metadata,
-              { type: "text-start", id: "0" },
-              { type: "text-delta", id: "0", delta: text },
-              { type: "text-end", id: "0" },
-              finish
-            ])
+        Stream.callback<Response.StreamPartEncoded, AiError.AiError>((queue) => {
+          const offer = (part: Response.StreamPartEncoded) => Effect.asVoid(Queue.offer(queue, part))
+          return offer({ type: "text-start", id: "0" }).pipe(
+            Effect.andThen(generate(client, options, (delta) => offer({ type: "text-delta", id: "0", delta }))),
+            Effect.flatMap(({ finish, metadata }) =>
+              Effect.forEach([{ type: "text-end", id: "0" } as const, metadata, finish], offer, { discard: true })
+            ),
+            Effect.andThen(Queue.end(queue)),
+            Effect.catch((error) => Queue.fail(queue, error))
           )
-        )
+        })
     })
   })
 )

@@ -199,6 +199,8 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
             Effect.provideService(Deadline.Current, deadline)
           )
         ).pipe(
+          // the budget is checked on the way in; an InvalidOption here names it all the same
+          Effect.catchTag("InvalidOption", (e) => Effect.fail(Api.BadRequest.of(e.message, "budgetMs"))),
           Effect.catchTag("NoAnswer", (e) =>
             Effect.andThen(
               ServeMetrics.recordAnswer("no-answer", e.sources, elapsed()),
