@@ -247,7 +247,7 @@ export const batchHandler = <T extends Task.Any>(task: T) =>
  * import { Effect, Layer } from "effect"
  * import { Tasks } from "./primes.ts"
  *
- * const RunnerLive = Layer.unwrap(Effect.map(ClusterRunner.config.asEffect(), (options) => ClusterRunner.layer(Tasks, options)))
+ * const RunnerLive = Layer.unwrap(Effect.map(ClusterRunner.config, (options) => ClusterRunner.layer(Tasks, options)))
  * ```
  *
  * @since 0.1.0

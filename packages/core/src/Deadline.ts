@@ -149,55 +149,58 @@ const withoutInterrupts = <E>(cause: Cause.Cause<E>): Array<Cause.Reason<E>> =>
  * interruption into `onTimeout` — keeping every other failure and defect of `self` (its
  * finalizers' too) in the same `Cause`, which `Effect.timeoutOrElse` drops. When an
  * enclosing deadline has expired as well, the interruption goes through unchanged and
- * the enclosing one reports, as in asyncio.
+ * the enclosing one reports, as in asyncio. Written without generators: every
+ * `Deadline.timeout` of every call runs through here.
  */
 const runUntil = <A, E, R, E2>(
   self: Effect.Effect<A, E, R>,
+  fiber: Fiber.Fiber<unknown, unknown>,
   deadline: number | undefined,
   limit: number,
   start: number,
   onTimeout: (elapsed: number) => E2
-): Effect.Effect<A, E | E2, R> =>
-  Effect.gen(function*() {
-    const enclosing = yield* Enforced
-    const expired = (cause: Cause.Cause<E> | undefined) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<never, E | E2> => {
-        // an enclosing deadline that was still ahead when this one started expires now too: it reports
-        if (enclosing !== undefined && start < enclosing && enclosing <= now) return Effect.failCause(cause ?? Cause.interrupt())
-        const reasons: Array<Cause.Reason<E | E2>> = cause === undefined ? [] : withoutInterrupts(cause)
-        return Effect.failCause(Cause.fromReasons([Cause.makeFailReason(onTimeout(now - start)), ...reasons]))
-      })
-    if (limit <= start) return yield* expired(undefined)
-    const scoped = (deadline === undefined ? self : Effect.provideService(self, Current, deadline)).pipe(
-      Effect.provideService(Enforced, limit)
-    )
-    return yield* Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        let fired = false
-        const work = yield* Effect.forkChild(scoped, { startImmediately: true })
-        const timer = yield* Effect.forkChild(
-          Effect.sleep(limit - start).pipe(
-            Effect.andThen(Effect.sync(() => { fired = true })),
-            Effect.andThen(Fiber.interrupt(work))
-          ),
-          { startImmediately: true }
-        )
-        const waited = yield* Effect.exit(restore(Fiber.await(work)))
-        // interrupted from outside: stop `self` and wait for its finalizers
-        const exit = Exit.isSuccess(waited) ? waited.value : yield* Effect.andThen(Fiber.interrupt(work), Fiber.await(work))
-        yield* Fiber.interrupt(timer)
-        if (Exit.isFailure(waited)) {
-          const rest = Exit.isFailure(exit) ? withoutInterrupts(exit.cause) : []
-          return yield* Effect.failCause(Cause.fromReasons([...rest, ...waited.cause.reasons]))
-        }
-        if (Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause)) {
-          const now = yield* Clock.currentTimeMillis
-          if (fired || now >= limit) return yield* expired(exit.cause)
-        }
-        return yield* exit
-      })
-    )
-  })
+): Effect.Effect<A, E | E2, R> => {
+  const enclosing = fiber.getRef(Enforced)
+  const clock = fiber.getRef(Clock.Clock)
+  const expired = (cause: Cause.Cause<E> | undefined): Effect.Effect<never, E | E2> => {
+    const now = clock.currentTimeMillisUnsafe()
+    // an enclosing deadline that was still ahead when this one started expires now too: it reports
+    if (enclosing !== undefined && start < enclosing && enclosing <= now) return Effect.failCause(cause ?? Cause.interrupt())
+    const reasons: Array<Cause.Reason<E | E2>> = cause === undefined ? [] : withoutInterrupts(cause)
+    return Effect.failCause(Cause.fromReasons([Cause.makeFailReason(onTimeout(now - start)), ...reasons]))
+  }
+  if (limit <= start) return expired(undefined)
+  const scoped = (deadline === undefined ? self : Effect.provideService(self, Current, deadline)).pipe(
+    Effect.provideService(Enforced, limit)
+  )
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkChild(scoped, { startImmediately: true }), (work) => {
+      const done = work.pollUnsafe()
+      if (done !== undefined) return done // finished without suspending: no timer needed
+      let fired = false
+      const alarm = Effect.sleep(limit - start).pipe(
+        Effect.andThen(Effect.sync(() => { fired = true })),
+        Effect.andThen(Fiber.interrupt(work))
+      )
+      return Effect.flatMap(Effect.forkChild(alarm, { startImmediately: true }), (timer) =>
+        Effect.flatMap(Effect.exit(restore(Fiber.await(work))), (waited) => {
+          if (Exit.isSuccess(waited)) {
+            timer.interruptUnsafe() // asleep (or done): stops at once, nothing to wait for
+            const exit = waited.value
+            const cut = Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) &&
+              (fired || clock.currentTimeMillisUnsafe() >= limit)
+            return cut ? expired(exit.cause) : exit
+          }
+          // interrupted from outside: stop `self`, wait for its finalizers, keep what they raised
+          return Effect.flatMap(Effect.andThen(Fiber.interrupt(work), Fiber.await(work)), (exit) => {
+            timer.interruptUnsafe()
+            const rest = Exit.isFailure(exit) ? withoutInterrupts(exit.cause) : []
+            return Effect.failCause(Cause.fromReasons([...rest, ...waited.cause.reasons]))
+          })
+        }))
+    })
+  )
+}
 
 /**
  * Runs `self` with the deadline `min(inherited deadline, at)`, `at` being an instant on
@@ -210,11 +213,11 @@ const runUntil = <A, E, R, E2>(
 export const at = (instant: number) => {
   options.finite("Deadline.at", "instant", instant, Number.NEGATIVE_INFINITY)
   return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | DeadlineExceeded, R> =>
-    Effect.gen(function*() {
-      const start = yield* Clock.currentTimeMillis
-      const inherited = yield* Current
+    Effect.withFiber((fiber) => {
+      const start = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+      const inherited = fiber.getRef(Current)
       const deadline = inherited === undefined ? instant : Math.min(inherited, instant)
-      return yield* runUntil(self, deadline, deadline, start, (elapsed) => new DeadlineExceeded({ deadline, elapsed }))
+      return runUntil(self, fiber, deadline, deadline, start, (elapsed) => new DeadlineExceeded({ deadline, elapsed }))
     })
 }
 
@@ -228,11 +231,11 @@ export const at = (instant: number) => {
 export const within = (duration: Duration.Input) => {
   const millis = options.duration("Deadline.within", "duration", duration)
   return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | DeadlineExceeded, R> =>
-    Effect.gen(function*() {
-      const start = yield* Clock.currentTimeMillis
-      const inherited = yield* Current
+    Effect.withFiber((fiber) => {
+      const start = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+      const inherited = fiber.getRef(Current)
       const deadline = inherited === undefined ? start + millis : Math.min(inherited, start + millis)
-      return yield* runUntil(self, deadline, deadline, start, (elapsed) => new DeadlineExceeded({ deadline, elapsed }))
+      return runUntil(self, fiber, deadline, deadline, start, (elapsed) => new DeadlineExceeded({ deadline, elapsed }))
     })
 }
 
@@ -247,20 +250,14 @@ export const within = (duration: Duration.Input) => {
 export const timeout = (duration: Duration.Input) => {
   const millis = options.duration("Deadline.timeout", "duration", duration)
   return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | DeadlineExceeded | TimeoutExceeded, R> =>
-    Effect.gen(function*() {
-      const start = yield* Clock.currentTimeMillis
-      const inherited = yield* Current
+    Effect.withFiber<A, E | DeadlineExceeded | TimeoutExceeded, R>((fiber) => {
+      const start = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+      const inherited = fiber.getRef(Current)
       const own = start + millis
       if (inherited !== undefined && inherited <= own) {
-        return yield* runUntil(self, inherited, inherited, start, (elapsed) =>
+        return runUntil(self, fiber, inherited, inherited, start, (elapsed) =>
           new DeadlineExceeded({ deadline: inherited, elapsed }))
       }
-      return yield* runUntil(
-        self,
-        inherited,
-        own,
-        start,
-        (elapsed) => new TimeoutExceeded({ timeout: millis, elapsed })
-      )
+      return runUntil(self, fiber, inherited, own, start, (elapsed) => new TimeoutExceeded({ timeout: millis, elapsed }))
     })
 }

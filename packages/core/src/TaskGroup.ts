@@ -199,8 +199,11 @@ export const run = <A, E = never, R = never>(
       const fork = <X>(effect: Effect.Effect<X, E, R>, isBody: boolean) =>
         Effect.suspend(() => {
           members.reserve()
-          return Effect.forkIn(effect, scope, { startImmediately: true })
-        }).pipe(Effect.tap((fiber) => Effect.sync(() => members.watch(fiber, isBody))))
+          return Effect.map(Effect.forkIn(effect, scope, { startImmediately: true }), (fiber) => {
+            members.watch(fiber, isBody)
+            return fiber
+          })
+        })
 
       const group: TaskGroup<E, R> = {
         spawn: (effect) =>
@@ -216,7 +219,7 @@ export const run = <A, E = never, R = never>(
       if (members.phase === "running") members.phase = "shutting-down"
       // interrupts the body and every child still running, and waits for them to stop;
       // no new child can join now, so `live` only shrinks
-      yield* Fiber.interruptAll(Array.from(members.live))
+      if (members.live.size > 0) yield* Fiber.interruptAll(Array.from(members.live))
       members.phase = "ended"
       yield* Scope.close(scope, Exit.void)
 

@@ -38,7 +38,7 @@ import { Console, Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Batch } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
-import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, LinesFailed, reported, scale, scrubber } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, LinesFailed, reported, scale, scrubber } from "./shared.ts"
 
 /** The longest query a line may hold (as `serve`'s `AnswerRequest`). */
 const maxQueryChars = 2_000
@@ -96,7 +96,8 @@ export const batch = Command.make(
     ),
     budget,
     scale,
-    faults
+    faults,
+    cluster
   },
   Effect.fn("hybrid.batch")(function*(flags) {
     const faultConfig = yield* faultsOf(flags.faults)
@@ -146,7 +147,7 @@ export const batch = Command.make(
       renderError: scrub.error
     }).pipe(
       Effect.catchTags(usage),
-      Effect.provide(agent({ scale: flags.scale, faults: faultConfig }))
+      Effect.provide(agent({ scale: flags.scale, faults: faultConfig, cluster: flags.cluster }))
     )
     for (const stale of summary.staleLocks) {
       yield* Console.error(`batch: removed a stale lock left by pid ${stale.pid} (started ${stale.startedAt}), which is no longer running`)

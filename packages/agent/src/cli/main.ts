@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `hybrid` command: `demo`, `ask`, `batch`, `serve` (see each command's module).
+ * The `hybrid` command: `demo`, `ask`, `batch`, `serve`, `runner` (see each command's module).
  * Run from the repository root as `pnpm hybrid <command>`, or `node src/cli/main.ts`.
  *
  * Exit codes: 0 done; 1 could not run (`NoAnswer`, a locked output, a port in use…);
@@ -9,7 +9,8 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect } from "effect"
 import { Command } from "effect/cli"
 import * as Observability from "../observability/Observability.ts"
@@ -17,6 +18,7 @@ import * as Shutdown from "../serve/Shutdown.ts"
 import { ask } from "./ask.ts"
 import { batch } from "./batch.ts"
 import { demo } from "./demo.ts"
+import { runner } from "./runner.ts"
 import { serve } from "./serve.ts"
 import { UsageError } from "./shared.ts"
 
@@ -25,7 +27,7 @@ const hybrid = Command.make("hybrid").pipe(
     "the capstone agent: answer questions from weather, news and a knowledge base, with an LLM. " +
       "Exit codes: 0 done, 1 could not run, 2 usage error, 3 batch: some lines failed, 130 interrupted"
   ),
-  Command.withSubcommands([demo, ask, batch, serve])
+  Command.withSubcommands([demo, ask, batch, serve, runner])
 )
 
 Command.run(hybrid, { version: "0.1.0" }).pipe(

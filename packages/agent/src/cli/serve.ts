@@ -3,7 +3,7 @@
  * for the contract):
  *
  * ```text
- * hybrid serve [--host 127.0.0.1] [--port 8787] [--scale x] [--faults spec] [--budget 30s]
+ * hybrid serve [--host 127.0.0.1] [--port 8787] [--scale x] [--faults spec] [--budget 30s] [--cluster]
  *              [--max-body 65536] [--max-in-flight n] [--max-queued n] [--cors origin]
  *              [--grace 5s] [--log-level info]
  * ```
@@ -21,7 +21,7 @@ import { Command, Flag } from "effect/cli"
 import * as Scrub from "../Scrub.ts"
 import * as Server from "../serve/Server.ts"
 import * as Shutdown from "../serve/Shutdown.ts"
-import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, parseMillis, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, parseMillis, reported, scale } from "./shared.ts"
 
 /** One logfmt line per log entry (the request log) instead of the multi-line default; other loggers (OTLP) kept. */
 const logfmt = Layer.effect(
@@ -51,6 +51,7 @@ export const serve = Command.make(
     ),
     scale,
     faults,
+    cluster,
     budget,
     maxBody: Flag.Int("max-body").pipe(
       Flag.withDescription("largest request body in bytes, default 65536 (a larger one is a 413)"),
@@ -98,7 +99,7 @@ export const serve = Command.make(
     })
     return yield* Layer.launch(
       server.pipe(
-        Layer.provide(agent({ scale: flags.scale, faults: faultConfig })),
+        Layer.provide(agent({ scale: flags.scale, faults: faultConfig, cluster: flags.cluster })),
         Layer.provideMerge(Shutdown.layer),
         Layer.provide(logfmt)
       )

@@ -17,11 +17,14 @@
  *
  * @since 0.1.0
  */
-import { Cause, Config, Duration, Effect, Option, Predicate, Runtime, Schema } from "effect"
+import * as ClusterRunner from "@hybrid/cluster/ClusterRunner"
+import * as Runner from "@hybrid/core/Runner"
+import { Cause, Config, Duration, Effect, Layer, Option, Predicate, Runtime, Schema } from "effect"
 import { CliError, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
 import * as Faults from "../fixtures/Faults.ts"
 import * as Fixtures from "../fixtures/Fixtures.ts"
+import { Tasks as ProcessingTasks } from "../processing/tasks.ts"
 import * as Scrub from "../Scrub.ts"
 
 // --- errors ------------------------------------------------------------------------------
@@ -295,8 +298,57 @@ export const budgetOf = (
  * @since 0.1.0
  * @category layers
  */
-export const agent = (options: { readonly scale: number; readonly faults: Faults.Config; readonly seed?: number | undefined }) =>
-  Fixtures.layerAgent({ scale: options.scale, faults: options.faults, seed: options.seed })
+export const agent = (options: {
+  readonly scale: number
+  readonly faults: Faults.Config
+  readonly seed?: number | undefined
+  /** Process on the cluster's runner processes (`hybrid runner`) instead of local worker threads. */
+  readonly cluster?: boolean | undefined
+}) =>
+  Fixtures.layerAgent({
+    scale: options.scale,
+    faults: options.faults,
+    seed: options.seed,
+    ...(options.cluster === true ? { processing: clusterProcessing } : {})
+  })
+
+/**
+ * The processing `Runner` on a cluster: `ClusterRunner.layer` over the processing tasks,
+ * configured by `HYBRID_DATABASE_URL` and `HYBRID_CLUSTER_*` (see `ClusterRunner.config`).
+ * A missing URL or an unreachable database is a `RunnerError` naming it (without its
+ * password), reported as the command's failure.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const clusterProcessing: Layer.Layer<Runner.Runner, Runner.RunnerError> = Layer.unwrap(
+  Effect.map(ClusterRunner.config, (options) => ClusterRunner.layer(ProcessingTasks, options))
+).pipe(
+  Layer.catchCause((cause): Layer.Layer<Runner.Runner, Runner.RunnerError> =>
+    Layer.effect(
+      Runner.Runner,
+      Effect.fail(
+        new Runner.RunnerError({
+          task: "cluster",
+          reason: "RunnerUnavailable",
+          message: `--cluster: ${describe(Cause.squash(cause)).detail.slice(0, 300)}`
+        })
+      )
+    )
+  )
+)
+
+/**
+ * `--cluster`: run the CPU work on the cluster's runner processes (`hybrid runner`),
+ * found through `HYBRID_DATABASE_URL`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const cluster = Flag.Boolean("cluster").pipe(
+  Flag.withDescription("process on the cluster's runners (hybrid runner), found through HYBRID_DATABASE_URL"),
+  Flag.withDefault(false)
+)
 
 /**
  * The demo's sample queries (`Agent.sampleQueries`).

@@ -121,6 +121,62 @@ const makeObserver = (
   }
 }
 
+/** A call's way into the scheduler: one `Effect.callback` in the caller's fiber. */
+const submit = (
+  scheduler: Scheduler.Scheduler,
+  fiber: { readonly getRef: <A>(ref: any) => A },
+  span: Tracer.Span,
+  task: Task.Any,
+  codecs: Core.Codecs,
+  payload: unknown,
+  transfer: ReadonlyArray<WorkerThreads.TransferListItem> | undefined
+): Effect.Effect<unknown, unknown> => {
+  const deadline = fiber.getRef<number | undefined>(Deadline.Current)
+  const clock = deadline === undefined ? undefined : fiber.getRef<Clock.Clock>(Clock.Clock)
+  const remaining = clock === undefined ? undefined : () => deadline! - clock.currentTimeMillisUnsafe()
+  return Effect.callback<unknown, unknown>((resume) => {
+    const call = scheduler.submit(
+      task,
+      payload,
+      transfer !== undefined && transfer.length > 0 ? transfer : undefined,
+      remaining,
+      span,
+      (outcome) => resume(toEffect(task, codecs, outcome))
+    )
+    return Effect.sync(() => scheduler.cancel(call))
+  })
+}
+
+/**
+ * `Runner.run` on the pool: the payload encoded (validated) in the caller's fiber, then
+ * submitted. `Effect.useSpan` rather than `Effect.fn`: the same `Runner.run` span, without
+ * capturing a call-site stack trace on every call (the bulk of `Effect.fn`'s cost per call).
+ */
+const runOn = <T extends Task.Any>(group: Task.Group<T>, scheduler: Scheduler.Scheduler) =>
+(task: Task.Any, payload: unknown): Effect.Effect<unknown, unknown> =>
+  Effect.useSpan("Runner.run", (span) =>
+    Effect.withFiber((fiber) => {
+      span.attribute("task", task.name)
+      if (group.byName.get(task.name) !== task) return Effect.fail(Core.unknownTask(task))
+      const codecs = Core.codecs(task)
+      const encoding = codecs.encodePayload(payload)
+      if (Exit.isExit(encoding)) {
+        return Exit.isSuccess(encoding)
+          ? submit(scheduler, fiber, span, task, codecs, encoding.value, undefined)
+          : Effect.mapError(encoding as Exit.Exit<unknown, Schema.SchemaError>, (e) => Core.invalidPayload(task, e))
+      }
+      // a schema that collects transferables (`Task.Transferable`) encodes as an Effect
+      const collector = Transferable.makeCollectorUnsafe()
+      return Effect.flatMap(
+        Effect.mapError(
+          Effect.provideService(encoding, Transferable.Collector, collector),
+          (e) => Core.invalidPayload(task, e)
+        ),
+        (encoded) =>
+          submit(scheduler, fiber, span, task, codecs, encoded, collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
+      )
+    }))
+
 /**
  * Builds the pool in the current scope: workers started in parallel, ready when every one
  * of them is; `spawner` defaults to `worker_threads` threads of `options.worker`.
@@ -139,55 +195,6 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(
     nodeEnv,
     makeObserver(metrics, options.size, started)
   )
-
-  const submit = (
-    fiber: { readonly getRef: <A>(ref: any) => A },
-    span: Tracer.Span,
-    task: Task.Any,
-    codecs: Core.Codecs,
-    payload: unknown,
-    transfer: ReadonlyArray<WorkerThreads.TransferListItem> | undefined
-  ): Effect.Effect<unknown, unknown> => {
-    const deadline = fiber.getRef<number | undefined>(Deadline.Current)
-    const clock = deadline === undefined ? undefined : fiber.getRef<Clock.Clock>(Clock.Clock)
-    const remaining = clock === undefined ? undefined : () => deadline! - clock.currentTimeMillisUnsafe()
-    return Effect.callback<unknown, unknown>((resume) => {
-      const call = scheduler.submit(
-        task,
-        payload,
-        transfer !== undefined && transfer.length > 0 ? transfer : undefined,
-        remaining,
-        span,
-        (outcome) => resume(toEffect(task, codecs, outcome))
-      )
-      return Effect.sync(() => scheduler.cancel(call))
-    })
-  }
-
-  // `Effect.useSpan` rather than `Effect.fn`: the same `Runner.run` span, without capturing
-  // a call-site stack trace on every call (the bulk of `Effect.fn`'s cost per call).
-  const run = (task: Task.Any, payload: unknown): Effect.Effect<unknown, unknown> =>
-    Effect.useSpan("Runner.run", (span) =>
-      Effect.withFiber((fiber) => {
-        span.attribute("task", task.name)
-        if (group.byName.get(task.name) !== task) return Effect.fail(Core.unknownTask(task))
-        const codecs = Core.codecs(task)
-        const encoding = codecs.encodePayload(payload)
-        if (Exit.isExit(encoding)) {
-          return Exit.isSuccess(encoding)
-            ? submit(fiber, span, task, codecs, encoding.value, undefined)
-            : Effect.mapError(encoding as Exit.Exit<unknown, Schema.SchemaError>, (e) => Core.invalidPayload(task, e))
-        }
-        // a schema that collects transferables (`Task.Transferable`) encodes as an Effect
-        const collector = Transferable.makeCollectorUnsafe()
-        return Effect.flatMap(
-          Effect.mapError(
-            Effect.provideService(encoding, Transferable.Collector, collector),
-            (e) => Core.invalidPayload(task, e)
-          ),
-          (encoded) => submit(fiber, span, task, codecs, encoded, collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
-        )
-      }))
 
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
@@ -211,7 +218,7 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(
   }
 
   const shape: Core.RunnerShape = {
-    run: run as Core.RunnerShape["run"],
+    run: runOn(group, scheduler) as Core.RunnerShape["run"],
     capacity: options.size * options.concurrencyPerWorker,
     maxQueue: options.maxQueue
   }
