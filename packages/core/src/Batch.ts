@@ -404,7 +404,7 @@ export const run = <Req = unknown, Res = unknown, E = never, R = never>(
   }
   // build (and so check) the limits now
   const adaptiveLimit = adaptiveOptions === undefined ? undefined : Limit.adaptive(adaptiveOptions)
-  const rateLimit = rpm === undefined ? undefined : Limit.rate({ limit: rpm, window: "1 minute" })
+  const rateLimit = rpm === undefined ? undefined : Limit.rate({ limit: rpm, window: "1 minute", key: "@hybrid/core/Batch/rpm" })
   const policy = opts.retry === false ? undefined : Retry.policy<E>((opts.retry ?? defaultRetry) as Retry.PolicyOptions<E>)
   return runTraced(opts, {
     concurrency,
@@ -535,7 +535,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   // --- limits ---------------------------------------------------------------------
   const rate = settings.rateLimit === undefined ? undefined : yield* settings.rateLimit
   const adaptive = settings.adaptiveLimit === undefined ? undefined : yield* settings.adaptiveLimit
-  const ledger = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: "1 minute" })
+  const ledger = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: "1 minute", key: "@hybrid/core/Batch/tpm" })
   const count = settings.tpm === undefined ? undefined : yield* tokens.encoder(settings.encoding)
   const estimateOf = (request: Req): number =>
     count === undefined ? 0 : Math.ceil(opts.estimate?.(request, count) ?? tokens.estimate(count, request))
