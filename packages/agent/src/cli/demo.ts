@@ -25,7 +25,7 @@
  * @since 0.1.0
  */
 import * as os from "node:os"
-import { Console, Duration, Effect, Option } from "effect"
+import { Console, Duration, Effect, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
 import { agent, faults, faultsOf, InvalidInput, reported, sampleQueries, scale, since } from "./shared.ts"
@@ -43,11 +43,65 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
 const pad = (text: string, width: number) => text.padEnd(width)
 const padStart = (text: string, width: number) => text.padStart(width)
 
-/** One answer, timed; `NoAnswer` becomes a run without an answer. */
-const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode) =>
+/** The output's width: every line fits an 80-column terminal. */
+const WIDTH = 80
+
+/** `text` wrapped at word boundaries to `WIDTH`, each line indented by `indent`. */
+export const wrap = (text: string, indent = "  ", width = WIDTH): Array<string> => {
+  const lines: Array<string> = []
+  let line = ""
+  for (const word of text.split(/\s+/).filter((w) => w !== "")) {
+    if (line !== "" && indent.length + line.length + 1 + word.length > width) {
+      lines.push(indent + line)
+      line = word
+    } else line = line === "" ? word : `${line} ${word}`
+  }
+  if (line !== "") lines.push(indent + line)
+  return lines
+}
+
+/**
+ * Shows an answer's progress: on a terminal one line rewritten in place (which sources
+ * settled, processing, the LLM's tokens); otherwise a plain line per phase.
+ */
+const progress = (label: string, live: boolean) => {
+  const settled: Array<string> = []
+  let tokens = 0
+  const show = (line: string) =>
+    live ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line.slice(0, WIDTH - 1)}`)) : Console.log(line)
+  return {
+    on: (event: Agent.Event): Effect.Effect<void> => {
+      switch (event._tag) {
+        case "SourceSettled": {
+          const r = event.report
+          settled.push(`${r.name} ${r.status}`)
+          return show(`  ${label}: ${live ? settled.join(", ") : `${r.name} ${r.status} after ${seconds(r.ms)}`}`)
+        }
+        case "ContextDone":
+          return show(`  ${label}: ${live ? `${settled.join(", ")}; processed` : `sources and processing done in ${seconds(event.ms)}`}`)
+        case "Token":
+          tokens++
+          return live ? show(`  ${label}: ${settled.join(", ")}; LLM writing (${tokens} pieces)`) : Effect.void
+        case "Done":
+          return live ? Effect.sync(() => process.stdout.write("\r\x1b[2K")) : Effect.void
+      }
+    }
+  }
+}
+
+/** One answer, timed, its progress shown as it streams; `NoAnswer` becomes a run without an answer. */
+const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, show: (event: Agent.Event) => Effect.Effect<void>) =>
   Effect.gen(function*() {
     const start = performance.now()
-    const exit = yield* Effect.exit(Agent.answer(query, { budget, mode }))
+    const exit = yield* Effect.exit(
+      Agent.stream(query, { budget, mode }).pipe(
+        Stream.tap(show),
+        Stream.runLast,
+        Effect.flatMap((last) =>
+          Option.isSome(last) && last.value._tag === "Done" ? Effect.succeed(last.value.answer) : Effect.die("no answer")
+        )
+      )
+    )
     const wallMs = since(start)
     if (exit._tag === "Success") {
       return { query, wallMs, answer: exit.value, error: undefined, sources: exit.value.sources } satisfies Run
@@ -70,17 +124,20 @@ const cell = (run: Run, name: string) => {
   return `${source.status} ${(source.ms / 1000).toFixed(2)}`
 }
 
+/** The width of a source's column: the three capstone sources fit 80 columns. */
+const cellWidth = (names: ReadonlyArray<string>) => Math.max(12, Math.floor((WIDTH - 38) / Math.max(1, names.length)) - 1)
+
 const row = (names: ReadonlyArray<string>, label: string, run: Run, bound: boolean) => {
   const t = run.answer?.timings
-  return "  " + pad(label, 11) + padStart(seconds(run.wallMs), 9) + "  " +
-    names.map((n) => pad(cell(run, n), 16)).join(" ") + " " +
-    padStart(t === undefined ? "-" : seconds(t.llm), 7) + "  " +
+  return "  " + pad(label, 10) + padStart(seconds(run.wallMs), 8) + "  " +
+    names.map((n) => pad(cell(run, n), cellWidth(names))).join(" ") + " " +
+    padStart(t === undefined ? "-" : seconds(t.llm), 7) + " " +
     (bound && t !== undefined ? padStart(seconds(t.bound), 7) : "")
 }
 
 const header = (names: ReadonlyArray<string>) =>
-  "  " + pad("", 11) + padStart("total", 9) + "  " + names.map((n) => pad(n, 16)).join(" ") + " " +
-  padStart("llm", 7) + "  " + padStart("bound", 7)
+  "  " + pad("", 10) + padStart("total", 8) + "  " + names.map((n) => pad(n, cellWidth(names))).join(" ") + " " +
+  padStart("llm", 7) + " " + padStart("bound", 7)
 
 /**
  * @since 0.1.0
@@ -108,7 +165,8 @@ export const demo = Command.make(
     // generous: the budget bounds a run, it should never cut a healthy source (a busy CI machine)
     const budget = Duration.millis(60_000 * flags.scale)
     const cores = os.availableParallelism()
-    const say = (line: string) => flags.json ? Effect.void : Console.log(line)
+    const say = (line: string) => flags.json ? Effect.void : Effect.forEach(wrap(line, "", WIDTH), (line) => Console.log(line), { discard: true })
+    const live = !flags.json && process.stdout.isTTY === true
     yield* Effect.annotateCurrentSpan({ scale: flags.scale, queries: queries.length, faults: Option.getOrElse(flags.faults, () => "") })
 
     const withAgent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -120,10 +178,13 @@ export const demo = Command.make(
     // each mode gets its own fixtures, circuits and workers: the same latency draws, and
     // no circuit opened by the first run changes the second
     const phase = (mode: Agent.Mode) =>
-      Effect.forEach(queries, (query, i) =>
-        answerOnce(query, budget, mode).pipe(
-          Effect.tap((run) => say(`  ${mode.padEnd(10)} ${i + 1}/${queries.length}: ${seconds(run.wallMs)}`))
-        )).pipe(withAgent)
+      Effect.forEach(queries, (query, i) => {
+        const label = `${mode} ${i + 1}/${queries.length}`
+        const shown = flags.json ? () => Effect.void : progress(label, live).on
+        return answerOnce(query, budget, mode, shown).pipe(
+          Effect.tap((run) => say(`  ${label}: ${seconds(run.wallMs)}`))
+        )
+      }).pipe(withAgent)
     const sequential = yield* phase("sequential")
     const hybrid = yield* phase("hybrid")
 
@@ -152,33 +213,34 @@ export const demo = Command.make(
       return
     }
 
+    const print = (text: string, indent = "  ") => Effect.forEach(wrap(text, indent), (line) => Console.log(line), { discard: true })
     for (const [i, query] of queries.entries()) {
       const s = sequential[i]!
       const h = hybrid[i]!
       const names = h.sources.map((source) => source.name)
-      yield* Console.log(`\nQ${i + 1} ${query}`)
+      yield* Console.log("")
+      yield* print(`Q${i + 1} ${query}`, "")
       yield* Console.log(header(names))
       yield* Console.log(row(names, "sequential", s, false))
       yield* Console.log(row(names, "hybrid", h, true))
       const cpu = h.answer?.timings.cpu
       if (cpu !== undefined) {
-        yield* Console.log(`  CPU on the workers (hybrid): ${names.map((n) => `${n} ${cpu[n] === undefined ? "-" : seconds(cpu[n])}`).join(", ")}`)
+        yield* print(`CPU on the workers (hybrid): ${names.map((n) => `${n} ${cpu[n] === undefined ? "-" : seconds(cpu[n])}`).join(", ")}`)
       }
       for (const source of h.sources) {
-        if (source.error !== undefined) yield* Console.log(`  ${source.name} ${source.status}: ${source.error}`)
+        if (source.error !== undefined) yield* print(`${source.name} ${source.status}: ${source.error}`)
       }
-      yield* Console.log(
-        h.answer === undefined
-          ? `  no answer: ${h.error}`
-          : `  answer (${h.answer.synthesis}${h.answer.degraded ? ", degraded" : ""}): ${h.answer.text.replace(/\s*\n\s*/g, " ")}`
-      )
+      if (h.answer === undefined) yield* print(`no answer: ${h.error}`)
+      else {
+        yield* print(`answer (${h.answer.synthesis}${h.answer.degraded ? ", degraded" : ""}):`)
+        for (const paragraph of h.answer.text.split(/\n+/)) yield* print(paragraph, "    ")
+      }
     }
-    yield* Console.log("\n(source cells: status and seconds of fetch + processing; processing = queueing, transfer and CPU on the workers)")
+    yield* Console.log("")
+    yield* print("(source cells: status and seconds of fetch + processing; processing = queueing, transfer and CPU on the workers)", "")
     yield* Console.log(`\nsequential  ${padStart(seconds(sequentialMs), 8)}`)
-    yield* Console.log(
-      `hybrid      ${padStart(seconds(hybridMs), 8)}   critical-path bound ${seconds(boundMs)} on ${cores} cores: ` +
-        `hybrid is ${((vsBound - 1) * 100).toFixed(1)}% above it`
-    )
+    yield* Console.log(`hybrid      ${padStart(seconds(hybridMs), 8)}   critical-path bound ${seconds(boundMs)} on ${cores} cores:`)
+    yield* Console.log(`${" ".repeat(23)}hybrid is ${((vsBound - 1) * 100).toFixed(1)}% above it`)
     yield* Console.log(`speedup     ${padStart(`${speedup.toFixed(2)}×`, 8)}   (the seed's capstone: 12.5 s → 5 s, 2.5×)`)
   }, reported("demo"))
 ).pipe(
