@@ -22,16 +22,19 @@
  *   userinfo) and credential-like query parameters (`api_key=`, `key=`, `token=`,
  *   `access_token=`, `password=`, `secret=`, `sig=`…).
  *
- * Control characters (ANSI escapes included) become spaces and runs of whitespace one
- * space, so a hostile upstream cannot redraw the user's terminal or forge log lines.
+ * Control characters (ANSI escapes included) become spaces — and, in a one-line message
+ * (`text`, `error`), newlines too and runs of whitespace one space — so a hostile
+ * upstream cannot redraw the user's terminal or forge log lines.
  *
  * The module is pure: no services, no I/O, no global state. Build a `Scrubber` once with
  * the secrets the process holds, pass it to whatever renders errors.
  *
  * Gotchas:
- * - Scrubbing works on the first `scanChars` (default 4,096) characters only — an
- *   upstream's 10 MB error page costs nothing — and then cuts to `maxChars`; a secret
- *   cut at the scan boundary is still removed by the prefix rule.
+ * - `text` and `error` work on the first `scanChars` (default 4,096) characters only — an
+ *   upstream's 10 MB error page costs nothing — and `text` then cuts to `maxChars`; a
+ *   secret cut at the scan boundary is still removed by the prefix rule. `all` scrubs the
+ *   whole input (linear time) and keeps its layout: use it for Hybrid's own output that
+ *   may embed upstream text (an answer, a JSON document).
  * - Patterns err on the side of removing: a word that happens to equal the first 6
  *   characters of the configured key is redacted too.
  * - A secret shorter than 6 characters is matched whole only (a prefix that short would
@@ -148,15 +151,15 @@ export interface Options {
  * @category models
  */
 export interface Scrubber {
-  /** Any text from outside (a provider's message, an error's message): scrubbed and cut to `maxChars`. */
+  /** Any text from outside (a provider's message, an error's message): one line, scrubbed, cut to `maxChars`. */
   readonly text: (input: string) => string
-  /** The same without the cut, for text Hybrid wrote that embeds upstream text (a whole error line). */
+  /** The whole of `input`, scrubbed, its lines and spacing kept (control characters but newlines and tabs become spaces): for Hybrid's own output that embeds upstream text. */
   readonly all: (input: string) => string
   /** An upstream failure as shown. */
   readonly failure: (failure: Failure) => Shown
   /** `HTTP 401 (unauthorized): message`, `timeout: message`. */
   readonly format: (shown: Shown) => string
-  /** Any thrown or failed value as `{ _tag, message }`, the message scrubbed (not cut: Hybrid's own messages can be long). */
+  /** Any thrown or failed value as `{ _tag, message }`: one line, scrubbed, the first `scanChars` of the message (Hybrid's own messages can be longer than `maxChars`). */
   readonly error: (error: unknown) => { readonly _tag: string; readonly message: string }
 }
 
@@ -185,8 +188,8 @@ const userinfo = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi
 /** Credential-like query parameters. */
 const queryCredential = /([?&;](?:api[-_]?key|key|token|access[-_]?token|auth|password|passwd|secret|sig|signature|client[-_]?secret)=)[^&\s"'#]+/gi
 
-/** C0/C1 control characters (ANSI escapes start with ESC). */
-const controls = /[\u0000-\u001f\u007f-\u009f]+/g
+/** C0/C1 control characters but tab and newline (ANSI escapes start with ESC). */
+const controls = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]+/g
 
 const reveal = (secret: string | Redacted.Redacted<string>): string =>
   Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
@@ -240,11 +243,11 @@ export const url = (input: string): string => {
     parsed.password = ""
     return parsed.href.replace(queryCredential, `$1${marker}`)
   } catch {
-    return scrubPatterns(input)
+    return oneLine(scrubPatterns(input))
   }
 }
 
-/** The patterns every scrub applies, secrets aside. */
+/** The patterns every scrub applies, secrets aside; the layout is kept. */
 const scrubPatterns = (text: string): string =>
   text
     .replace(controls, " ")
@@ -253,8 +256,9 @@ const scrubPatterns = (text: string): string =>
     .replace(headerValue, `$1$2${marker}`)
     .replace(schemeCredential, `$1 ${marker}`)
     .replace(skToken, marker)
-    .replace(/\s+/g, " ")
-    .trim()
+
+/** One line: runs of whitespace (newlines included) become one space. */
+const oneLine = (text: string): string => text.replace(/\s+/g, " ").trim()
 
 /**
  * Builds a `Scrubber` for `options.secrets`. Bad `maxChars` / `scanChars` throw a
@@ -281,15 +285,18 @@ export const make = (options: Options = {}): Scrubber => {
     .sort((a, b) => b.length - a.length)
 
   const all = (input: string): string => {
-    let text = input.length > scanChars ? input.slice(0, scanChars) : input
+    let text = input
     // secrets first: the patterns below may reshape the text around them
     for (const secret of secrets) text = removeSecret(text, secret)
     text = scrubPatterns(text)
-    // a pattern may have split a secret's surroundings: once more, cheaply
+    // a pattern may have joined a secret's pieces again: once more
     for (const secret of secrets) text = removeSecret(text, secret)
-    return input.length > scanChars ? `${text}…` : text
+    return text
   }
-  const text = (input: string): string => cut(all(input), maxChars)
+  /** One line, of the first `scanChars` characters. */
+  const bounded = (input: string): string =>
+    input.length > scanChars ? `${oneLine(all(input.slice(0, scanChars)))}…` : oneLine(all(input))
+  const text = (input: string): string => cut(bounded(input), maxChars)
 
   const failure = (f: Failure): Shown => ({
     status: f.status,
@@ -313,7 +320,7 @@ export const make = (options: Options = {}): Scrubber => {
       : typeof e === "string"
       ? e
       : safeJson(e)
-    return { _tag: cut(all(tag), 100), message: all(message) }
+    return { _tag: cut(bounded(tag), 100), message: bounded(message) }
   }
 
   return { text, all, failure, format, error }

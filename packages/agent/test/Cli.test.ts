@@ -112,19 +112,20 @@ describe("hybrid CLI", () => {
     writeFileSync(input, ['{"query":"Will it rain in Oslo?"}', "not json", "", '{"query":"electric cars"}', '{"nope":1}'].join("\n"))
     const args = ["batch", input, "-o", output, "--scale", "0.05", "--budget", "5s", "--concurrency", "2"]
     const first = await hybrid(args)
-    assert.strictEqual(first.code, 0, first.stderr)
+    assert.strictEqual(first.code, 3, first.stderr) // some lines failed
     const lines = readFileSync(output, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { line: number; ok: boolean; value?: { text: string } })
     assert.deepStrictEqual(lines.map((l) => [l.line, l.ok]).sort((a, b) => Number(a[0]) - Number(b[0])), [[1, true], [2, false], [4, true], [5, false]])
     assert.isTrue(lines.filter((l) => l.ok).every((l) => (l.value?.text.length ?? 0) > 0))
     assert.include(first.stdout, "4 lines, 2 ok, 2 failed")
+    assert.include(first.stderr, "2 of 4 lines failed (lines 2, 5)")
 
     const resumed = await hybrid([...args, "--resume"])
-    assert.strictEqual(resumed.code, 0, resumed.stderr)
+    assert.strictEqual(resumed.code, 3, resumed.stderr) // the kept failures are still failures
     assert.include(resumed.stdout, "0 ok, 0 failed, 4 skipped")
     assert.strictEqual(readFileSync(output, "utf8").trim().split("\n").length, 4)
 
     const missing = await hybrid(["batch", join(dir, "missing.jsonl"), "-o", output])
-    assert.notStrictEqual(missing.code, 0)
+    assert.strictEqual(missing.code, 2)
     assert.include(missing.stderr, "missing.jsonl")
   }, 60_000)
 })

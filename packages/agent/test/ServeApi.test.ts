@@ -216,7 +216,7 @@ describe("ServeApi over HTTP", () => {
       assert.strictEqual(shed.headers.get("retry-after"), "1")
       assert.isBelow(ms, 250, `the 503 took ${ms} ms`)
       const health: unknown = await (await fetch(`${url}/healthz`)).json()
-      assert.deepStrictEqual(health, { status: "ok", inFlight: 2, queued: 1 })
+      assert.deepStrictEqual(health, { status: "ok", inFlight: 2, queued: 1, limit: 2 })
       await Effect.runPromise(Deferred.succeed(release, undefined))
       for (const reply of await Promise.all(held)) assert.strictEqual(reply.status, 200)
       const metrics = await (await fetch(`${url}/metrics`)).text()

@@ -43,10 +43,11 @@ import { fleet } from "./scenarios/fleet.ts"
 import { ioFanout } from "./scenarios/io-fanout.ts"
 import { pipeline } from "./scenarios/pipeline.ts"
 import { resilience } from "./scenarios/resilience.ts"
+import { serve } from "./scenarios/serve.ts"
 import * as Table from "./table.ts"
 
 /** Every scenario, in the order of the lessons. */
-const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, fleet, cluster]
+const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, fleet, cluster, serve]
 
 const repositoryRoot = fileURLToPath(new URL("../../../", import.meta.url))
 /** Where the user typed the command: pnpm runs the script in the package's directory. */

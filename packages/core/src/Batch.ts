@@ -26,11 +26,27 @@
  *   With `resume: true` a rerun skips lines already done; `retryFailed: true` reruns only
  *   the failures. A crash or SIGINT at any moment loses no finished result and repeats no
  *   finished line: a resume rebuilds the output from the journal (tolerating a torn last
- *   line), then appends. Without `resume`, a run starts afresh (both files truncated).
+ *   line), then appends.
+ * - **The output is the run's own**: an exclusive lock (`<output>.lock`: pid, host, start
+ *   time; taken atomically) for the output + journal pair — a second run on the same
+ *   output fails at once with `OutputLocked` naming the holder; a lock left by a process
+ *   that died (SIGKILL) is detected, removed and reported (`Summary.staleLocks`). An input
+ *   that is the output or the journal under another name (symlink, `..`, hard link) fails
+ *   with `InputIsOutput`. A fresh run (no `resume` / `retryFailed`) over a non-empty
+ *   output or journal fails with `OutputExists` and changes nothing; `overwrite: true`
+ *   starts afresh and keeps the previous files as `<file>.bak`.
+ * - **Each line fails alone**: a line over `maxLineBytes` (default 1 MiB) is a failed
+ *   result `LineTooLarge` (naming its line and size, echoing nothing of it) and is never
+ *   decoded or handed to the handler; a handler's failure, defect, self-interruption or
+ *   unserializable result becomes that line's failed result and touches no other line.
+ *   Failure messages in the output are cut to 2,000 characters (a handler error that
+ *   echoes a huge request stays small); pass `renderError` to scrub them.
  * - **Progress**: a live line on a TTY (done / failed / in flight / rate / ETA), a plain line
  *   every `progressEvery` otherwise, and a summary at the end — on stderr.
  * - **Bad paths**: a missing input fails with `InputNotFound`, an unwritable output or
  *   journal with `OutputNotWritable` (naming the path), before any request is made.
+ * - **Summary**: counts, `failedLines` (the 1-based lines whose result is a failure, kept ones included), the
+ *   backups an `overwrite` made, the stale locks removed.
  *
  * Underneath: `Pipeline` (one stage, the sink writes the journal), `Limit.rate`,
  * `Limit.adaptive`, `Retry`, Effect's `FileSystem` (provide `NodeFileSystem.layer` or
@@ -44,6 +60,11 @@
  *   every line, by design.
  * - Identical lines are told apart by occurrence (the 2nd copy has its own key).
  * - A failed attempt keeps its token reservation (the API may have counted it).
+ * - The lock protects runs on one host, and across hosts only on a shared file system
+ *   that implements hard links atomically (NFSv3+ does); a holder on another host is never
+ *   declared stale.
+ * - A handler that blocks the thread (a synchronous loop) delays every line running
+ *   beside it: isolation covers failures, not CPU — run CPU work on a `Runner`.
  *
  * @example
  * ```ts
@@ -67,11 +88,14 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Effect, Exit, FileSystem, Fiber, Option, Predicate, Schema } from "effect"
+import { Buffer } from "node:buffer"
 import { createHash } from "node:crypto"
 import * as progress from "./internal/batchProgress.ts"
 import * as tokens from "./internal/batchTokens.ts"
 import * as journal from "./internal/journal.ts"
 import * as options_ from "./internal/options.ts"
+import * as lock from "./internal/outputLock.ts"
+import * as ownership from "./internal/ownership.ts"
 import * as Limit from "./Limit.ts"
 import * as Pipeline from "./Pipeline.ts"
 import * as Retry from "./Retry.ts"
@@ -92,6 +116,81 @@ export {
    */
   OutputNotWritable
 } from "./internal/journal.ts"
+
+export {
+  /**
+   * Another run holds the output (its lock file names the pid, host and start time).
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Batch } from "@hybrid/core"
+   *
+   * declare const run: Effect.Effect<Batch.Summary, Batch.OutputLocked>
+   * run.pipe(Effect.catchTag("OutputLocked", (e) => Effect.logWarning(`busy: pid ${e.pid} on ${e.host}`)))
+   * ```
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  OutputLocked
+} from "./internal/outputLock.ts"
+
+export {
+  /**
+   * The input is the output (or the journal) under another name: same real path, or hard links.
+   *
+   * @example
+   * ```ts
+   * import { Batch } from "@hybrid/core"
+   *
+   * const error = new Batch.InputIsOutput({ input: "q.jsonl", output: "q.jsonl", reason: "the same path" })
+   * ```
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  InputIsOutput,
+  /**
+   * A fresh run found an earlier run's results; rerun with `resume`, `retryFailed` or `overwrite`.
+   *
+   * @example
+   * ```ts
+   * import { Batch } from "@hybrid/core"
+   *
+   * const error = new Batch.OutputExists({ path: "out.jsonl", bytes: 2048 })
+   * ```
+   *
+   * @since 0.1.0
+   * @category errors
+   */
+  OutputExists
+} from "./internal/ownership.ts"
+
+/**
+ * A line over `maxLineBytes`: its result, naming the line and its size (nothing of its
+ * content). Written to the output as `{ _tag: "LineTooLarge", message, line, bytes, limit }`.
+ *
+ * @example
+ * ```ts
+ * import { Batch } from "@hybrid/core"
+ *
+ * const error = new Batch.LineTooLarge({ line: 3, bytes: 5_242_880, limit: 1_048_576 })
+ * error.message // "line 3 is 5242880 bytes, over the limit of 1048576 (maxLineBytes); it was not processed"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LineTooLarge extends Schema.TaggedError<LineTooLarge>()("LineTooLarge", {
+  line: Schema.Int,
+  bytes: Schema.Int,
+  limit: Schema.Int
+}) {
+  override get message(): string {
+    return `line ${this.line} is ${this.bytes} bytes, over the limit of ${this.limit} (maxLineBytes); it was not processed`
+  }
+}
 
 /**
  * @since 0.1.0
@@ -146,6 +245,16 @@ export interface Options<Req, Res, E, R> {
   readonly resume?: boolean | undefined
   /** Like `resume`, but rerun the lines that failed. */
   readonly retryFailed?: boolean | undefined
+  /** Without `resume`: start afresh over an earlier run's output, keeping its files as `.bak`. Default false (`OutputExists`). */
+  readonly overwrite?: boolean | undefined
+  /** Lines longer than this many bytes (UTF-8) fail with `LineTooLarge` unread. Default 1,048,576 (1 MiB). */
+  readonly maxLineBytes?: number | undefined
+  /**
+   * How a failure is written to the output and the journal. Default: its `_tag` and
+   * `message`. Pass a scrubber here when failures may carry secrets. The message is cut
+   * to 2,000 characters either way.
+   */
+  readonly renderError?: ((error: unknown) => { readonly _tag: string; readonly message: string }) | undefined
   /** The token estimate of a request. Default: BPE count of the request (see module doc). */
   readonly estimate?: ((request: Req, countTokens: (text: string) => number) => number) | undefined
   /** The tokens a response used. Default: its `usage` (`total_tokens`, or prompt + completion). */
@@ -171,6 +280,12 @@ export interface Summary {
   readonly skipped: number
   readonly ok: number
   readonly failed: number
+  /** The 1-based lines whose result in the output is a failure — this run's, and on `resume` the earlier ones kept — ascending. */
+  readonly failedLines: ReadonlyArray<number>
+  /** The files `overwrite` moved aside (`<file>.bak`). */
+  readonly backups: ReadonlyArray<string>
+  /** Locks left by runs that died, removed by this one. */
+  readonly staleLocks: ReadonlyArray<{ readonly pid: number; readonly host: string; readonly startedAt: string }>
   readonly tokens: {
     /** Tokens reserved before calls (estimates). */
     readonly reserved: number
@@ -194,15 +309,15 @@ const stableJson = (value: unknown): string => {
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex")
 
-/** The JSON form of a failure in the output: `{ _tag, message }`. */
-const errorJson = (cause: Cause.Cause<unknown>): { readonly _tag: string; readonly message: string } => {
-  const failure = cause.reasons.find(Cause.isFailReason)
-  const die = cause.reasons.find(Cause.isDieReason)
-  const error: unknown = failure !== undefined ? failure.error : die?.defect
+/** Characters of a failure's message kept in the output. */
+const maxMessageChars = 2_000
+
+const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
+
+/** The default rendering of a failure: its `_tag` and `message`. */
+const defaultRender = (error: unknown): { readonly _tag: string; readonly message: string } => {
   const tag = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
     ? error._tag
-    : failure === undefined
-    ? "Defect"
     : error instanceof Error
     ? error.name
     : typeof error
@@ -214,6 +329,29 @@ const errorJson = (cause: Cause.Cause<unknown>): { readonly _tag: string; readon
     ? error
     : stableJson(error)
   return { _tag: tag, message }
+}
+
+/**
+ * The JSON form of a failure in the output: `{ _tag, message }`, the message cut. Never
+ * throws: an error whose `message` getter throws, or a renderer that does, is reported
+ * as such (it must not fail the line's neighbours).
+ */
+const errorJson = (
+  cause: Cause.Cause<unknown>,
+  render: (error: unknown) => { readonly _tag: string; readonly message: string }
+): { readonly _tag: string; readonly message: string } => {
+  try {
+    const failure = cause.reasons.find(Cause.isFailReason)
+    const die = cause.reasons.find(Cause.isDieReason)
+    if (failure === undefined && die === undefined) return { _tag: "Interrupted", message: "the handler interrupted itself" }
+    const value = failure !== undefined ? failure.error : die?.defect
+    const rendered = render(value)
+    const tagged = Predicate.hasProperty(value, "_tag") && typeof value._tag === "string"
+    const tag = failure === undefined && !tagged ? "Defect" : rendered._tag
+    return { _tag: cut(String(tag), 100), message: cut(String(rendered.message), maxMessageChars) }
+  } catch (e) {
+    return { _tag: "UnrenderableError", message: cut(`the failure could not be rendered: ${e instanceof Error ? e.name : typeof e}`, maxMessageChars) }
+  }
 }
 
 interface Todo {
@@ -233,7 +371,15 @@ const defaultRetry = { times: 5, while: Limit.isOverload } as const
  */
 export const run = <Req = unknown, Res = unknown, E = never, R = never>(
   opts: Options<Req, Res, E, R>
-): Effect.Effect<Summary, journal.InputNotFound | journal.OutputNotWritable, R | FileSystem.FileSystem> => {
+): Effect.Effect<
+  Summary,
+  | journal.InputNotFound
+  | journal.OutputNotWritable
+  | lock.OutputLocked
+  | ownership.InputIsOutput
+  | ownership.OutputExists,
+  R | FileSystem.FileSystem
+> => {
   const where = "Batch.run"
   const concurrency = options_.integer(where, "concurrency", opts.concurrency ?? 8)
   const rpm = opts.limits?.requestsPerMinute === undefined
@@ -244,6 +390,7 @@ export const run = <Req = unknown, Res = unknown, E = never, R = never>(
     : options_.integer(where, "limits.tokensPerMinute", opts.limits.tokensPerMinute)
   const progressEvery = options_.duration(where, "progressEvery", opts.progressEvery ?? 5_000, true)
   const encoding = options_.oneOf(where, "encoding", opts.encoding ?? "o200k_base", ["o200k_base", "cl100k_base"])
+  const maxLineBytes = options_.integer(where, "maxLineBytes", opts.maxLineBytes ?? 1_048_576)
   const adaptive = opts.limits?.adaptive === undefined || opts.limits.adaptive === false
     ? undefined
     : opts.limits.adaptive === true
@@ -257,10 +404,11 @@ export const run = <Req = unknown, Res = unknown, E = never, R = never>(
   }
   // build (and so check) the limits now
   const adaptiveLimit = adaptiveOptions === undefined ? undefined : Limit.adaptive(adaptiveOptions)
-  const rateLimit = rpm === undefined ? undefined : Limit.rate({ limit: rpm, window: "1 minute" })
+  const rateLimit = rpm === undefined ? undefined : Limit.rate({ limit: rpm, window: "1 minute", key: "@hybrid/core/Batch/rpm" })
   const policy = opts.retry === false ? undefined : Retry.policy<E>((opts.retry ?? defaultRetry) as Retry.PolicyOptions<E>)
   return runTraced(opts, {
     concurrency,
+    maxLineBytes,
     tpm,
     progressEvery,
     encoding,
@@ -270,8 +418,56 @@ export const run = <Req = unknown, Res = unknown, E = never, R = never>(
   })
 }
 
+/** The input exists and is neither the output nor the journal. */
+const checkPaths = (fs: FileSystem.FileSystem, input: string, output: string, journalPath: string) =>
+  Effect.gen(function*() {
+    const exists = yield* fs.exists(input).pipe(Effect.orElseSucceed(() => false))
+    if (!exists) return yield* new journal.InputNotFound({ path: input, reason: "no such file" })
+    yield* ownership.checkDistinct(fs, input, output)
+    yield* ownership.checkDistinct(fs, input, journalPath)
+  })
+
+/**
+ * The checks `run` makes before it touches anything, made without taking the lock and
+ * without changing a file: the input exists and is not the output or the journal, no
+ * live run holds the output, and (unless `resume`, `retryFailed` or `overwrite`) the
+ * output holds no earlier run's results. Call it before costly set-up (servers,
+ * worker threads) so a doomed run fails at once; `run` checks again, atomically.
+ *
+ * @example
+ * ```ts
+ * import { NodeFileSystem } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Batch } from "@hybrid/core"
+ *
+ * const checked = Batch.preflight({ input: "in.jsonl", output: "out.jsonl", resume: true }).pipe(
+ *   Effect.provide(NodeFileSystem.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const preflight = (
+  opts: Pick<Options<unknown, unknown, unknown, unknown>, "input" | "output" | "journal" | "resume" | "retryFailed" | "overwrite">
+): Effect.Effect<
+  void,
+  journal.InputNotFound | lock.OutputLocked | ownership.InputIsOutput | ownership.OutputExists,
+  FileSystem.FileSystem
+> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const journalPath = opts.journal ?? `${opts.output}.journal`
+    yield* checkPaths(fs, opts.input, opts.output, journalPath)
+    yield* lock.check(fs, opts.output)
+    if (opts.resume !== true && opts.retryFailed !== true && opts.overwrite !== true) {
+      yield* ownership.checkFresh(fs, [opts.output, journalPath])
+    }
+  })
+
 interface Settings<E> {
   readonly concurrency: number
+  readonly maxLineBytes: number
   readonly tpm: number | undefined
   readonly progressEvery: number
   readonly encoding: tokens.Encoding
@@ -290,9 +486,21 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   const journalPath = opts.journal ?? `${opts.output}.journal`
   yield* Effect.annotateCurrentSpan({ input: opts.input, output: opts.output })
 
+  // --- ownership: the input exists and is not the output, locked, not an earlier run's results
+  yield* checkPaths(fs, opts.input, opts.output, journalPath)
+  const lockFailed = (e: lock.LockFailed) => new journal.OutputNotWritable({ path: e.lock, reason: e.reason })
+  const now = () => new Date(clock.currentTimeMillisUnsafe())
+  const staleLocks = (yield* lock.acquire(fs, opts.output, now).pipe(Effect.catchTag("LockFailed", (e) => Effect.fail(lockFailed(e)))))
+    .map(({ holder }) => ({ pid: holder.pid, host: holder.host, startedAt: holder.startedAt }))
+  const fresh = opts.resume !== true && opts.retryFailed !== true
+  const backups = !fresh
+    ? []
+    : opts.overwrite === true
+    ? yield* ownership.backup(fs, [opts.output, journalPath], (path, reason) => new journal.OutputNotWritable({ path, reason }))
+    : yield* ownership.checkFresh(fs, [opts.output, journalPath]).pipe(Effect.as([]))
+  if (staleLocks.length > 0 || backups.length > 0) yield* Effect.annotateCurrentSpan({ staleLocks: staleLocks.length, backups: backups.length })
+
   // --- input: read, split, key every line ------------------------------------------
-  const exists = yield* fs.exists(opts.input).pipe(Effect.orElseSucceed(() => false))
-  if (!exists) return yield* new journal.InputNotFound({ path: opts.input, reason: "no such file" })
   const text = yield* fs.readFileString(opts.input).pipe(
     Effect.mapError((e) => new journal.InputNotFound({ path: opts.input, reason: e.message }))
   )
@@ -327,7 +535,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   // --- limits ---------------------------------------------------------------------
   const rate = settings.rateLimit === undefined ? undefined : yield* settings.rateLimit
   const adaptive = settings.adaptiveLimit === undefined ? undefined : yield* settings.adaptiveLimit
-  const ledger = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: "1 minute" })
+  const ledger = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: "1 minute", key: "@hybrid/core/Batch/tpm" })
   const count = settings.tpm === undefined ? undefined : yield* tokens.encoder(settings.encoding)
   const estimateOf = (request: Req): number =>
     count === undefined ? 0 : Math.ceil(opts.estimate?.(request, count) ?? tokens.estimate(count, request))
@@ -339,6 +547,8 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   ) as (raw: string) => Exit.Exit<Req, Schema.SchemaError>
 
   const counters: progress.Counters = { total: lines.length, skipped: kept.length, ok: 0, failed: 0, inFlight: 0 }
+  const failedLines: Array<number> = kept.filter((e) => !e.ok).map((e) => e.line)
+  const render = opts.renderError ?? defaultRender
 
   const call = (request: Req, line: number, key: string, attempts: { n: number }): Effect.Effect<Res, unknown, R> => {
     let attempt: Effect.Effect<Res, unknown, R> = Effect.suspend(() => {
@@ -368,11 +578,23 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
   const handleLine = (item: Todo): Effect.Effect<journal.Entry, never, R> =>
     Effect.gen(function*() {
       const t0 = clock.currentTimeMillisUnsafe()
+      const bytes = item.raw.length * 3 <= settings.maxLineBytes ? 0 : Buffer.byteLength(item.raw, "utf8")
+      if (bytes > settings.maxLineBytes) {
+        const error = new LineTooLarge({ line: item.line, bytes, limit: settings.maxLineBytes })
+        return {
+          key: item.key,
+          line: item.line,
+          ok: false,
+          error: { _tag: error._tag, message: error.message, line: error.line, bytes: error.bytes, limit: error.limit },
+          attempts: 0,
+          ms: 0
+        } satisfies journal.Entry
+      }
       const decoded = decodeLine(item.raw)
       if (Exit.isFailure(decoded)) {
         const issue = Option.match(Cause.findErrorOption(decoded.cause), {
           onNone: () => "undecodable",
-          onSome: (e) => e.message
+          onSome: (e) => cut(e.message, 300)
         })
         return {
           key: item.key,
@@ -395,7 +617,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
       const ms = clock.currentTimeMillisUnsafe() - t0
       const entry: journal.Entry = Exit.isSuccess(exit)
         ? { key: item.key, line: item.line, ok: true, value: exit.value, attempts: attempts.n, ms }
-        : { key: item.key, line: item.line, ok: false, error: errorJson(exit.cause), attempts: attempts.n, ms }
+        : { key: item.key, line: item.line, ok: false, error: errorJson(exit.cause, render), attempts: attempts.n, ms }
       try {
         JSON.stringify(entry)
         return entry
@@ -404,7 +626,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
           key: item.key,
           line: item.line,
           ok: false,
-          error: { _tag: "UnserializableResult", message: String(e) },
+          error: { _tag: "UnserializableResult", message: cut(e instanceof Error ? e.message : "not JSON", 300) },
           attempts: attempts.n,
           ms
         } satisfies journal.Entry
@@ -416,7 +638,10 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
       appender.append(entry),
       Effect.sync(() => {
         if (entry.ok) counters.ok++
-        else counters.failed++
+        else {
+          counters.failed++
+          failedLines.push(entry.line)
+        }
       })
     )
 
@@ -442,7 +667,7 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
             key: outcome.input.key,
             line: outcome.input.line,
             ok: false,
-            error: { _tag: outcome.error._tag, message: outcome.error.message },
+            error: errorJson(Cause.fail(outcome.error), render),
             attempts: 0,
             ms: 0
           })
@@ -458,6 +683,9 @@ const runTraced = Effect.fn("Batch.run")(function*<Req, Res, E, R>(
     skipped: counters.skipped,
     ok: counters.ok,
     failed: counters.failed,
+    failedLines: failedLines.sort((a, b) => a - b),
+    backups,
+    staleLocks,
     tokens: { ...tokenTotals },
     ms
   } satisfies Summary

@@ -36,7 +36,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Exit, Metric, Option, Predicate, Schema, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Metric, Option, Predicate, Schema, Semaphore } from "effect"
 import { RateLimiter } from "effect/persistence"
 import { InvalidOption } from "./InvalidOption.ts"
 import * as learnedRate from "./internal/learnedRate.ts"
@@ -422,6 +422,27 @@ export const usageMetric = Metric.gauge("hybrid_limit_usage", {
   description: "tokens a sliding-window rate limit counts in its current window"
 })
 
+/**
+ * The store every `Limit.rate` **with a `key`** and no `store` option uses when this
+ * service is provided — how an application shares all its named limits through one
+ * Redis (`RedisLimit.layer`) without passing a store to each. Unkeyed limits stay in
+ * memory.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Limit.rate({ limit: 60, window: "1 minute", key: "search-rpm" }).pipe(
+ *   Effect.provide(Layer.succeed(Limit.SharedRateStore, Limit.memoryStore))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class SharedRateStore extends Context.Service<SharedRateStore, RateStore>()("@hybrid/core/Limit/SharedRateStore") {}
+
 let rateKeys = 0
 
 /**
@@ -465,8 +486,11 @@ export const rate = <R = never>(opts: RateOptions<R>): Effect.Effect<RateLimit, 
   const margin = options.duration(where, "margin", opts.margin ?? 0)
   const key = opts.key ?? `@hybrid/core/Limit.rate/${++rateKeys}`
   const window = Duration.millis(windowMillis)
-  const store: RateStore<R> = opts.store ?? (memoryStore as RateStore<R>)
   return Effect.gen(function*() {
+    const shared = opts.store === undefined && opts.key !== undefined
+      ? yield* Effect.serviceOption(SharedRateStore)
+      : Option.none()
+    const store: RateStore<R> = opts.store ?? (Option.isSome(shared) ? shared.value : memoryStore as RateStore<R>)
     const ledger: AnyLedger = algorithm === "sliding-window"
       ? yield* store.ledger({ key, limit, windowMillis: windowMillis + margin })
       : yield* effectRateLimiter(key, limit, window, algorithm)

@@ -56,7 +56,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Semaphore } from "effect"
+import { Clock, Duration, Effect, Layer, Semaphore } from "effect"
 import { Redis } from "effect/persistence"
 import * as options from "./internal/options.ts"
 import * as Limit from "./Limit.ts"
@@ -271,6 +271,34 @@ export const store = (opts: StoreOptions = {}): Limit.RateStore<Redis.Redis> => 
         return expected === undefined ? remote : yield* withFallback(remote, spec, expected, recheck)
       })
   }
+}
+
+/**
+ * Provides `Limit.SharedRateStore` on Redis: every keyed `Limit.rate` without a `store`
+ * option then shares its window through this Redis.
+ *
+ * @example
+ * ```ts
+ * import { NodeRedis } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ * import { Limit, RedisLimit } from "@hybrid/core"
+ *
+ * const Shared = RedisLimit.layer({ prefix: "myapp:limit:" }).pipe(Layer.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379" })))
+ * const program = Limit.rate({ limit: 600, window: "1 minute", key: "search-rpm" }).pipe(Effect.provide(Shared))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (opts: StoreOptions = {}): Layer.Layer<Limit.SharedRateStore, never, Redis.Redis> => {
+  const shared = store(opts)
+  return Layer.effect(
+    Limit.SharedRateStore,
+    Effect.map(Redis.Redis, (redis): Limit.RateStore => ({
+      name: shared.name,
+      ledger: (spec) => Effect.provideService(shared.ledger(spec), Redis.Redis, redis)
+    }))
+  )
 }
 
 const makeRemote = (

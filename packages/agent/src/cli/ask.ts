@@ -7,14 +7,20 @@
  * Prints the answer, then one line per source (status, milliseconds, what went wrong)
  * and the timings; `--json` prints the `Agent.Answer` as JSON instead. The budget
  * defaults to 30 s × `--scale`; an explicit `--budget` is taken as given. A question no
- * source and no LLM could answer fails with `NoAnswer` (exit code 1).
+ * source and no LLM could answer fails with `NoAnswer` (exit code 1); a bad flag, an
+ * empty question or one over 2,000 characters (as `serve`) is a usage error (exit code
+ * 2). Everything printed goes through the CLI's scrubber (`Scrub`): no configured key,
+ * `Authorization` value or URL userinfo is ever printed.
  *
  * @since 0.1.0
  */
 import { Console, Duration, Effect, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
-import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, reported, scale, scrubber } from "./shared.ts"
+
+/** The longest question (as `serve`'s `AnswerRequest`). */
+const maxQuestionChars = 2_000
 
 const encodeAnswer = Schema.encodeSync(Schema.fromJsonString(Agent.Answer))
 
@@ -35,17 +41,25 @@ export const ask = Command.make(
     if (flags.question.trim() === "") {
       return yield* new InvalidInput({ flag: "question", value: flags.question, reason: "expected a non-empty question" })
     }
+    if (flags.question.length > maxQuestionChars) {
+      return yield* new InvalidInput({
+        flag: "question",
+        value: flags.question,
+        reason: `expected at most ${maxQuestionChars} characters, got ${flags.question.length}`
+      })
+    }
+    const scrub = yield* scrubber
     const faultConfig = yield* faultsOf(flags.faults)
     const time = yield* budgetOf(flags.budget, flags.scale)
     yield* Effect.annotateCurrentSpan({ budgetMs: Duration.toMillis(time) })
     const answer = yield* Agent.answer(flags.question, { budget: time }).pipe(
       Effect.provide(agent({ scale: flags.scale, faults: faultConfig }))
     )
-    if (flags.json) return yield* Console.log(encodeAnswer(answer))
-    yield* Console.log(answer.text)
+    if (flags.json) return yield* Console.log(scrub.all(encodeAnswer(answer)))
+    yield* Console.log(scrub.all(answer.text))
     yield* Console.log("")
     for (const source of answer.sources) {
-      yield* Console.log(`${source.name.padEnd(8)} ${source.status.padEnd(12)} ${Math.round(source.ms)} ms${source.error === undefined ? "" : `  ${source.error}`}`)
+      yield* Console.log(`${source.name.padEnd(8)} ${source.status.padEnd(12)} ${Math.round(source.ms)} ms${source.error === undefined ? "" : `  ${scrub.text(source.error)}`}`)
     }
     const t = answer.timings
     yield* Console.log(
@@ -54,7 +68,7 @@ export const ask = Command.make(
     )
   }, reported("ask"))
 ).pipe(
-  Command.withDescription("answer one question with the hybrid agent"),
+  Command.withDescription("answer one question with the hybrid agent. Exit codes: 0 answered, 1 NoAnswer (or could not run), 2 usage error"),
   Command.withExamples([
     { command: "hybrid ask \"Will it rain in Oslo, and what is new about electric cars?\"", description: "against the fixtures" },
     { command: "OPENAI_BASE_URL=http://127.0.0.1:11434/v1 hybrid ask \"…\" --budget 20s", description: "with a local LLM" }

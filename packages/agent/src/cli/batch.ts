@@ -1,17 +1,27 @@
 /**
- * `hybrid batch in.jsonl -o out.jsonl [--resume] [--retry-failed] [--rpm n] [--tpm n]
- * [--concurrency n] [--budget 15s] [--scale x] [--faults spec]` — answers every line of a
- * JSONL file with the hybrid agent, through `@hybrid/core`'s `Batch.run`.
+ * `hybrid batch in.jsonl -o out.jsonl [--resume] [--retry-failed] [--overwrite]
+ * [--max-line-bytes n] [--rpm n] [--tpm n] [--concurrency n] [--budget 15s] [--scale x]
+ * [--faults spec]` — answers every line of a JSONL file with the hybrid agent, through
+ * `@hybrid/core`'s `Batch.run`.
  *
  * Each input line is `{ "query": "…", "budgetMs"?: n }`, decoded with a Schema (a line
- * that is not JSON, or lacks a non-empty `query`, becomes a failed result naming its line
- * and the run goes on). Each output line is Batch's record, `line` being the 1-based
+ * that is not JSON, lacks a non-empty `query` or has one over 2,000 characters — as
+ * `serve` — becomes a failed result naming its line and the run goes on; a line over
+ * `--max-line-bytes`, default 1 MiB, is a `LineTooLarge` result, never parsed). Each output line is Batch's record, `line` being the 1-based
  * input line number: `{ "line": 3, "ok": true, "value": <Agent.Answer as JSON>,
  * "attempts": 1, "ms": 4612 }` or `{ "line": 4, "ok": false, "error": { "_tag":
  * "NoAnswer", "message": "…" }, … }`, in completion order.
  *
  * - `--resume`: skip the lines the journal (`out.jsonl.journal`) has done — after a crash
  *   or Ctrl-C nothing finished is lost or repeated; `--retry-failed`: also rerun failures.
+ *   Without them, an output (or journal) holding an earlier run's results is refused
+ *   (exit 2, nothing changed); `--overwrite` starts afresh and keeps them as `.bak`.
+ * - One run per output: a second `batch` on the same `-o` fails at once naming the pid
+ *   holding it (exit 1); an input that is the output (or a link to it) is refused (exit 2).
+ * - Exit codes: 0 every line ok; 3 some lines failed (stderr says how many and which);
+ *   2 usage error; 1 could not run.
+ * - Failures in the output and the journal are scrubbed (`Scrub`): no configured key, no
+ *   `Authorization` value, no URL userinfo.
  *   The journal key includes the line, `--scale`, `--faults` and `--budget`: change one
  *   and a resume redoes every line.
  * - `--rpm`: answers started per minute; `--tpm`: LLM tokens per minute, reserved before
@@ -28,7 +38,10 @@ import { Console, Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Batch } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
-import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, LinesFailed, reported, scale, scrubber } from "./shared.ts"
+
+/** The longest query a line may hold (as `serve`'s `AnswerRequest`). */
+const maxQueryChars = 2_000
 
 /**
  * One input line.
@@ -37,7 +50,10 @@ import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, repor
  * @category schemas
  */
 export const Request = Schema.Struct({
-  query: Schema.String.check(Schema.isPattern(/\S/, { message: "query must not be empty" })),
+  query: Schema.String.check(
+    Schema.isPattern(/\S/, { message: "query must not be empty" }),
+    Schema.isMaxLength(maxQueryChars, { message: `query must be at most ${maxQueryChars} characters` })
+  ),
   budgetMs: Schema.optional(Schema.Finite.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(600_000)))
 })
 /** @since 0.1.0 @category models */
@@ -62,6 +78,15 @@ export const batch = Command.make(
     output: Flag.String("output").pipe(Flag.withAlias("o"), Flag.withDescription("JSONL file for the results (one line per input line)")),
     resume: Flag.Boolean("resume").pipe(Flag.withDescription("skip lines already done (read from <output>.journal)"), Flag.withDefault(false)),
     retryFailed: Flag.Boolean("retry-failed").pipe(Flag.withDescription("with --resume semantics, and rerun the lines that failed"), Flag.withDefault(false)),
+    overwrite: Flag.Boolean("overwrite").pipe(
+      Flag.withDescription("start afresh over an earlier run's output, keeping its files as .bak"),
+      Flag.withDefault(false)
+    ),
+    maxLineBytes: Flag.Int("max-line-bytes").pipe(
+      Flag.withDescription("a longer input line fails alone (LineTooLarge), unread; default 1048576"),
+      Flag.filter(positive("max-line-bytes"), positiveMessage("max-line-bytes")),
+      Flag.withDefault(1_048_576)
+    ),
     rpm: Flag.Int("rpm").pipe(Flag.withDescription("answers started per minute"), Flag.filter(positive("rpm"), positiveMessage("rpm")), Flag.optional),
     tpm: Flag.Int("tpm").pipe(Flag.withDescription("LLM tokens per minute"), Flag.filter(positive("tpm"), positiveMessage("tpm")), Flag.optional),
     concurrency: Flag.Int("concurrency").pipe(
@@ -86,6 +111,17 @@ export const batch = Command.make(
     if (!(yield* fs.exists(input).pipe(Effect.orElseSucceed(() => false)))) {
       return yield* new InvalidInput({ flag: "input", value: flags.input, reason: `no such file (${input})` })
     }
+    if (flags.overwrite && (flags.resume || flags.retryFailed)) {
+      return yield* new InvalidInput({ flag: "--overwrite", value: "true", reason: "cannot be combined with --resume or --retry-failed" })
+    }
+    const usage = {
+      InputIsOutput: (e: Batch.InputIsOutput) => Effect.fail(new InvalidInput({ flag: "--output", value: flags.output, reason: e.message })),
+      OutputExists: (e: Batch.OutputExists) => Effect.fail(new InvalidInput({ flag: "--output", value: flags.output, reason: e.message }))
+    }
+    const ownership = { input, output, resume: flags.resume, retryFailed: flags.retryFailed, overwrite: flags.overwrite }
+    // refuse before the fixtures and workers start (Batch.run checks again, atomically)
+    yield* Batch.preflight(ownership).pipe(Effect.catchTags(usage))
+    const scrub = yield* scrubber
     const summary = yield* Batch.run({
       input,
       output,
@@ -105,15 +141,32 @@ export const batch = Command.make(
         budgetMs: Duration.toMillis(time)
       },
       resume: flags.resume || flags.retryFailed,
-      retryFailed: flags.retryFailed
-    }).pipe(Effect.provide(agent({ scale: flags.scale, faults: faultConfig, cluster: flags.cluster })))
+      retryFailed: flags.retryFailed,
+      overwrite: flags.overwrite,
+      maxLineBytes: flags.maxLineBytes,
+      renderError: scrub.error
+    }).pipe(
+      Effect.catchTags(usage),
+      Effect.provide(agent({ scale: flags.scale, faults: faultConfig, cluster: flags.cluster }))
+    )
+    for (const stale of summary.staleLocks) {
+      yield* Console.error(`batch: removed a stale lock left by pid ${stale.pid} (started ${stale.startedAt}), which is no longer running`)
+    }
+    if (summary.backups.length > 0) yield* Console.error(`batch: the earlier results were kept as ${summary.backups.join(", ")}`)
     yield* Console.log(
       `batch: ${summary.lines} lines, ${summary.ok} ok, ${summary.failed} failed, ${summary.skipped} skipped (already done) ` +
         `in ${(summary.ms / 1000).toFixed(1)} s → ${output}`
     )
+    const failed = summary.failedLines
+    if (failed.length > 0) {
+      const where = failed.slice(0, 20).join(", ") + (failed.length > 20 ? `, … (${failed.length - 20} more)` : "")
+      return yield* new LinesFailed({ failed: failed.length, lines: summary.lines, where, output })
+    }
   }, reported("batch"))
 ).pipe(
-  Command.withDescription("answer every line of a JSONL file; resumable"),
+  Command.withDescription(
+    "answer every line of a JSONL file; resumable. Exit codes: 0 every line ok, 3 some lines failed, 2 usage error, 1 could not run"
+  ),
   Command.withExamples([
     { command: "hybrid batch questions.jsonl -o answers.jsonl --rpm 60", description: "at most 60 answers started per minute" },
     { command: "hybrid batch questions.jsonl -o answers.jsonl --resume", description: "carry on after a crash or Ctrl-C" }

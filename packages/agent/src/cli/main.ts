@@ -3,6 +3,10 @@
  * The `hybrid` command: `demo`, `ask`, `batch`, `serve`, `runner` (see each command's module).
  * Run from the repository root as `pnpm hybrid <command>`, or `node src/cli/main.ts`.
  *
+ * Exit codes: 0 done; 1 could not run (`NoAnswer`, a locked output, a port in use…);
+ * 2 usage (unknown flag, bad value, input = output, an earlier run's output without
+ * `--resume` / `--overwrite`); 3 `batch` ran but some lines failed; 130 interrupted.
+ *
  * @since 0.1.0
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -16,13 +20,19 @@ import { batch } from "./batch.ts"
 import { demo } from "./demo.ts"
 import { runner } from "./runner.ts"
 import { serve } from "./serve.ts"
+import { UsageError } from "./shared.ts"
 
 const hybrid = Command.make("hybrid").pipe(
-  Command.withDescription("the capstone agent: answer questions from weather, news and a knowledge base, with an LLM"),
+  Command.withDescription(
+    "the capstone agent: answer questions from weather, news and a knowledge base, with an LLM. " +
+      "Exit codes: 0 done, 1 could not run, 2 usage error, 3 batch: some lines failed, 130 interrupted"
+  ),
   Command.withSubcommands([demo, ask, batch, serve, runner])
 )
 
 Command.run(hybrid, { version: "0.1.0" }).pipe(
+  // a usage error has been printed with the help: exit 2 (`--help` itself exits 0)
+  Effect.catchTag("ShowHelp", (help) => (help.errors.length === 0 ? Effect.void : Effect.fail(new UsageError({ errors: help.errors.length })))),
   Effect.provide(Observability.layer),
   Effect.provide(NodeServices.layer),
   // a graceful stop after SIGTERM/SIGINT (hybrid serve) exits 0

@@ -1,25 +1,39 @@
 /**
- * What the `hybrid` commands share: the `--scale` and `--faults` flags, the error a
- * command fails with on bad input (`InvalidInput`, naming the flag or field and the
- * value), the agent over the fixtures, durations as people type them, the sample queries.
+ * What the `hybrid` commands share: the `--scale` and `--faults` flags, the errors a
+ * command fails with (`InvalidInput`, naming the flag or field and the value;
+ * `CommandFailed`; `LinesFailed`) and their exit codes, the scrubber every printed error
+ * goes through, the agent over the fixtures, durations as people type them, the sample
+ * queries.
+ *
+ * Exit codes (`Runtime.errorExitCode` on each error class):
+ *
+ * | code | when                                                                 |
+ * |------|----------------------------------------------------------------------|
+ * | 0    | done: every line ok (`batch`), an answer (`ask`), a clean stop        |
+ * | 1    | could not run: `NoAnswer`, a port in use, a locked output, bad config |
+ * | 2    | usage: an unknown flag, a bad value, input = output, an earlier run's output without `--resume` / `--overwrite` |
+ * | 3    | `batch` ran, but some lines failed (the summary says how many and which) |
+ * | 130  | interrupted (Ctrl-C, SIGTERM)                                         |
  *
  * @since 0.1.0
  */
 import * as ClusterRunner from "@hybrid/cluster/ClusterRunner"
 import * as Runner from "@hybrid/core/Runner"
-import { Cause, Duration, Effect, Layer, Option, Predicate, Schema } from "effect"
+import { Cause, Config, Duration, Effect, Layer, Option, Predicate, Runtime, Schema } from "effect"
 import { CliError, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
 import * as Faults from "../fixtures/Faults.ts"
 import * as Fixtures from "../fixtures/Fixtures.ts"
 import { Tasks as ProcessingTasks } from "../processing/tasks.ts"
+import * as Scrub from "../Scrub.ts"
 
 // --- errors ------------------------------------------------------------------------------
 
 /**
  * Bad input: `flag` is the flag (`--faults`), argument or field (`budgetMs`) that was
  * wrong, `value` what was given, `reason` what was expected. `Command.run` prints its
- * message on stderr and the process exits with code 1.
+ * message on stderr and the process exits with code 2 (a usage error). `value` is cut to
+ * 80 characters in the message.
  *
  * @since 0.1.0
  * @category errors
@@ -30,17 +44,19 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
   reason: Schema.String
 }) {
   override get message(): string {
-    return `invalid ${this.flag} ${JSON.stringify(this.value)}: ${this.reason}`
+    const value = this.value.length > 80 ? `${this.value.slice(0, 79)}…` : this.value
+    return `invalid ${this.flag} ${JSON.stringify(value)}: ${this.reason}`
   }
   override get [CliError.userMessage](): string {
     return this.message
   }
+  override readonly [Runtime.errorExitCode] = 2
 }
 
 /**
  * A command could not do its job for a reason other than its input (a file that cannot
  * be written, a port in use, a configuration variable that does not parse): the
- * underlying error's tag and message.
+ * underlying error's tag and message, scrubbed (`Scrub`). Exit code 1.
  *
  * @since 0.1.0
  * @category errors
@@ -56,42 +72,111 @@ export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandF
   override get [CliError.userMessage](): string {
     return this.message
   }
-}
-
-const describe = (error: unknown): { readonly tag: string; readonly detail: string } => {
-  const tag = Predicate.hasProperty(error, "_tag") && typeof error._tag === "string"
-    ? error._tag
-    : error instanceof Error
-    ? error.name
-    : typeof error
-  const detail = error instanceof Error || (Predicate.hasProperty(error, "message") && typeof error.message === "string")
-    ? String((error as { message: string }).message)
-    : String(error)
-  return { tag, detail }
+  override readonly [Runtime.errorExitCode] = 1
 }
 
 /**
- * Keeps errors that already speak to the user (`InvalidInput`) and turns every other
- * failure of `command` — and an `InvalidOption` defect, thrown when a layer is built with
- * a bad option — into a `CommandFailed` with its tag and message, which `Command.run`
- * prints on stderr (exit code 1).
+ * `hybrid batch` ran to the end but `failed` of its `lines` lines failed: `where` lists
+ * them (the first 20), and their errors are in `output`. Exit code 3.
+ *
+ * @example
+ * ```ts
+ * import { LinesFailed } from "@hybrid/agent/cli/shared"
+ *
+ * new LinesFailed({ failed: 3, lines: 4, where: "2, 4, 5", output: "out.jsonl" }).message
+ * // "3 of 4 lines failed (lines 2, 4, 5); their errors are in out.jsonl"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LinesFailed extends Schema.TaggedError<LinesFailed>()("LinesFailed", {
+  failed: Schema.Int,
+  lines: Schema.Int,
+  where: Schema.String,
+  output: Schema.String
+}) {
+  override get message(): string {
+    return `${this.failed} of ${this.lines} line${this.lines === 1 ? "" : "s"} failed (line${this.failed === 1 ? "" : "s"} ${this.where}); their errors are in ${this.output}`
+  }
+  override get [CliError.userMessage](): string {
+    return this.message
+  }
+  override readonly [Runtime.errorExitCode] = 3
+}
+
+/**
+ * A command-line usage error (an unknown flag, a missing argument, a value that does not
+ * parse): `Command.run` has already printed it with the help. Exit code 2.
+ *
+ * @example
+ * ```ts
+ * import { UsageError } from "@hybrid/agent/cli/shared"
+ *
+ * new UsageError({ errors: 1 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", { errors: Schema.Int }) {
+  override readonly [Runtime.errorExitCode] = 2
+  override readonly [Runtime.errorReported] = false
+}
+
+// --- scrubbing -----------------------------------------------------------------------------
+
+/**
+ * The scrubber for what the CLI prints and writes: `Scrub`'s patterns plus the
+ * configured `OPENAI_API_KEY` (read with `Config`; absent or unreadable: patterns only).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { scrubber } from "@hybrid/agent/cli/shared"
+ *
+ * const program = Effect.map(scrubber, (scrub) => scrub.text("Authorization: Bearer abcdefgh"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category scrubbing
+ */
+export const scrubber: Effect.Effect<Scrub.Scrubber> = Effect.gen(function*() {
+  const key = yield* Config.option(Config.Redacted("OPENAI_API_KEY"))
+  return Scrub.make({ secrets: [Option.getOrUndefined(key)] })
+}).pipe(Effect.orElseSucceed(() => Scrub.patterns))
+
+const describe = (error: unknown, scrub: Scrub.Scrubber = Scrub.patterns): { readonly tag: string; readonly detail: string } => {
+  const { _tag, message } = scrub.error(error)
+  return { tag: _tag, detail: message }
+}
+
+/**
+ * Keeps errors that already speak to the user (`InvalidInput`, `LinesFailed`) and turns
+ * every other failure of `command` — and an `InvalidOption` defect, thrown when a layer
+ * is built with a bad option — into a `CommandFailed` with its tag and message scrubbed
+ * (`scrubber`), which `Command.run` prints on stderr (exit code 1).
  *
  * @since 0.1.0
  * @category combinators
  */
-export const reported = (command: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, InvalidInput | CommandFailed, R> =>
-  Effect.catch(self, (error): Effect.Effect<never, InvalidInput | CommandFailed> => {
-    if (error instanceof InvalidInput) return Effect.fail(error)
-    const { detail, tag } = describe(error)
-    return Effect.fail(new CommandFailed({ command, error: tag, detail }))
+export const reported = (command: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, InvalidInput | CommandFailed | LinesFailed, R> =>
+  Effect.catch(self, (error): Effect.Effect<never, InvalidInput | CommandFailed | LinesFailed> => {
+    if (error instanceof InvalidInput || error instanceof LinesFailed) return Effect.fail(error)
+    return Effect.flatMap(scrubber, (scrub) => {
+      const { detail, tag } = describe(error, scrub)
+      return Effect.fail(new CommandFailed({ command, error: tag, detail }))
+    })
   }).pipe(
     // a bad option thrown while a layer is built (InvalidOption) is a defect: report it the same way
-    Effect.catchDefect((defect): Effect.Effect<never, CommandFailed> => {
-      const { detail, tag } = describe(defect)
-      return tag === "InvalidOption"
-        ? Effect.fail(new CommandFailed({ command, error: tag, detail }))
-        : Effect.die(defect)
-    })
+    Effect.catchDefect((defect): Effect.Effect<never, CommandFailed> =>
+      Effect.flatMap(scrubber, (scrub) => {
+        const { detail, tag } = describe(defect, scrub)
+        return tag === "InvalidOption"
+          ? Effect.fail(new CommandFailed({ command, error: tag, detail }))
+          : Effect.die(defect)
+      })
+    )
   )
 
 // --- flags -------------------------------------------------------------------------------

@@ -317,8 +317,8 @@ export class Client extends Context.Service<Client, {
 export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"], never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
-    const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow })
-    const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow })
+    const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
+    const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
     const policy = Retry.policy<AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded>({
       times: settings.retries,

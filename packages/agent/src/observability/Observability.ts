@@ -14,6 +14,13 @@
  * |-------------------------------|----------------------------------------------------------|
  * | `OTEL_EXPORTER_OTLP_ENDPOINT` | the collector's base URL, e.g. `http://127.0.0.1:4318`; posts to `/v1/traces`, `/v1/metrics`, `/v1/logs` below it. Unset: no export |
  * | `OTEL_SERVICE_NAME`           | the resource's `service.name`; default `hybrid`           |
+ * | `HYBRID_TRACE_DEBUG`          | `true`: export spans as they are (stack traces, paths); default `false` |
+ *
+ * What leaves in a span is scrubbed (`ScrubbedTracer`, `Scrub`): a failed span's status
+ * and exception are its error's tag and scrubbed message — no stack trace, no source
+ * path — and string attributes are scrubbed with absolute paths shortened, so neither
+ * `OPENAI_API_KEY` (nor any prefix of it), an `Authorization` value, URL userinfo nor the
+ * machine's layout reaches the collector. `HYBRID_TRACE_DEBUG=true` turns that off.
  *
  * Gotchas:
  * - The exporter batches and sends every few seconds, and flushes what is left when the
@@ -39,9 +46,11 @@
  *
  * @since 0.1.0
  */
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp, OtlpExporter } from "effect/observability"
+import * as Scrub from "../Scrub.ts"
+import * as ScrubbedTracer from "./ScrubbedTracer.ts"
 
 /**
  * What `layer` reads from the environment.
@@ -53,11 +62,16 @@ export interface Settings {
   /** The collector's base URL; `undefined`: export is off. */
   readonly endpoint: string | undefined
   readonly serviceName: string
+  /** Export spans unscrubbed. */
+  readonly debug: boolean
+  /** The configured `OPENAI_API_KEY`, scrubbed from every span. */
+  readonly apiKey: Redacted.Redacted<string> | undefined
 }
 
 /**
- * The `Config` of `layer`: `OTEL_EXPORTER_OTLP_ENDPOINT` (optional, a URL) and
- * `OTEL_SERVICE_NAME` (default `"hybrid"`).
+ * The `Config` of `layer`: `OTEL_EXPORTER_OTLP_ENDPOINT` (optional, a URL),
+ * `OTEL_SERVICE_NAME` (default `"hybrid"`), `HYBRID_TRACE_DEBUG` (default `false`) and
+ * `OPENAI_API_KEY` (the secret to scrub).
  *
  * @since 0.1.0
  * @category config
@@ -67,11 +81,14 @@ export const settings: Config.Config<Settings> = Config.all({
     Config.map(Option.map((url) => url.href.replace(/\/+$/, ""))),
     Config.map(Option.getOrUndefined)
   ),
-  serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("hybrid"))
+  serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("hybrid")),
+  debug: Config.Boolean("HYBRID_TRACE_DEBUG").pipe(Config.withDefault(false)),
+  apiKey: Config.option(Config.Redacted("OPENAI_API_KEY")).pipe(Config.map(Option.getOrUndefined))
 })
 
 /**
- * Exports to `endpoint` as `serviceName`: Effect's tracer, metrics and logger over
+ * Exports to `endpoint` as `serviceName`: Effect's tracer (wrapped by `ScrubbedTracer`
+ * with `scrub`, default `Scrub.patterns`, unless `debug`), metrics and logger over
  * OTLP/HTTP JSON on `FetchHttpClient`.
  *
  * @since 0.1.0
@@ -80,11 +97,19 @@ export const settings: Config.Config<Settings> = Config.all({
 export const layerOtlp = (options: {
   readonly endpoint: string
   readonly serviceName?: string | undefined
-}): Layer.Layer<OtlpExporter.Flusher> =>
-  Otlp.layerJson({
+  readonly scrub?: Scrub.Scrubber | undefined
+  readonly debug?: boolean | undefined
+}): Layer.Layer<OtlpExporter.Flusher> => {
+  const otlp = Otlp.layerJson({
     baseUrl: options.endpoint,
     resource: { serviceName: options.serviceName ?? "hybrid", serviceVersion: "0.1.0" }
   }).pipe(Layer.provide(FetchHttpClient.layer))
+  return Layer.effectContext(Effect.gen(function*() {
+    const context = yield* Layer.build(otlp)
+    const tracer = Context.get(context, Tracer.Tracer)
+    return Context.add(context, Tracer.Tracer, ScrubbedTracer.make(tracer, options.scrub ?? Scrub.patterns, { debug: options.debug }))
+  }))
+}
 
 /**
  * The OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nothing (a no-op
@@ -94,6 +119,8 @@ export const layerOtlp = (options: {
  * @category layers
  */
 export const layer: Layer.Layer<OtlpExporter.Flusher, Config.ConfigError> = Layer.unwrap(
-  Effect.map(settings, ({ endpoint, serviceName }) =>
-    endpoint === undefined ? OtlpExporter.layerFlusher : layerOtlp({ endpoint, serviceName }))
+  Effect.map(settings, ({ apiKey, debug, endpoint, serviceName }) =>
+    endpoint === undefined
+      ? OtlpExporter.layerFlusher
+      : layerOtlp({ endpoint, serviceName, debug, scrub: Scrub.make({ secrets: [apiKey] }) }))
 )

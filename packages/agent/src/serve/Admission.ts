@@ -1,20 +1,31 @@
 /**
- * Admission control for `hybrid serve`: at most `maxInFlight` answers run at once, at
- * most `maxQueued` wait for a slot, and anything past that is refused at once with
- * `Overloaded` (a 503 with `Retry-After`) — the server sheds load instead of starting
+ * Admission control for `hybrid serve`: a concurrency limit on the answers in flight that
+ * finds its own level, a short queue in front of it, and a refusal at once past that —
+ * `Overloaded`, a 503 with `Retry-After` — so the server sheds load instead of starting
  * answers it cannot finish within their budgets. Once `drain` is called (shutdown) new
  * answers are refused with `Draining`; the admitted ones run to the end.
  *
- * Underneath: `@hybrid/core` `Limit.bulkhead({ limit, queue })` (a semaphore with a bound
- * on the waiters, failing `BulkheadFull` past it). Written here: the mapping to the API's
- * errors, the draining state and the gauges (`ServeMetrics.inFlight`, `queued`, `shed`).
+ * - **The limit adapts** (`Limit.adaptive`, AIMD): it starts at `initialInFlight`, grows
+ *   by one per answer that finishes at normal speed while the limit is in use, and
+ *   shrinks (× 0.9) on an overload signal — an answer slower than twice the fastest seen,
+ *   or one the caller marks strained (`run`'s `strained`: sources that timed out) — within
+ *   [`minInFlight`, `maxInFlight`]. On a machine whose cores are busy elsewhere the
+ *   limit comes down to what the CPU can finish in time, instead of every answer timing
+ *   out together.
+ * - **The queue** holds at most `min(maxQueued, current limit)` requests, and a request
+ *   waits at most `maxWaitMs` (given per call: half its budget, say) for a slot; past
+ *   either, `Overloaded`.
+ *
+ * Underneath: `@hybrid/core` `Limit.adaptive` (a resizable semaphore with the AIMD
+ * controller). Written here: the queue bounds, the mapping to the API's errors, the
+ * draining state and the gauges (`ServeMetrics.inFlight`, `queued`, `shed`, `limit`).
  *
  * When to use: around the work of one request, as near the start as possible (before
  * any source is asked).
  *
  * Gotchas: the wait in the queue counts against the answer's budget (the handler starts
- * the budget on arrival), so a deep queue turns into degraded answers; keep `maxQueued`
- * at about `maxInFlight` or below.
+ * the budget on arrival); `maxWaitMs` keeps a request from waiting away the time its
+ * answer needs.
  *
  * @example
  * ```ts
@@ -23,13 +34,13 @@
  *
  * const program = Effect.gen(function*() {
  *   const admission = yield* Admission.Admission
- *   return yield* admission.run(Effect.succeed("an answer"))
+ *   return yield* admission.run(Effect.succeed("an answer"), { maxWaitMs: 1_000 })
  * }).pipe(Effect.provide(Admission.layer({ maxInFlight: 8, maxQueued: 8 })))
  * ```
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Metric } from "effect"
+import { type Cause, Context, Effect, Fiber, Layer, Metric } from "effect"
 import { InvalidOption, Limit } from "@hybrid/core"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
@@ -46,9 +57,13 @@ import * as ServeMetrics from "./Metrics.ts"
  * @category models
  */
 export interface Options {
-  /** Answers running at once; an integer ≥ 1. */
+  /** The most answers running at once (the adaptive limit's ceiling); an integer ≥ 1. */
   readonly maxInFlight: number
-  /** Answers waiting for a slot; an integer ≥ 0. */
+  /** The fewest the limit comes down to; an integer in [1, maxInFlight]. Default 1. */
+  readonly minInFlight?: number | undefined
+  /** Where the limit starts; default `maxInFlight` (it only comes down once answers slow down). */
+  readonly initialInFlight?: number | undefined
+  /** The most answers waiting for a slot (and never more than the current limit); an integer ≥ 0. */
   readonly maxQueued: number
   /** The `Retry-After` advised to a refused client, in whole seconds ≥ 1. Default 1. */
   readonly retryAfterSeconds?: number | undefined
@@ -61,7 +76,7 @@ export interface Options {
  * ```ts
  * import type { Admission } from "@hybrid/agent"
  *
- * const settings: Admission.Settings = { maxInFlight: 16, maxQueued: 16, retryAfterSeconds: 1 }
+ * const settings: Admission.Settings = { maxInFlight: 16, minInFlight: 1, initialInFlight: 16, maxQueued: 16, retryAfterSeconds: 1 }
  * ```
  *
  * @since 0.1.0
@@ -69,18 +84,20 @@ export interface Options {
  */
 export interface Settings {
   readonly maxInFlight: number
+  readonly minInFlight: number
+  readonly initialInFlight: number
   readonly maxQueued: number
   readonly retryAfterSeconds: number
 }
 
 /**
- * The admission state: counts and the draining flag.
+ * The admission state: counts, the current limit and the draining flag.
  *
  * @example
  * ```ts
  * import type { Admission } from "@hybrid/agent"
  *
- * const idle: Admission.Snapshot = { inFlight: 0, queued: 0, draining: false }
+ * const idle: Admission.Snapshot = { inFlight: 0, queued: 0, limit: 8, draining: false }
  * ```
  *
  * @since 0.1.0
@@ -89,7 +106,31 @@ export interface Settings {
 export interface Snapshot {
   readonly inFlight: number
   readonly queued: number
+  /** The adaptive limit now (answers allowed to run at once). */
+  readonly limit: number
   readonly draining: boolean
+}
+
+/**
+ * How one call is admitted.
+ *
+ * @example
+ * ```ts
+ * import type { Admission } from "@hybrid/agent"
+ *
+ * const call: Admission.RunOptions<string, never> = { maxWaitMs: 500, strained: (text) => text === "" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions<A, E> {
+  /** The longest wait for a slot, in milliseconds; past it, `Overloaded`. Default: no bound. */
+  readonly maxWaitMs?: number | undefined
+  /** A result that says the server is overloaded (it came out, but late or partial): the limit shrinks. */
+  readonly strained?: ((value: A) => boolean) | undefined
+  /** A failure that says the same. */
+  readonly overloaded?: ((error: E) => boolean) | undefined
 }
 
 /**
@@ -105,8 +146,11 @@ export interface Snapshot {
  * @category services
  */
 export class Admission extends Context.Service<Admission, {
-  /** Runs `self` in a slot, after waiting in the queue if need be; refuses past the queue or while draining. */
-  readonly run: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Api.Overloaded | Api.Draining, R>
+  /** Runs `self` in a slot, after waiting in the queue if need be; refuses past the queue, the wait or while draining. */
+  readonly run: <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: RunOptions<A, E>
+  ) => Effect.Effect<A, E | Api.Overloaded | Api.Draining, R>
   /** Stops admitting: every later `run` fails with `Draining`. */
   readonly drain: Effect.Effect<void>
   /** Counts now. */
@@ -115,11 +159,37 @@ export class Admission extends Context.Service<Admission, {
   readonly options: Settings
 }>()("@hybrid/agent/serve/Admission") {}
 
-const positiveInt = (option: string, value: number, min: number) => {
+const intAtLeast = (option: string, value: number, min: number) => {
   if (!(Number.isSafeInteger(value) && value >= min)) {
     throw new InvalidOption({ where: "Admission.make", option, value: String(value), expected: `an integer ≥ ${min}` })
   }
   return value
+}
+
+/** A result or failure that says "overloaded": carried through the limiter as a failure, so it counts as a signal. */
+class Strained {
+  readonly outcome: "value" | "error"
+  readonly inner: unknown
+  constructor(outcome: "value" | "error", inner: unknown) {
+    this.outcome = outcome
+    this.inner = inner
+  }
+}
+
+const resolve = (options: Options): Settings => {
+  const maxInFlight = intAtLeast("maxInFlight", options.maxInFlight, 1)
+  const minInFlight = intAtLeast("minInFlight", options.minInFlight ?? 1, 1)
+  if (minInFlight > maxInFlight) {
+    throw new InvalidOption({ where: "Admission.make", option: "minInFlight", value: String(minInFlight), expected: `≤ maxInFlight (${maxInFlight})` })
+  }
+  const initialInFlight = intAtLeast("initialInFlight", options.initialInFlight ?? maxInFlight, minInFlight)
+  return {
+    maxInFlight,
+    minInFlight,
+    initialInFlight: Math.min(initialInFlight, maxInFlight),
+    maxQueued: intAtLeast("maxQueued", options.maxQueued, 0),
+    retryAfterSeconds: intAtLeast("retryAfterSeconds", options.retryAfterSeconds ?? 1, 1)
+  }
 }
 
 /**
@@ -136,35 +206,65 @@ const positiveInt = (option: string, value: number, min: number) => {
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
-  const settings: Settings = {
-    maxInFlight: positiveInt("maxInFlight", options.maxInFlight, 1),
-    maxQueued: positiveInt("maxQueued", options.maxQueued, 0),
-    retryAfterSeconds: positiveInt("retryAfterSeconds", options.retryAfterSeconds ?? 1, 1)
-  }
+  const settings = resolve(options)
   return Effect.gen(function*() {
-    const bulkhead = yield* Limit.bulkhead({ limit: settings.maxInFlight, queue: settings.maxQueued })
+    const limiter = yield* Limit.adaptive({
+      min: settings.minInFlight,
+      max: settings.maxInFlight,
+      initial: settings.initialInFlight,
+      isOverload: (e) => e instanceof Strained
+    })
     let draining = false
     const gauges = Effect.gen(function*() {
-      yield* Metric.update(ServeMetrics.inFlight, yield* bulkhead.running)
-      yield* Metric.update(ServeMetrics.queued, yield* bulkhead.waiting)
+      yield* Metric.update(ServeMetrics.inFlight, yield* limiter.running)
+      yield* Metric.update(ServeMetrics.queued, yield* limiter.waiting)
+      yield* Metric.update(ServeMetrics.limit, yield* limiter.limit)
     })
-    const shed = (reason: "overloaded" | "draining") =>
-      Metric.update(Metric.withAttributes(ServeMetrics.shed, { reason }), 1)
+    const shed = (reason: "overloaded" | "draining") => Metric.update(Metric.withAttributes(ServeMetrics.shed, { reason }), 1)
+    const refuse = Effect.gen(function*() {
+      yield* shed("overloaded")
+      return yield* Api.Overloaded.of(yield* limiter.running, yield* limiter.waiting, settings.retryAfterSeconds)
+    })
 
-    const run = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | Api.Overloaded | Api.Draining, R> =>
-      Effect.suspend(() => {
-        if (draining) return Effect.andThen(shed("draining"), Effect.fail(Api.Draining.of()))
-        return bulkhead(Effect.andThen(gauges, self)).pipe(
-          Effect.ensuring(gauges),
-          Effect.catchIf(
-            (e): e is Limit.BulkheadFull => e instanceof Limit.BulkheadFull,
-            (full) =>
-              Effect.andThen(
-                shed("overloaded"),
-                Effect.fail(Api.Overloaded.of(full.limit, full.queue, settings.retryAfterSeconds))
-              )
+    const run = <A, E, R>(
+      self: Effect.Effect<A, E, R>,
+      call: RunOptions<A, E> = {}
+    ): Effect.Effect<A, E | Api.Overloaded | Api.Draining, R> =>
+      Effect.gen(function*() {
+        if (draining) {
+          yield* shed("draining")
+          return yield* Api.Draining.of()
+        }
+        const limit = Math.floor(yield* limiter.limit)
+        const running = yield* limiter.running
+        const waiting = yield* limiter.waiting
+        if (running + waiting >= limit + Math.min(settings.maxQueued, limit)) return yield* refuse
+        let started = false
+        // inside the limiter a strained result is a failure (an overload signal); outside it is the result again
+        const limited = limiter(Effect.suspend(() => {
+          started = true
+          return Effect.andThen(gauges, self).pipe(
+            Effect.mapError((e) => call.overloaded?.(e) === true ? new Strained("error", e) : e),
+            Effect.flatMap((value) => call.strained?.(value) === true ? Effect.fail(new Strained("value", value)) : Effect.succeed(value))
           )
-        )
+        }))
+        const fiber = yield* Effect.forkChild(limited, { startImmediately: true })
+        yield* gauges
+        if (call.maxWaitMs !== undefined) {
+          const admitted = yield* Effect.sleep(call.maxWaitMs).pipe(Effect.as(false), Effect.raceFirst(Effect.map(Fiber.await(fiber), () => true)))
+          if (!admitted && !started) {
+            yield* Fiber.interrupt(fiber)
+            return yield* refuse
+          }
+        }
+        const exit = yield* Effect.ensuring(Fiber.await(fiber), gauges)
+        if (exit._tag === "Success") return exit.value
+        const strained = exit.cause.reasons.find((r) => r._tag === "Fail" && r.error instanceof Strained)
+        if (strained !== undefined && strained._tag === "Fail") {
+          const { inner, outcome } = strained.error as Strained
+          return yield* (outcome === "value" ? Effect.succeed(inner as A) : Effect.fail(inner as E))
+        }
+        return yield* Effect.failCause(exit.cause as Cause.Cause<E>)
       })
 
     return Admission.of({
@@ -173,7 +273,12 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
         draining = true
       }),
       snapshot: Effect.gen(function*() {
-        return { inFlight: yield* bulkhead.running, queued: yield* bulkhead.waiting, draining }
+        return {
+          inFlight: yield* limiter.running,
+          queued: yield* limiter.waiting,
+          limit: Math.floor(yield* limiter.limit),
+          draining
+        }
       }),
       options: settings
     })

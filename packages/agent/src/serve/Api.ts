@@ -329,13 +329,13 @@ export const ErrorBody = Schema.Struct({
 // --- successes ---------------------------------------------------------------------------
 
 /**
- * `GET /healthz`: the process is up; answers in flight and waiting now.
+ * `GET /healthz`: the process is up; answers in flight and waiting now, and the limit.
  *
  * @example
  * ```ts
  * import { ServeApi as Api } from "@hybrid/agent"
  *
- * new Api.Health({ status: "ok", inFlight: 0, queued: 0 })
+ * new Api.Health({ status: "ok", inFlight: 0, queued: 0, limit: 8 })
  * ```
  *
  * @since 0.1.0
@@ -344,7 +344,9 @@ export const ErrorBody = Schema.Struct({
 export class Health extends Schema.Class<Health>("@hybrid/agent/serve/Health")({
   status: Schema.Literal("ok"),
   inFlight: Schema.Number,
-  queued: Schema.Number
+  queued: Schema.Number,
+  /** The adaptive limit on answers in flight now. */
+  limit: Schema.Number
 }) {}
 
 /**

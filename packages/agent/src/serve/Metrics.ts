@@ -7,6 +7,7 @@
  * |-----------------------------------------|-----------|--------------------------|
  * | `hybrid_serve_answers_in_flight`        | gauge     |                          |
  * | `hybrid_serve_answers_queued`           | gauge     |                          |
+ * | `hybrid_serve_answers_limit`            | gauge     | (the adaptive limit)     |
  * | `hybrid_serve_shed_total`               | counter   | `reason` (`overloaded`, `draining`) |
  * | `hybrid_serve_requests_total`           | counter   | `method`, `route`, `status` |
  * | `hybrid_serve_source_status_total`      | counter   | `source`, `status` (`ok`, `timeout`, …) |
@@ -60,6 +61,22 @@ export const inFlight = Metric.gauge("hybrid_serve_answers_in_flight", { descrip
  * @category metrics
  */
 export const queued = Metric.gauge("hybrid_serve_answers_queued", { description: "answers waiting for a slot now" })
+
+/**
+ * The adaptive limit on answers in flight now (see `Admission`).
+ *
+ * @example
+ * ```ts
+ * import { Metric } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * Metric.update(ServeMetrics.limit, 8)
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const limit = Metric.gauge("hybrid_serve_answers_limit", { description: "the adaptive limit on answers in flight" })
 
 /**
  * Requests turned away with a 503 before any work (attribute `reason`).

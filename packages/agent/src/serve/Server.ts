@@ -13,8 +13,9 @@
  * | `GET /docs`          | the API reference (Scalar, bundled: no network needed)    |
  *
  * An answer starts its budget when the request arrives, waits for a slot in `Admission`
- * (or is refused at once with a 503 `Overloaded`), and is a 503 `NoAnswer` — never a 200
- * — when no source answered. Every error body is `{ error: { tag, message, field? } }`.
+ * — at most half its budget — or is refused at once with a 503 `Overloaded`, and is a 503
+ * `NoAnswer` — never a 200 — when no source answered. An answer whose sources timed out
+ * tells `Admission` the server is overloaded: the limit on answers in flight comes down. Every error body is `{ error: { tag, message, field? } }`.
  *
  * Shutdown (closing the layer): admission stops (`Draining` for anything new, `/readyz`
  * 503), the listener closes, every response says `Connection: close`, and the layer
@@ -115,7 +116,7 @@ export interface Options {
   readonly defaultBudgetMs: number
   /** Request bodies past this many bytes are a 413. Default 64 KiB. */
   readonly maxBodyBytes?: number | undefined
-  /** Answers running at once. Default `defaultMaxInFlight()`. */
+  /** The most answers running at once (the adaptive limit's ceiling, and where it starts). Default `defaultMaxInFlight()`. */
   readonly maxInFlight?: number | undefined
   /** Answers waiting for a slot. Default: `maxInFlight`. */
   readonly maxQueued?: number | undefined
@@ -193,11 +194,19 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
         const budgetMs = payload.budgetMs ?? defaultBudgetMs
         const deadline = Date.now() + budgetMs
         const elapsed = () => Math.round(performance.now() - arrival)
+        const timedOut = (sources: ReadonlyArray<Agent.SourceReport>) => sources.some((s) => s.status === "timeout")
         const answer = yield* admission.run(
           agent.answer(payload.query, { budget: Duration.millis(budgetMs) }).pipe(
             // the budget started on arrival: the wait for a slot counts against it
             Effect.provideService(Deadline.Current, deadline)
-          )
+          ),
+          {
+            // waiting longer than half the budget leaves too little for the answer: a 503 now is better
+            maxWaitMs: budgetMs / 2,
+            // sources cut by the deadline: this server is doing more than it can finish in time
+            strained: (a) => timedOut(a.sources),
+            overloaded: (e) => e._tag === "NoAnswer" && timedOut(e.sources)
+          }
         ).pipe(
           // the budget is checked on the way in; an InvalidOption here names it all the same
           Effect.catchTag("InvalidOption", (e) => Effect.fail(Api.BadRequest.of(e.message, "budgetMs"))),
@@ -237,7 +246,7 @@ const opsHandlers = HttpApiBuilder.group(Api.Api, "ops", Effect.fnUntraced(funct
   const fixtures = yield* Effect.serviceOption(Fixtures.Fixtures)
   return handlers
     .handle("health", () =>
-      Effect.map(admission.snapshot, (s) => new Api.Health({ status: "ok", inFlight: s.inFlight, queued: s.queued })))
+      Effect.map(admission.snapshot, (s) => new Api.Health({ status: "ok", inFlight: s.inFlight, queued: s.queued, limit: s.limit })))
     .handle("ready", () =>
       Effect.gen(function*() {
         const { draining } = yield* admission.snapshot

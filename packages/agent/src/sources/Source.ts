@@ -602,7 +602,7 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
     const name = definition.name
     const client = yield* HttpClient.HttpClient
     const breaker = yield* breakerOf(settings)
-    const rate = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: "1 minute" })
+    const rate = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: "1 minute", key: `@hybrid/agent/source/${name}/rpm` })
     const slots = settings.concurrency === undefined ? undefined : yield* Limit.concurrency(settings.concurrency)
     const policy = Retry.policy<SourceError>({
       times: settings.retries,

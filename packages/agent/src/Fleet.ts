@@ -1,0 +1,89 @@
+/**
+ * One agent, many processes: with `HYBRID_REDIS_URL` set, every replica of the agent,
+ * `hybrid batch` and `hybrid serve` share through that Redis
+ *
+ * - each source's **circuit breaker** (Effect's `CircuitBreaker` with its Redis store,
+ *   keyed per source): the fleet opens and half-opens one circuit together;
+ * - every **named rate limit** (`Limit.rate` with a `key`: a source's rpm, the LLM's
+ *   rpm/tpm, `hybrid batch --rpm/--tpm`) on `RedisLimit`: one exact sliding window.
+ *
+ * Unset, everything stays in memory, per process, as before. Read with `Config`:
+ *
+ * | variable | default | |
+ * |---|---|---|
+ * | `HYBRID_REDIS_URL` | unset | e.g. `redis://127.0.0.1:6379` |
+ * | `HYBRID_REDIS_PREFIX` | `hybrid:` | prefix of every key (one per environment) |
+ * | `HYBRID_REDIS_TIMEOUT` | `500 millis` | bound of every limit store call |
+ * | `HYBRID_REDIS_EXPECTED_PROCESSES` | unset: fail closed | on a Redis failure, fall back to `limit / N` per process |
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Fleet } from "@hybrid/agent"
+ * import { Limit } from "@hybrid/core"
+ *
+ * // a named limit: shared through Redis when HYBRID_REDIS_URL is set, in memory otherwise
+ * const program = Limit.rate({ limit: 600, window: "1 minute", key: "search-rpm" }).pipe(Effect.provide(Fleet.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { NodeRedis } from "@effect/platform-node"
+import { Config, Duration, Effect, Layer, Option } from "effect"
+import { CircuitBreaker, type Redis } from "effect/persistence"
+import { RedisLimit } from "@hybrid/core"
+
+/**
+ * The fleet's configuration, as `layer` reads it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Fleet } from "@hybrid/agent"
+ *
+ * const program = Effect.map(Fleet.config, (c) => c.url ?? "in memory")
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config = Config.all({
+  url: Config.option(Config.String("HYBRID_REDIS_URL")),
+  prefix: Config.String("HYBRID_REDIS_PREFIX").pipe(Config.withDefault("hybrid:")),
+  timeout: Config.Duration("HYBRID_REDIS_TIMEOUT").pipe(Config.withDefault(Duration.millis(500))),
+  expectedProcesses: Config.option(Config.Int("HYBRID_REDIS_EXPECTED_PROCESSES"))
+}).pipe(Config.map((c) => ({ ...c, url: Option.getOrUndefined(c.url) })))
+
+/**
+ * With `HYBRID_REDIS_URL`: `CircuitBreaker.CircuitBreakerStore` on Redis and
+ * `Limit.SharedRateStore` on Redis (`RedisLimit.layer`); without it, nothing (the
+ * sources' breakers and the limits stay in memory). Its outputs are looked up with
+ * `Effect.serviceOption`, so the type says `never`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Fleet } from "@hybrid/agent"
+ *
+ * declare const agentLayer: Layer.Layer<never>
+ * const shared = agentLayer.pipe(Layer.provide(Fleet.layer))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<never, Config.ConfigError | Redis.RedisError> = Layer.unwrap(
+  Effect.map(config, (c): Layer.Layer<never, Redis.RedisError> =>
+    c.url === undefined
+      ? Layer.empty
+      : Layer.mergeAll(
+        CircuitBreaker.layerStoreRedis({ prefix: `${c.prefix}cb:` }),
+        RedisLimit.layer({
+          prefix: `${c.prefix}limit:`,
+          timeout: c.timeout,
+          onStoreError: Option.isSome(c.expectedProcesses)
+            ? { fallback: { expectedProcesses: c.expectedProcesses.value } }
+            : "fail"
+        })
+      ).pipe(Layer.provide(NodeRedis.layer({ url: c.url }))))
+)

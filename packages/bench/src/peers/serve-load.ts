@@ -1,0 +1,79 @@
+/**
+ * The `serve` scenario's load generator, run as its own process so it never competes
+ * with the server for an event loop: autocannon keeps `connections` connections busy
+ * with `POST /v1/answer` (the sample queries in turn, `budgetMs` each) for `seconds`,
+ * and this script prints one JSON line — every response's status and latency summarised
+ * per status, and how many 200s had every source `ok`.
+ *
+ * `node serve-load.ts <url> <connections> <seconds> <budgetMs>`
+ */
+import { createRequire } from "node:module"
+import { Agent } from "@hybrid/agent"
+
+interface Instance {
+  on(event: "response", f: (client: unknown, status: number, bytes: number, ms: number) => void): void
+}
+type Autocannon = (options: Record<string, unknown>, done: (error: unknown, result: unknown) => void) => Instance
+
+const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
+
+const [url, connectionsArg, secondsArg, budgetArg] = process.argv.slice(2)
+const connections = Number(connectionsArg)
+const seconds = Number(secondsArg)
+const budgetMs = Number(budgetArg)
+if (url === undefined || !(connections >= 1) || !(seconds > 0) || !(budgetMs >= 1)) {
+  console.error("usage: serve-load.ts <url> <connections> <seconds> <budgetMs>")
+  process.exit(2)
+}
+
+const latencies = new Map<number, Array<number>>()
+let allOk = 0
+let someOk = 0
+let next = 0
+
+const percentile = (sorted: ReadonlyArray<number>, p: number): number | null =>
+  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
+
+const started = performance.now()
+const instance = autocannon({
+  url,
+  connections,
+  duration: seconds,
+  requests: [{
+    method: "POST",
+    path: "/v1/answer",
+    headers: { "content-type": "application/json" },
+    setupRequest: (request: Record<string, unknown>) => ({
+      ...request,
+      body: JSON.stringify({ query: Agent.sampleQueries[next++ % Agent.sampleQueries.length], budgetMs })
+    }),
+    onResponse: (status: number, body: string) => {
+      if (status !== 200) return
+      try {
+        const sources = (JSON.parse(body) as { sources: ReadonlyArray<{ status: string }> }).sources
+        if (sources.every((s) => s.status === "ok")) allOk++
+        else if (sources.some((s) => s.status === "ok")) someOk++
+      } catch {
+        // a 200 that is not an answer counts as neither
+      }
+    }
+  }]
+}, (error) => {
+  if (error !== null && error !== undefined) {
+    console.error(String(error))
+    process.exit(1)
+  }
+  const elapsedS = (performance.now() - started) / 1000
+  const byStatus = Object.fromEntries([...latencies.entries()].map(([status, ms]) => {
+    const sorted = [...ms].sort((a, b) => a - b)
+    return [status, { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }]
+  }))
+  const total = [...latencies.values()].reduce((n, ms) => n + ms.length, 0)
+  const ok = latencies.get(200)?.length ?? 0
+  console.log(JSON.stringify({ connections, seconds: elapsedS, total, ok, allOk, someOk, byStatus }))
+})
+instance.on("response", (_client, status, _bytes, ms) => {
+  const list = latencies.get(status) ?? []
+  list.push(ms)
+  latencies.set(status, list)
+})
