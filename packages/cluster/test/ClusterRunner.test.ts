@@ -33,6 +33,7 @@ const cluster = async (count: number, persisted: "all" | "none", env: Record<str
     runners.push(runner)
   }
   await Promise.all(runners.map((r) => r.ready()))
+  await warmUp(prefix, runners)
   return { prefix, runners }
 }
 
@@ -41,6 +42,21 @@ const inCluster = <A, E>(
   program: Effect.Effect<A, E, Runner.Runner>,
   options: Partial<ClusterRunner.LayerOptions> = {}
 ) => Effect.runPromiseExit(program.pipe(Effect.provide(ClusterRunner.layer(Tasks, { database: databaseUrl, prefix, ...options }))))
+
+/**
+ * Runs small batches (negative `n`s, which `numbers` leaves out) until every runner has
+ * served one: a runner that has just started owns no shard until the engine rebalances.
+ */
+const warmUp = async (prefix: string, runners: ReadonlyArray<RunnerProcess>) => {
+  const until = Date.now() + 60_000
+  for (let round = 1; ; round++) {
+    const exit = await inCluster(prefix, Runner.forEach(Wait, range(64).map((i) => ({ n: -round * 100 - i, ms: 5 }))))
+    const served = new Set(Exit.isSuccess(exit) ? exit.value.map((r) => r.runner) : [])
+    if (runners.every((r) => served.has(r.name))) return
+    if (Date.now() > until) throw new Error(`runners never all owned shards: served by ${[...served].join(", ")}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 

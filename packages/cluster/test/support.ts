@@ -97,9 +97,10 @@ export class Child {
     }
   }
 
-  /** The `n`s of the lines `<word> <n>`. */
+  /** The `n`s of the lines `<word> <n>` (n ≥ 0: negative ones are warm-up calls). */
   numbers(word: string): Array<number> {
     return this.lines.filter((l) => l.text.startsWith(`${word} `)).map((l) => Number(l.text.slice(word.length + 1)))
+      .filter((n) => n >= 0)
   }
 
   /** SIGKILL, now. */
