@@ -4,6 +4,9 @@
  * PostgreSQL answers — except under `CI`, where that is a failure.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as ClusterRunner from "@hybrid/cluster/ClusterRunner"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
 import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -33,10 +36,8 @@ const freePort = () =>
   })
 
 /** One query on the test database. */
-const sql = async <A extends object>(query: string): Promise<ReadonlyArray<A>> => {
-  const { Effect, Redacted } = await import("effect")
-  const { PgClient } = await import("@effect/sql-pg")
-  return Effect.runPromise(
+const sql = <A extends object>(query: string): Promise<ReadonlyArray<A>> =>
+  Effect.runPromise(
     Effect.gen(function*() {
       const client = yield* PgClient.PgClient
       return yield* client.unsafe<A>(query)
@@ -45,7 +46,6 @@ const sql = async <A extends object>(query: string): Promise<ReadonlyArray<A>> =
       Effect.scoped
     )
   ) as Promise<ReadonlyArray<A>>
-}
 
 const hybrid = (args: ReadonlyArray<string>, env: Record<string, string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
@@ -84,7 +84,7 @@ describe("hybrid runner / batch --cluster", () => {
       assert.deepStrictEqual(records.map((r: { ok: boolean }) => r.ok), [true, true])
       const served = await sql<{ n: number }>(`SELECT count(*)::int AS n FROM ${prefix}_messages WHERE processed`)
       assert.isAbove(served[0]!.n, 0, "no processing call reached the cluster")
-      await sql(`DO $$ DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE tablename LIKE '${prefix}\\_%' LOOP EXECUTE 'DROP TABLE ' || quote_ident(t) || ' CASCADE'; END LOOP; END $$`)
+      await Effect.runPromise(ClusterRunner.dropTables({ database, prefix }))
       fs.rmSync(dir, { recursive: true, force: true })
     } finally {
       runner.kill("SIGTERM")

@@ -66,7 +66,8 @@ import { InvalidOption } from "@hybrid/core/InvalidOption"
 import * as NodeRunner from "@hybrid/core/NodeRunner"
 import * as Runner from "@hybrid/core/Runner"
 import type * as Task from "@hybrid/core/Task"
-import { Cause, Config, Context, Duration, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { Cause, Config, Context, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { SqlClient } from "effect/sql/SqlClient"
 import type { Sharding } from "effect/cluster"
 import { type Entity, EntityId, RunnerAddress, ShardingConfig, SqlMessageStorage, SqlRunnerStorage } from "effect/cluster"
 import * as Database from "./internal/database.ts"
@@ -423,8 +424,8 @@ export const layer = <T extends Task.Any>(
   group: Task.Group<T>,
   options: LayerOptions
 ): Layer.Layer<Runner.Runner, Database.DatabaseUnreachable> => {
-  const lanes = options.lanes ?? 1
-  if (!Number.isInteger(lanes) || lanes < 1) {
+  const lanes = options.lanes
+  if (lanes !== undefined && (!Number.isInteger(lanes) || lanes < 1)) {
     throw new InvalidOption({
       where: "ClusterRunner.layer",
       option: "lanes",
@@ -529,6 +530,36 @@ const isPortInUse = (error: Option.Option<unknown>): boolean => {
   return e._tag === "SocketServerError" && e.reason?._tag === "SocketServerOpenError" &&
     e.reason.cause?.code === "EADDRINUSE"
 }
+
+/**
+ * Drops every table of a cluster (`<prefix>_*`): for tests and benchmarks that make a
+ * cluster per run, and for retiring one. Run it when no runner or caller uses the prefix.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ *
+ * const cleanUp = ClusterRunner.dropTables({ database: "postgres://postgres@127.0.0.1:5432/test", prefix: "hc_test_1" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const dropTables = (
+  options: Pick<ClusterOptions, "database" | "prefix">
+): Effect.Effect<void, Database.DatabaseUnreachable> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const pattern = (options.prefix ?? defaults.prefix).replace(/[\\_%]/g, "\\$&") + "\\_%"
+    const rows = yield* sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE tablename LIKE ${pattern}`
+    for (const { tablename } of rows) yield* sql.unsafe(`DROP TABLE IF EXISTS "${tablename.replaceAll('"', '""')}" CASCADE`)
+  }).pipe(
+    Effect.catchTag("SqlError", (error) =>
+      Effect.fail(new Database.DatabaseUnreachable({ url: Database.displayUrl(plainUrl(options.database)), reason: error.message.slice(0, 200) }))),
+    Effect.provide(Database.layer(options.database))
+  )
+
+const plainUrl = (url: string | Redacted.Redacted<string>): string => typeof url === "string" ? url : Redacted.value(url)
 
 /**
  * A runner process could not listen on its port.

@@ -3,6 +3,8 @@
  * a table prefix per test dropped afterwards, and runner processes whose stdout lines
  * are collected with the time they arrived.
  */
+import { ClusterRunner } from "@hybrid/cluster"
+import { Effect } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -128,15 +130,5 @@ export class RunnerProcess extends Child {
 }
 
 /** Drops the tables of `prefix`. */
-export const dropTables = async (prefix: string): Promise<void> => {
-  const { Effect } = await import("effect")
-  const { PgClient } = await import("@effect/sql-pg")
-  const { Redacted } = await import("effect")
-  await Effect.runPromise(
-    Effect.gen(function*() {
-      const sql = yield* PgClient.PgClient
-      const rows = yield* sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE tablename LIKE ${prefix + "\\_%"}`
-      for (const row of rows) yield* sql.unsafe(`DROP TABLE IF EXISTS "${row.tablename}" CASCADE`)
-    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })), Effect.scoped)
-  )
-}
+export const dropTables = (prefix: string): Promise<void> =>
+  Effect.runPromise(ClusterRunner.dropTables({ database: databaseUrl, prefix }))

@@ -19,7 +19,7 @@
  */
 import { ClusterRunner } from "@hybrid/cluster"
 import { NodeRunner, Runner } from "@hybrid/core"
-import { Effect, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -107,20 +107,6 @@ const sequentialMicros = <E>(calls: number, run: (n: number) => Effect.Effect<un
     return ((performance.now() - start) * 1000) / calls
   })
 
-/** Drops the tables of the scenario's prefixes. */
-const dropTables = (prefixes: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const { PgClient } = yield* Effect.promise(() => import("@effect/sql-pg"))
-    const { Redacted } = yield* Effect.promise(() => import("effect"))
-    yield* Effect.gen(function*() {
-      const sql = yield* PgClient.PgClient
-      for (const prefix of prefixes) {
-        const rows = yield* sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE tablename LIKE ${prefix + "\\_%"}`
-        for (const row of rows) yield* sql.unsafe(`DROP TABLE IF EXISTS "${row.tablename}" CASCADE`)
-      }
-    }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(database) })), Effect.scoped)
-  }).pipe(Effect.ignore)
-
 /**
  * @since 0.1.0
  * @category scenarios
@@ -164,7 +150,7 @@ export const cluster: Scenario.Scenario = {
       const overheadPrefix = fresh("ovh")
       yield* startRunner("ovh-1", overheadPrefix, "all").pipe(Scope.provide(scope))
       const volatile = yield* caller(overheadPrefix, scope, "none")
-      const persisted = yield* caller(overheadPrefix + "", scope, "all")
+      const persisted = yield* caller(overheadPrefix, scope, "all")
       progress.tick()
       const clusters = new Map<number, (e: Effect.Effect<unknown, unknown, Runner.Runner>) => Effect.Effect<unknown, unknown>>()
       for (const size of sizes) {
@@ -223,11 +209,11 @@ export const cluster: Scenario.Scenario = {
         victim.child.kill("SIGKILL")
         yield* Effect.forEach(held, (key) => probe(call, key), { concurrency: "unbounded" })
         recovery.push(performance.now() - killedAt)
-        yield* Scope.close(recScope, undefined as never)
+        yield* Scope.close(recScope, Exit.void)
         progress.tick()
       }
-      yield* Scope.close(scope, undefined as never)
-      yield* dropTables(prefixes)
+      yield* Scope.close(scope, Exit.void)
+      yield* Effect.forEach(prefixes, (prefix) => ClusterRunner.dropTables({ database, prefix }).pipe(Effect.ignore))
       progress.tick()
 
       const localF = micros("local")
