@@ -95,6 +95,11 @@ export const done: Done = { _tag: "Done" }
 /** A call in the pool: what it asks, who waits for it, and its state. */
 export class Call<S> {
   state: CallState<S> = queued
+  /**
+   * Its place among the requests posted to its current worker (0, 1, …), once posted
+   * (see `Spawner.WorkerHandle.taken`); meaningful only while `posted` is true.
+   */
+  seq = -1
   /** The caller, while it waits; `undefined` once it has gone or has been told. */
   resume: ((outcome: Outcome) => void) | undefined
   readonly id: number

@@ -195,6 +195,11 @@ export class Scheduler {
     this.observer.queueDepth(n)
   }
 
+  /** Workers running at least one call. */
+  get busyWorkers(): number {
+    return this.busy
+  }
+
   private setBusy(delta: number): void {
     this.busy += delta
     this.observer.busyWorkers(this.busy)
@@ -537,9 +542,13 @@ export class Scheduler {
   /** A dead worker's calls: those it ran fail with `error`; those it had not started go back to the queue. */
   private failOrRequeue(slot: Slot, error: Core.WorkerCrashed): void {
     const back: Array<Call> = []
+    const taken = slot.worker.taken?.()
     for (const call of Array.from(slot.inFlight.values())) {
       const state = call.state as InSlot
-      if (CallState.hasStarted(state) && state.posted) {
+      const started = taken === undefined
+        ? CallState.hasStarted(state) && state.posted
+        : state.posted && call.seq < taken
+      if (started) {
         this.settle(slot, call, { _tag: "Fail", error }, false)
         continue
       }
@@ -622,6 +631,9 @@ export class Scheduler {
 
 /** Notes that a call's `Request` has left the main thread (if it is still that worker's). */
 const markPosted = (slot: Slot, call: Call): void => {
+  const seq = slot.posted++
   const state = call.state
-  if (CallState.slotOf(state) === slot) (state as InSlot).posted = true
+  if (CallState.slotOf(state) !== slot) return
+  ;(state as InSlot).posted = true
+  call.seq = seq
 }

@@ -90,6 +90,8 @@ export class Slot implements Load {
   unknown = 0
   /** Calls it answered. */
   completed = 0
+  /** Requests posted to it (the next one's `Call.seq`). */
+  posted = 0
   /** Why it is dying, when the pool knows better than the exit code. */
   failure: string | undefined = undefined
   heapCheckedAt = 0

@@ -6,6 +6,7 @@
  */
 import * as WorkerThreads from "node:worker_threads"
 import * as Core from "./runnerCore.ts"
+import * as Frames from "./runnerFrames.ts"
 
 /** What a worker tells the pool. */
 export interface WorkerEvents {
@@ -28,6 +29,14 @@ export interface WorkerHandle {
   readonly terminate: () => Promise<void>
   /** The worker's used heap, in bytes. */
   readonly heapUsed: () => Promise<number>
+  /**
+   * How many of the requests posted to it the worker has taken off its queue (started or
+   * dropped), in order (`runnerFrames.progressTaken`): read when it has exited, to tell
+   * the calls it had started from those it never saw. Without it, the pool counts as
+   * started the calls it believes were running (the first `concurrencyPerWorker` not
+   * answered) — exact only for a worker that posts every answer before its next call.
+   */
+  readonly taken?: (() => number) | undefined
 }
 
 /** Makes worker number `workerId`, reporting to `events`. */
@@ -40,10 +49,12 @@ export const nodeSpawner = (
   concurrency: number
 ): Spawner =>
 (workerId, events) => {
+  const progress = new SharedArrayBuffer(Frames.progressLength * Int32Array.BYTES_PER_ELEMENT)
+  const counters = new Int32Array(progress)
   const thread = new WorkerThreads.Worker(worker, {
     ...workerOptions,
     name: `hybrid-runner-${workerId}`,
-    workerData: { [Core.workerDataKey]: { concurrency } }
+    workerData: { [Core.workerDataKey]: { concurrency, progress } }
   })
   thread.on("message", events.message)
   thread.on("error", events.error)
@@ -53,6 +64,7 @@ export const nodeSpawner = (
     threadId: thread.threadId,
     post: (message, transfer) => thread.postMessage(message, transfer as Array<WorkerThreads.TransferListItem>),
     terminate: () => thread.terminate().then(() => {}, () => {}),
-    heapUsed: () => thread.getHeapStatistics().then((heap) => heap.used_heap_size)
+    heapUsed: () => thread.getHeapStatistics().then((heap) => heap.used_heap_size),
+    taken: () => Atomics.load(counters, Frames.progressTaken)
   }
 }

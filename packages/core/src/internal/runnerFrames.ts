@@ -14,6 +14,15 @@
  *   fields each: `id, 0, value` (a success, its value encoded with the task's success
  *   schema) or `id, 1, exit` (any other `Exit`, encoded with the task's exit schema).
  *
+ *
+ * Beside the messages, the pool gives each worker a shared counter (`workerData`'s
+ * `progress`, an `Int32Array` over a `SharedArrayBuffer`): at `progressTaken`, how many of
+ * the requests it received it has taken off its queue (started, or dropped after an
+ * `Interrupt`), in the order they arrived. A worker answers a burst of calls in one
+ * message; when it dies with answers not yet posted, this counter tells the pool exactly
+ * which calls had started there (those fail with `WorkerCrashed`) and which had not
+ * (those run elsewhere).
+ *
  * Imported by worker entry files (through `runnerServe.ts`): no imports.
  */
 
@@ -23,6 +32,11 @@ export const request = 0
 export const interrupt = 1
 /** `remainingMs` of a request without a deadline. */
 export const noDeadline = -1
+
+/** Index of the "requests taken" counter in a worker's `progress` array. */
+export const progressTaken = 0
+/** Length (in `Int32` elements) of a worker's `progress` array. */
+export const progressLength = 1
 
 /** Fields of one answer in a worker → pool batch. */
 export const answerWidth = 3

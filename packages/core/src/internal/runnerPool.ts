@@ -18,8 +18,8 @@
  * scheduling itself (queue, sending ahead, cancelling, crashes, recycling) is in
  * `poolScheduler.ts`, which knows neither threads nor Effect.
  */
-import { Clock, Deferred, Effect, Exit, Schema } from "effect"
-import type { Tracer } from "effect"
+import { Clock, Context, Deferred, Effect, Exit, Metric, Schema, Tracer } from "effect"
+import type { Fiber } from "effect"
 import * as Transferable from "effect/workers/Transferable"
 import type * as WorkerThreads from "node:worker_threads"
 import * as Deadline from "../Deadline.ts"
@@ -94,16 +94,61 @@ const toEffect = (task: Task.Any, codecs: Core.Codecs, outcome: CallState.Outcom
   }
 }
 
-/** Metrics and span attributes of the scheduler's events; start-up as a `Deferred`. */
+/**
+ * The pool's gauges, read when metrics are read (`Metric.registerUnsafe`) rather than
+ * pushed on every change: the queue depth changes twice per call in a burst. One series
+ * per metric registry sums over the live pools that report to it.
+ */
+class Gauges {
+  private static readonly byRegistry = new WeakMap<object, Gauges>()
+  private readonly pools = new Set<Scheduler.Scheduler>()
+  private registrations: ReadonlyArray<Metric.Registration> = []
+
+  /** Adds a pool to the gauges of `context`'s registry; removed when `release` is called. */
+  static add(context: Context.Context<never>, scheduler: Scheduler.Scheduler): () => void {
+    const registry = Context.get(context, Metric.MetricRegistry)
+    let gauges = Gauges.byRegistry.get(registry)
+    if (gauges === undefined) {
+      gauges = new Gauges()
+      Gauges.byRegistry.set(registry, gauges)
+    }
+    gauges.add(context, scheduler)
+    return () => gauges.remove(scheduler)
+  }
+
+  private add(context: Context.Context<never>, scheduler: Scheduler.Scheduler): void {
+    this.pools.add(scheduler)
+    if (this.pools.size > 1) return
+    const sum = (of: (scheduler: Scheduler.Scheduler) => number) => () => {
+      let value = 0
+      for (const pool of this.pools) value += of(pool)
+      return { value }
+    }
+    this.registrations = [
+      Metric.registerUnsafe(Core.queueDepth, context, { get: sum((pool) => pool.queued), update: noop, modify: noop }),
+      Metric.registerUnsafe(Core.busyWorkers, context, { get: sum((pool) => pool.busyWorkers), update: noop, modify: noop })
+    ]
+  }
+
+  private remove(scheduler: Scheduler.Scheduler): void {
+    if (!this.pools.delete(scheduler) || this.pools.size > 0) return
+    for (const registration of this.registrations) registration.remove()
+    this.registrations = []
+  }
+}
+
+const noop = (): void => {}
+
+/** Histograms and span attributes of the scheduler's events; start-up as a `Deferred`. */
 const makeObserver = (
-  metrics: import("effect").Context.Context<never>,
+  metrics: Context.Context<never>,
   size: number,
   started: Deferred.Deferred<void, string>
 ): Scheduler.Observer => {
   let ready = 0
   return {
-    queueDepth: (calls) => Core.queueDepth.updateUnsafe(calls, metrics),
-    busyWorkers: (workers) => Core.busyWorkers.updateUnsafe(workers, metrics),
+    queueDepth: noop,
+    busyWorkers: noop,
     started: (call, queueWaitMs) => {
       Core.queueWait.updateUnsafe(queueWaitMs, metrics)
       call.span?.attribute("queueWaitMs", queueWaitMs)
@@ -124,15 +169,15 @@ const makeObserver = (
 /** A call's way into the scheduler: one `Effect.callback` in the caller's fiber. */
 const submit = (
   scheduler: Scheduler.Scheduler,
-  fiber: { readonly getRef: <A>(ref: any) => A },
-  span: Tracer.Span,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  span: Tracer.Span | undefined,
   task: Task.Any,
   codecs: Core.Codecs,
   payload: unknown,
   transfer: ReadonlyArray<WorkerThreads.TransferListItem> | undefined
 ): Effect.Effect<unknown, unknown> => {
-  const deadline = fiber.getRef<number | undefined>(Deadline.Current)
-  const clock = deadline === undefined ? undefined : fiber.getRef<Clock.Clock>(Clock.Clock)
+  const deadline = fiber.getRef(Deadline.Current)
+  const clock = deadline === undefined ? undefined : fiber.getRef(Clock.Clock)
   const remaining = clock === undefined ? undefined : () => deadline! - clock.currentTimeMillisUnsafe()
   return Effect.callback<unknown, unknown>((resume) => {
     const call = scheduler.submit(
@@ -147,35 +192,56 @@ const submit = (
   })
 }
 
+/** Validates (encodes) the payload in the caller's fiber, then submits the call. */
+const encodeAndSubmit = (
+  group: Task.Group<Task.Any>,
+  scheduler: Scheduler.Scheduler,
+  fiber: Fiber.Fiber<unknown, unknown>,
+  span: Tracer.Span | undefined,
+  task: Task.Any,
+  payload: unknown
+): Effect.Effect<unknown, unknown> => {
+  if (group.byName.get(task.name) !== task) return Effect.fail(Core.unknownTask(task))
+  const codecs = Core.codecs(task)
+  const encoding = codecs.encodePayload(payload)
+  if (Exit.isExit(encoding)) {
+    return Exit.isSuccess(encoding)
+      ? submit(scheduler, fiber, span, task, codecs, encoding.value, undefined)
+      : Effect.mapError(encoding as Exit.Exit<unknown, Schema.SchemaError>, (e) => Core.invalidPayload(task, e))
+  }
+  // a schema that collects transferables (`Task.Transferable`) encodes as an Effect
+  const collector = Transferable.makeCollectorUnsafe()
+  return Effect.flatMap(
+    Effect.mapError(
+      Effect.provideService(encoding, Transferable.Collector, collector),
+      (e) => Core.invalidPayload(task, e)
+    ),
+    (encoded) =>
+      submit(scheduler, fiber, span, task, codecs, encoded, collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
+  )
+}
+
 /**
- * `Runner.run` on the pool: the payload encoded (validated) in the caller's fiber, then
- * submitted. `Effect.useSpan` rather than `Effect.fn`: the same `Runner.run` span, without
- * capturing a call-site stack trace on every call (the bulk of `Effect.fn`'s cost per call).
+ * `Runner.run` on the pool, in a `Runner.run` span when a tracing backend is installed.
+ * With Effect's default in-memory tracer (`Tracer.nativeTracer`) nothing could observe
+ * the span — no code runs inside it in the caller's thread — so none is made: its clock
+ * reads, its attributes and its end cost more than a tiny task (Effect's HTTP server
+ * skips its request spans the same way). `Effect.useSpan` rather than `Effect.fn`: the
+ * same span without capturing a call-site stack trace on every call.
  */
-const runOn = <T extends Task.Any>(group: Task.Group<T>, scheduler: Scheduler.Scheduler) =>
-(task: Task.Any, payload: unknown): Effect.Effect<unknown, unknown> =>
-  Effect.useSpan("Runner.run", (span) =>
+const runOn = <T extends Task.Any>(group: Task.Group<T>, scheduler: Scheduler.Scheduler) => {
+  const tasks = group as unknown as Task.Group<Task.Any>
+  return (task: Task.Any, payload: unknown): Effect.Effect<unknown, unknown> =>
     Effect.withFiber((fiber) => {
-      span.attribute("task", task.name)
-      if (group.byName.get(task.name) !== task) return Effect.fail(Core.unknownTask(task))
-      const codecs = Core.codecs(task)
-      const encoding = codecs.encodePayload(payload)
-      if (Exit.isExit(encoding)) {
-        return Exit.isSuccess(encoding)
-          ? submit(scheduler, fiber, span, task, codecs, encoding.value, undefined)
-          : Effect.mapError(encoding as Exit.Exit<unknown, Schema.SchemaError>, (e) => Core.invalidPayload(task, e))
+      if (fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer) {
+        return encodeAndSubmit(tasks, scheduler, fiber, undefined, task, payload)
       }
-      // a schema that collects transferables (`Task.Transferable`) encodes as an Effect
-      const collector = Transferable.makeCollectorUnsafe()
-      return Effect.flatMap(
-        Effect.mapError(
-          Effect.provideService(encoding, Transferable.Collector, collector),
-          (e) => Core.invalidPayload(task, e)
-        ),
-        (encoded) =>
-          submit(scheduler, fiber, span, task, codecs, encoded, collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
-      )
-    }))
+      return Effect.useSpan("Runner.run", (span) => {
+        span.attribute("task", task.name)
+        return encodeAndSubmit(tasks, scheduler, fiber, span, task, payload)
+      })
+    })
+}
 
 /**
  * Builds the pool in the current scope: workers started in parallel, ready when every one
@@ -196,8 +262,10 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(
     makeObserver(metrics, options.size, started)
   )
 
+  const releaseGauges = Gauges.add(metrics, scheduler)
   yield* Effect.addFinalizer(() =>
     Effect.suspend(() => {
+      releaseGauges()
       const workers = scheduler.close()
       return Effect.promise(() => Promise.all(workers.map((worker) => worker.terminate())))
     })

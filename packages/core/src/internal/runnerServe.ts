@@ -55,12 +55,33 @@ interface Request {
   dropped: boolean
 }
 
+/** What the pool tells a worker in `workerData` (see `poolSpawner.ts`). */
+interface PoolData {
+  readonly concurrency?: unknown
+  readonly progress?: unknown
+}
+
+const poolData = (): PoolData | undefined =>
+  (WorkerThreads.workerData as Record<string, PoolData | undefined> | undefined)?.[Core.workerDataKey]
+
 /** The concurrency the pool asked for (`workerData`), 1 when run outside a pool. */
 const concurrency = (): number => {
-  const data = WorkerThreads.workerData as Record<string, { readonly concurrency?: unknown } | undefined> | undefined
-  const value = data?.[Core.workerDataKey]?.concurrency
+  const value = poolData()?.concurrency
   return typeof value === "number" && Number.isInteger(value) && value >= 1 ? value : 1
 }
+
+/** The pool's progress counter (`Frames.progressTaken`), if it gave one. */
+const progress = (): Int32Array | undefined => {
+  const value = poolData()?.progress
+  return value instanceof SharedArrayBuffer ? new Int32Array(value) : undefined
+}
+
+/**
+ * Answers wait in the outbox while the calls after them run, at most this long (ms): a
+ * burst of tiny calls is answered in one message, and a call that takes longer than this
+ * is answered before the next one starts.
+ */
+const flushAfter = 0.2
 
 /** The defect of a result that does not fit its task's schema (see `runnerFrames.invalidResultName`). */
 const invalidResult = (task: Task.Any, issue: unknown): Error => {
@@ -96,17 +117,32 @@ class Server {
   private readonly concurrency: number
   private readonly port: WorkerThreads.MessagePort
   private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** Calls taken off the queue (started or dropped), in arrival order; shared with the pool. */
+  private taken = 0
+  private readonly progress: Int32Array | undefined
+  /** Answers not yet posted (`Frames.answerWidth` fields each), and their transferables. */
+  private outbox: Array<unknown> = []
+  private outTransfers: Array<WorkerThreads.TransferListItem> = []
+  /** When the oldest answer in the outbox was made. */
+  private outboxSince = 0
+  private flushScheduled = false
+  private readonly flushLater = () => {
+    this.flushScheduled = false
+    this.flush()
+  }
 
   constructor(
     served: ReadonlyMap<string, Served>,
     concurrency: number,
     port: WorkerThreads.MessagePort,
-    context: Context.Context<never>
+    context: Context.Context<never>,
+    progress: Int32Array | undefined
   ) {
     this.served = served
     this.concurrency = concurrency
     this.port = port
     this.runFork = Effect.runForkWith(context)
+    this.progress = progress
   }
 
   /** A batch of the pool's messages (`runnerFrames.ts`). */
@@ -131,6 +167,7 @@ class Server {
       }
     }
     this.pump()
+    this.flush()
   }
 
   /** Starts waiting calls while slots are free. */
@@ -140,13 +177,26 @@ class Server {
     while (this.running < this.concurrency && this.head < this.queue.length) {
       const request = this.queue[this.head]!
       this.queue[this.head++] = undefined!
-      if (!request.dropped) this.start(request)
+      if (request.dropped) {
+        this.take()
+        continue
+      }
+      // answers older than `flushAfter` leave before the next call starts
+      if (this.outbox.length > 0 && performance.now() - this.outboxSince >= flushAfter) this.flush()
+      this.take()
+      this.start(request)
     }
     if (this.head === this.queue.length) {
       this.queue.length = 0
       this.head = 0
     }
     this.pumping = false
+  }
+
+  /** Counts a call taken off the queue, where the pool can read it even if this thread dies. */
+  private take(): void {
+    this.taken++
+    if (this.progress !== undefined) Atomics.store(this.progress, Frames.progressTaken, this.taken)
   }
 
   private interrupt(id: unknown): void {
@@ -200,24 +250,47 @@ class Server {
     if (!done) this.fibers.set(request.id, fiber)
   }
 
-  /** Encodes a call's `Exit` and posts it to the pool at once. */
+  /**
+   * Encodes a call's `Exit` into the outbox. It leaves with the answers of the same burst
+   * (`flush`): at the end of the message that brought the call, before a later call
+   * starts if it is older than `flushAfter`, or at the end of this turn for an Effect
+   * handler's answer.
+   */
   private answer(request: Request, exit: Exit.Exit<unknown, unknown>): void {
     this.running--
     const codecs = request.served?.codecs
     const collector = Transferable.makeCollectorUnsafe()
-    let frame: [unknown, number, unknown]
+    const outbox = this.outbox
+    if (outbox.length === 0) this.outboxSince = performance.now()
     if (codecs === undefined) {
-      frame = [request.id, Frames.answerExit, exitOfDefect(exit)]
+      outbox.push(request.id, Frames.answerExit, exitOfDefect(exit))
     } else if (Exit.isSuccess(exit)) {
       const encoded = runCodec(codecs.encodeSuccess(exit.value), collector)
-      frame = Exit.isSuccess(encoded)
-        ? [request.id, Frames.answerSuccess, encoded.value]
-        : [request.id, Frames.answerExit, this.encodeExit(request, Exit.die(invalidResult(request.served!.task, issueOf(encoded.cause))), collector)]
+      if (Exit.isSuccess(encoded)) outbox.push(request.id, Frames.answerSuccess, encoded.value)
+      else {
+        const defect = Exit.die(invalidResult(request.served!.task, issueOf(encoded.cause)))
+        outbox.push(request.id, Frames.answerExit, this.encodeExit(request, defect, collector))
+      }
     } else {
-      frame = [request.id, Frames.answerExit, this.encodeExit(request, exit, collector)]
+      outbox.push(request.id, Frames.answerExit, this.encodeExit(request, exit, collector))
     }
-    this.port.postMessage([1, frame], collector.readUnsafe() as Array<WorkerThreads.TransferListItem>)
+    const transfers = collector.readUnsafe()
+    for (let i = 0; i < transfers.length; i++) this.outTransfers.push(transfers[i] as WorkerThreads.TransferListItem)
+    if (!this.pumping && !this.flushScheduled) {
+      this.flushScheduled = true
+      queueMicrotask(this.flushLater)
+    }
     this.pump()
+  }
+
+  /** Posts the answers in the outbox as one message. */
+  private flush(): void {
+    if (this.outbox.length === 0) return
+    const outbox = this.outbox
+    const transfers = this.outTransfers
+    this.outbox = []
+    this.outTransfers = []
+    this.port.postMessage([1, outbox], transfers)
   }
 
   private encodeExit(request: Request, exit: Exit.Exit<unknown, unknown>, collector: Transferable.Collector["Service"]): unknown {
@@ -256,7 +329,7 @@ export const layer = <T extends Task.Any>(
       const handler = table[task.name]
       if (handler !== undefined) served.set(task.name, { task, handler, codecs: Core.codecs(task) })
     }
-    const server = new Server(served, concurrency(), port, yield* Effect.context<never>())
+    const server = new Server(served, concurrency(), port, yield* Effect.context<never>(), progress())
     const onMessage = (data: readonly [0, ReadonlyArray<unknown>] | readonly [1]) => {
       if (data[0] === 0) server.receive(data[1])
       else port.close() // effect/workers' close message
