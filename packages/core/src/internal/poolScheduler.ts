@@ -299,15 +299,17 @@ export class Scheduler {
     if (started && slot.running === 0) this.setBusy(-1)
   }
 
-  /** The call is over in its worker: its caller (if still there) resumes with `outcome`. */
-  private settle(slot: Slot, call: Call, outcome: CallState.Outcome, answered: boolean): void {
+  /**
+   * The call is over in its worker: its caller (if still there) resumes with `outcome`.
+   * `learnMs`, for an answered call, is its share of its worker's time (see `onAnswers`).
+   */
+  private settle(slot: Slot, call: Call, outcome: CallState.Outcome, learnMs?: number): void {
     const state = call.state
     if (CallState.slotOf(state) !== slot) return
     const inSlot = state as InSlot
     if (inSlot._tag !== "SentAhead" && inSlot.startedAt !== undefined) {
-      const runMs = this.env.now() - inSlot.startedAt
-      this.observer.finished(call, runMs)
-      if (answered && inSlot._tag === "Running") this.learn(call.task.name, runMs)
+      this.observer.finished(call, this.env.now() - inSlot.startedAt)
+      if (learnMs !== undefined && inSlot._tag === "Running") this.learn(call.task.name, learnMs)
     }
     this.detach(slot, call, inSlot)
     call.state = CallState.done
@@ -393,7 +395,7 @@ export class Scheduler {
       } catch (error) {
         if (call !== undefined) {
           const message = `could not send the call to its worker: ${String(error)}`
-          this.settle(slot, call, { _tag: "Fail", error: protocolError(call.task, message, error) }, false)
+          this.settle(slot, call, { _tag: "Fail", error: protocolError(call.task, message, error) })
         }
       }
       i += width
@@ -419,12 +421,25 @@ export class Scheduler {
     this.dispatch()
   }
 
+  /**
+   * A worker answers a burst of calls in one message: the pool sees the calls of the burst
+   * end together, the first after all the burst's time and the others at once. What each
+   * call's estimate learns is its share: the time since the first of them started, spread
+   * over the answers (and multiplied by the calls that ran side by side, at most
+   * `concurrencyPerWorker`). A message of one answer teaches its run time.
+   */
   private onAnswers(slot: Slot, answers: ReadonlyArray<unknown>): void {
+    const count = Math.floor(answers.length / Frames.answerWidth)
+    let share: number | undefined
     for (let i = 0; i + 2 < answers.length; i += Frames.answerWidth) {
       const call = slot.inFlight.get(answers[i] as number)
       if (call === undefined) continue
+      if (share === undefined) {
+        const state = call.state
+        if (state._tag === "Running") share = (this.env.now() - state.startedAt) * Math.min(count, this.perWorker) / count
+      }
       slot.completed++
-      this.settle(slot, call, { _tag: "Answer", kind: answers[i + 1] as number, value: answers[i + 2] }, true)
+      this.settle(slot, call, { _tag: "Answer", kind: answers[i + 1] as number, value: answers[i + 2] }, share ?? 0)
       // the worker started its next call when it answered this one: so does the pool,
       // before it reads the next answer of the batch
       this.promote(slot)
@@ -439,7 +454,7 @@ export class Scheduler {
       const outcome: CallState.Outcome = message._tag === "Defect"
         ? { _tag: "Die", defect: message.defect }
         : { _tag: "Fail", error: protocolError(call.task, String(message.error), message.error) }
-      this.settle(slot, call, outcome, false)
+      this.settle(slot, call, outcome)
     }
   }
 
@@ -549,7 +564,7 @@ export class Scheduler {
         ? CallState.hasStarted(state) && state.posted
         : state.posted && call.seq < taken
       if (started) {
-        this.settle(slot, call, { _tag: "Fail", error }, false)
+        this.settle(slot, call, { _tag: "Fail", error })
         continue
       }
       this.detach(slot, call, state)

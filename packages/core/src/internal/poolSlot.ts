@@ -17,7 +17,7 @@ import type * as WorkerThreads from "node:worker_threads"
 import type * as Spawner from "./poolSpawner.ts"
 
 /** At most this many calls wait in a worker behind the calls it runs. */
-export const sendAheadMax = 32
+export const sendAheadMax = 1024
 
 /** The states of a worker. */
 export type State = "starting" | "ready" | "retiring" | "dying" | "dead"
