@@ -59,7 +59,8 @@
  *
  * @since 0.1.0
  */
-import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import type * as Batch from "@hybrid/core/Batch"
 import * as Deadline from "@hybrid/core/Deadline"
 import { InvalidOption } from "@hybrid/core/InvalidOption"
