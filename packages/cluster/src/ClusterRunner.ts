@@ -237,7 +237,7 @@ export const withKey = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>):
  *
  * @example
  * ```ts
- * import { NodeFileSystem } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
  * import { Batch } from "@hybrid/core"
  * import { ClusterRunner } from "@hybrid/cluster"
  * import { Effect } from "effect"
@@ -475,7 +475,7 @@ const handlersFor = <T extends Task.Any>(
  * @example
  * ```ts
  * import { ClusterRunner } from "@hybrid/cluster"
- * import { NodeRuntime } from "@effect/platform-node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Layer } from "effect"
  * import { Tasks } from "./primes.ts"
  *

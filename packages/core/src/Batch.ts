@@ -68,7 +68,8 @@
  *
  * @example
  * ```ts
- * import { NodeFileSystem, NodeRuntime } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Effect } from "effect"
  * import { Batch } from "@hybrid/core"
  *
@@ -436,7 +437,7 @@ const checkPaths = (fs: FileSystem.FileSystem, input: string, output: string, jo
  *
  * @example
  * ```ts
- * import { NodeFileSystem } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
  * import { Effect } from "effect"
  * import { Batch } from "@hybrid/core"
  *
