@@ -146,7 +146,8 @@ export const publicExports = (): ReadonlyArray<PublicExport> =>
   publicModules().flatMap((module) => {
     const list = exportsOf(fs.readFileSync(path.join(root, module.file), "utf8"))
     if (list.length === 0) throw new Error(`${module.file}: no export found (is the scan of apidoc.ts out of date?)`)
-    return list.map((e) => ({ ...e, module }))
+    // an `@internal` export is exported for the package's own modules, not for users
+    return list.filter((e) => !/^@internal\b/m.test(e.doc?.text ?? "")).map((e) => ({ ...e, module }))
   })
 
 /** `Gather.all` — how messages name an export. */
