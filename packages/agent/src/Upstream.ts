@@ -42,7 +42,7 @@
  * ```ts
  * import { Effect, Schema } from "effect"
  * import { HttpClient, HttpClientRequest } from "effect/http"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Upstream } from "@hybrid/agent"
  *
  * const Health = Schema.Struct({ status: Schema.String })
