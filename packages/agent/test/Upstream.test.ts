@@ -414,20 +414,28 @@ const runChild = (env: Env) =>
     return Effect.sync(() => proc.kill("SIGKILL"))
   })
 
-/** Answers the first request with `first`, every later one with up to 200 MB of `chunk` after `head`. */
-const thenEndless = (first: (res: ServerResponse) => void, type: string, head: string, chunk: Buffer, sent: { bytes: number; closed: boolean }): Handler =>
-(_req, res, n) => {
-  if (n === 0) return first(res)
-  res.writeHead(200, { "content-type": type })
-  res.write(head)
-  pump(res, chunk, sent, 200 * MiB)
+/**
+ * Answers a request about Lisbon (the child's warm-up) with `normal`, one about Oslo with up
+ * to 200 MB of `chunk` after `head`; `sent` counts the hostile answers' bytes.
+ */
+const osloEndless = (normal: (res: ServerResponse) => void, type: string, head: string, chunk: Buffer, sent: { bytes: number; closed: boolean; hostile: number }): Handler =>
+(req, res) => {
+  const parts: Array<Buffer> = []
+  req.on("data", (part: Buffer) => parts.push(part))
+  req.on("end", () => {
+    if (!`${req.url} ${Buffer.concat(parts).toString("utf8")}`.includes("Oslo")) return normal(res)
+    sent.hostile++
+    res.writeHead(200, { "content-type": type })
+    res.write(head)
+    pump(res, chunk, sent, 200 * MiB)
+  })
 }
 
 describe("Upstream: memory stays bounded against a 200 MB upstream (the agent in a child process)", () => {
   live("a source sending 200 MB: failed with too-large, RSS grows < 50 MB, the 3 s budget holds", () =>
     Effect.gen(function*() {
-      const sent = { bytes: 0, closed: false }
-      const server = yield* hostile(thenEndless(
+      const sent = { bytes: 0, closed: false, hostile: 0 }
+      const server = yield* hostile(osloEndless(
         (res) => {
           res.writeHead(200, { "content-type": "application/json" })
           res.end(JSON.stringify(FixtureData.weather(1, "Lisbon")))
@@ -438,6 +446,8 @@ describe("Upstream: memory stays bounded against a 200 MB upstream (the agent in
         sent
       ))
       const result = yield* runChild({ HYBRID_WEATHER_URL: server.url, HYBRID_WEATHER_TIMEOUT: "5 seconds" })
+      assert.strictEqual(sent.hostile, 1) // the Oslo answer was asked for, once: too-large is not retried
+      assert.isTrue(sent.closed)
       const weather = result.sources.find((s) => s.name === "weather")
       assert.strictEqual(weather?.status, "failed")
       assert.include(weather?.error ?? "", "too-large")
@@ -449,10 +459,10 @@ describe("Upstream: memory stays bounded against a 200 MB upstream (the agent in
 
   live("the LLM streaming without end: stopped at the 1 MiB cap, an extractive answer, RSS grows < 50 MB", () =>
     Effect.gen(function*() {
-      const sent = { bytes: 0, closed: false }
+      const sent = { bytes: 0, closed: false, hostile: 0 }
       const event = (content: string, finish: string | null) =>
         `data: ${JSON.stringify({ id: "x", model: "m", choices: [{ delta: { content }, finish_reason: finish }] })}\n\n`
-      const server = yield* hostile(thenEndless(
+      const server = yield* hostile(osloEndless(
         (res) => {
           res.writeHead(200, { "content-type": "text/event-stream" })
           res.end(`${event("It may rain in Lisbon.", "stop")}data: [DONE]\n\n`)
@@ -463,6 +473,9 @@ describe("Upstream: memory stays bounded against a 200 MB upstream (the agent in
         sent
       ))
       const result = yield* runChild({ OPENAI_BASE_URL: `${server.url}/v1`, HYBRID_LLM_TIMEOUT: "5 seconds" })
+      assert.strictEqual(sent.hostile, 1) // the Oslo answer was asked for, once: too-large is not retried
+      assert.isTrue(sent.closed)
+      assert.isAtLeast(sent.bytes, MiB) // cut off by the cap, not by a timeout before it
       assert.strictEqual(result.synthesis, "extractive")
       assert.isBelow(result.textLength, 64 * 1024)
       assert.isBelow(result.rssPeak - result.rssBefore, 50 * MiB)
