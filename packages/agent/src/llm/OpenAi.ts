@@ -110,7 +110,9 @@ import * as Upstream from "../Upstream.ts"
  *   maxTokens: 512,
  *   tpm: undefined,
  *   rpm: undefined,
- *   rateWindow: Duration.minutes(1)
+ *   rateWindow: Duration.minutes(1),
+ *   maxBytes: 1024 * 1024,
+ *   embeddingsMaxBytes: 32 * 1024 * 1024
  * }
  * const client = OpenAi.fromSettings(settings).pipe(Effect.provide(NodeHttpClient.layerUndici))
  * ```
