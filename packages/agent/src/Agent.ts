@@ -696,7 +696,7 @@ export const make = (
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Agent, KnowledgeBase, OpenAi, Processing, Weather } from "@hybrid/agent"
  *
  * // two sources only, over HYBRID_WEATHER_URL, HYBRID_KB_URL and OPENAI_BASE_URL

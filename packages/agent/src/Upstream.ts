@@ -23,7 +23,7 @@
  * ```ts
  * import { Effect, Schema } from "effect"
  * import { HttpClient, HttpClientRequest } from "effect/http"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Upstream } from "@hybrid/agent"
  *
  * const Health = Schema.Struct({ status: Schema.String })
@@ -181,7 +181,7 @@ const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClie
  * import { Upstream } from "@hybrid/agent"
  *
  * const Quote = Schema.Struct({ text: Schema.String })
- * const quote = Effect.flatMap(HttpClient.HttpClient.asEffect(), (client) =>
+ * const quote = Effect.flatMap(HttpClient.HttpClient, (client) =>
  *   Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/quote"), Quote))
  * ```
  *
@@ -215,7 +215,7 @@ export const json = <S extends Schema.Top & { readonly DecodingServices: never }
  * import { Upstream } from "@hybrid/agent"
  *
  * const Chunk = Schema.Struct({ delta: Schema.String })
- * const deltas = Effect.flatMap(HttpClient.HttpClient.asEffect(), (client) =>
+ * const deltas = Effect.flatMap(HttpClient.HttpClient, (client) =>
  *   Upstream.events(client, HttpClientRequest.post("http://127.0.0.1:8080/stream"), Chunk)).pipe(
  *   Effect.map(Stream.map((chunk) => chunk.delta))
  * )

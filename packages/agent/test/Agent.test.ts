@@ -243,7 +243,8 @@ describe("Agent", () => {
   it.live("a caller's earlier Deadline wins over the budget", () =>
     Effect.gen(function*() {
       const [answer, ms] = yield* timed(Agent.answer("electric cars", { budget: 5_000 }).pipe(Deadline.within("250 millis")))
-      assert.isBelow(ms, 300)
+      // ends at the caller's 250 ms, not the 5 s budget nor the 20 s LLM (a wide margin: CI machines are loaded)
+      assert.isBelow(ms, 1_500)
       assert.strictEqual(answer.synthesis, "extractive") // 250 ms < 2 × the 150 ms reserve: the sources got it all
     }).pipe(Effect.provide(agent({ faults: { ...allQuick, llm: fixed(20_000) } }))))
 

@@ -59,7 +59,8 @@
  *
  * @since 0.1.0
  */
-import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import type * as Batch from "@hybrid/core/Batch"
 import * as Deadline from "@hybrid/core/Deadline"
 import { InvalidOption } from "@hybrid/core/InvalidOption"
@@ -236,7 +237,7 @@ export const withKey = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>):
  *
  * @example
  * ```ts
- * import { NodeFileSystem } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
  * import { Batch } from "@hybrid/core"
  * import { ClusterRunner } from "@hybrid/cluster"
  * import { Effect } from "effect"
@@ -474,7 +475,7 @@ const handlersFor = <T extends Task.Any>(
  * @example
  * ```ts
  * import { ClusterRunner } from "@hybrid/cluster"
- * import { NodeRuntime } from "@effect/platform-node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Layer } from "effect"
  * import { Tasks } from "./primes.ts"
  *

@@ -53,7 +53,7 @@
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { LanguageModel } from "effect/ai"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Fixtures, OpenAi } from "@hybrid/agent"
  *
  * const program = LanguageModel.generateText({
@@ -529,7 +529,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { OpenAi } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {

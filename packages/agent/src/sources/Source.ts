@@ -64,7 +64,7 @@
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source } from "@hybrid/agent"
  *
  * const Quotes = Source.define({
@@ -461,7 +461,7 @@ export interface Source<A = unknown> {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source, Weather } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -574,7 +574,7 @@ const breakerOf = (settings: Settings) =>
  * @example
  * ```ts
  * import { Duration, Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { News, Source } from "@hybrid/agent"
  *
  * const news = Source.fromSettings(News.source, {
