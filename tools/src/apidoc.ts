@@ -146,7 +146,8 @@ export const publicExports = (): ReadonlyArray<PublicExport> =>
   publicModules().flatMap((module) => {
     const list = exportsOf(fs.readFileSync(path.join(root, module.file), "utf8"))
     if (list.length === 0) throw new Error(`${module.file}: no export found (is the scan of apidoc.ts out of date?)`)
-    return list.map((e) => ({ ...e, module }))
+    // an `@internal` export is exported for the package's own modules, not for users
+    return list.filter((e) => !/^@internal\b/m.test(e.doc?.text ?? "")).map((e) => ({ ...e, module }))
   })
 
 /** `Gather.all` — how messages name an export. */
@@ -173,7 +174,7 @@ export const exampleSnippets = (): ReadonlyArray<Snippet> =>
   })
 
 if (import.meta.main) {
-  // `--list`: name each export without an example; `--baseline`: rewrite tools/test/examples-missing.txt
+  // `--list`: name each export without an example
   const all = publicExports()
   const without = all.filter((e) => e.doc === undefined || e.doc.examples.length === 0)
   for (const module of publicModules()) {
@@ -182,9 +183,4 @@ if (import.meta.main) {
     if (process.argv.includes("--list")) for (const e of mine) console.log(`  ${module.file}:${e.line} ${e.name}`)
   }
   console.log(`total: ${all.length} exports, ${without.length} without @example, ${exampleSnippets().length} examples`)
-  if (process.argv.includes("--baseline")) {
-    const lines = without.map((e) => `${e.module.file} ${label(e)}`)
-    const header = "# Exports without an @example yet (see tools/test/examples.test.ts): this list may only shrink.\n"
-    fs.writeFileSync(path.join(root, "tools/test/examples-missing.txt"), header + lines.join("\n") + "\n")
-  }
 }

@@ -47,12 +47,34 @@ import * as Deadline from "./Deadline.ts"
 import * as options from "./internal/options.ts"
 
 /**
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * const jitter: Retry.Jitter = "decorrelated"
+ * const policy = Retry.policy({ times: 5, jitter })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
 
 /**
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * interface HttpError { readonly status: number }
+ * const options: Retry.PolicyOptions<HttpError> = {
+ *   times: 4,
+ *   base: "200 millis",
+ *   maxElapsed: "10 seconds",
+ *   while: (e) => e.status === 429 || e.status >= 500
+ * }
+ * const policy = Retry.policy(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -76,6 +98,18 @@ export interface PolicyOptions<E = unknown> {
 /**
  * Why `retry` stopped retrying.
  *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const why = (reason: Retry.GiveUpReason) => reason === "not-retryable" ? "permanent error" : `gave up (${reason})`
+ * const program = Effect.fail("503").pipe(
+ *   Retry.retry(Retry.policy({ times: 2, base: "10 millis" })),
+ *   Effect.tapCause((cause) => Effect.log(Option.match(Retry.report(cause), { onNone: () => "", onSome: (r) => why(r.reason) })))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -83,6 +117,16 @@ export type GiveUpReason = "exhausted" | "max-elapsed" | "deadline" | "budget" |
 
 /**
  * What the policy decided after an attempt failed (the schedule's output).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // a policy is a Schedule: its output says what it decided
+ * const describe = (d: Retry.Decision) => d._tag === "Retry" ? `retry #${d.attempt} in ${d.delay}` : `give up: ${d.reason}`
+ * const logged = Retry.policy({ times: 3 }).pipe(Schedule.tap(({ output }) => Effect.log(describe(output))))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -94,6 +138,16 @@ export type Decision =
 /**
  * A resolved retry policy: a `Schedule` over errors `E`, usable with `Effect.retry`, and
  * the input of `Retry.retry`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // one policy, shared by every call to the same dependency
+ * const upstream: Retry.Policy<Error> = Retry.policy<Error>({ times: 3, cap: "2 seconds" })
+ * const call = (id: string) => Effect.fail(new Error(`503 for ${id}`)).pipe(Retry.retry(upstream))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -116,6 +170,18 @@ export interface Settings<E> {
 /**
  * How a `retry` gave up, attached to the failure's `Cause` (read it with `report`).
  *
+ * @example
+ * ```ts
+ * import { Cause, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const summary = (cause: Cause.Cause<unknown>): string =>
+ *   Option.match(Retry.report(cause), {
+ *     onNone: () => "not retried",
+ *     onSome: (r: Retry.Report) => `${r.attempts} attempts, ${r.reason}: ${String(r.lastError)}`
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -129,6 +195,16 @@ export interface Report {
 /**
  * The `Cause` annotation key under which `retry` stores its `Report`.
  *
+ * @example
+ * ```ts
+ * import { Cause, Context, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // what Retry.report reads: the cause's annotation under ReportKey
+ * const attempts = (cause: Cause.Cause<unknown>) =>
+ *   Option.map(Context.getOption(Cause.annotations(cause), Retry.ReportKey), (r) => r.attempts)
+ * ```
+ *
  * @since 0.1.0
  * @category annotations
  */
@@ -136,6 +212,21 @@ export class ReportKey extends Context.Service<ReportKey, Report>()("@hybrid/cor
 
 /**
  * The `Report` of the `retry` that produced this failure, if any.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Effect.fail("timeout").pipe(
+ *   Retry.retry(Retry.policy({ times: 2, base: "10 millis" })),
+ *   Effect.tapCause((cause) =>
+ *     Option.match(Retry.report(cause), {
+ *       onNone: () => Effect.void,
+ *       onSome: (r) => Effect.logWarning(`gave up after ${r.attempts} attempts (${r.reason})`)
+ *     }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -147,6 +238,16 @@ export const report = <E>(cause: Cause.Cause<E>): Option.Option<Report> =>
  * The `retryAfter` an error carries, directly or under `reason` (as Effect's
  * `RateLimiterError` and `CircuitBreakerError` do), if it is a `Duration` or a number of
  * milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // a 429 that carries the server's Retry-After, in milliseconds
+ * const delay = Retry.retryAfter({ _tag: "RateLimited", retryAfter: 1500 }) // Some(1.5 seconds)
+ * const none = Option.isNone(Retry.retryAfter(new Error("boom"))) // true
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -168,6 +269,16 @@ const isDeadlineExceeded = (error: unknown): boolean => Predicate.isTagged(error
 
 /**
  * Builds a retry policy. Options are checked here; a bad one throws `InvalidOption`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // up to 4 retries: ~100, 200, 400, 800 ms (full jitter), never waiting more than 2 s at once
+ * const policy = Retry.policy({ times: 4, base: "100 millis", cap: "2 seconds" })
+ * const flaky = Effect.fail("503").pipe(Retry.retry(policy))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -275,6 +386,17 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
  * first attempts seen in the last `window`, plus `minPerSecond` retries per second, so a
  * failing dependency cannot cause a retry storm (Finagle's and gRPC's retry budgets).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget: Retry.Budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1 })
+ *   return yield* budget.available // retries allowed right now
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -288,6 +410,15 @@ export interface Budget {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * // retries may add at most 20 % to the traffic, plus 2 per second, counted over 30 s
+ * const options: Retry.BudgetOptions = { ratio: 0.2, minPerSecond: 2, window: "30 seconds" }
+ * const budget = Retry.budget(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -303,6 +434,21 @@ export interface BudgetOptions {
 /**
  * Creates a retry budget to share between `retry` calls (`retry(policy, { budget })`).
  * Retries it refuses fail with the original error (report reason `"budget"`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * declare const callApi: (id: number) => Effect.Effect<string, Error>
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1 })
+ *   const policy = Retry.policy({ times: 3 })
+ *   // every call shares the budget: a failing upstream gets ~10 % more calls, not 4×
+ *   return yield* Effect.forEach([1, 2, 3], (id) => callApi(id).pipe(Retry.retry(policy, { budget })), { concurrency: 3 })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -341,6 +487,19 @@ export const budget = (opts: BudgetOptions): Effect.Effect<Budget> => {
  * Runs `self`, retrying failures as `policy` says (defects and interruptions are never
  * retried). Gives up with the last error unchanged, its `Cause` annotated with a
  * `Report`; a retry that could not finish before the current deadline is not started.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline, Retry } from "@hybrid/core"
+ *
+ * declare const fetchQuote: Effect.Effect<string, { readonly _tag: "Http"; readonly status: number }>
+ *
+ * const quote = fetchQuote.pipe(
+ *   Retry.retry(Retry.policy({ times: 3, while: (e: { readonly status: number }) => e.status >= 500 })),
+ *   Deadline.within("3 seconds") // no retry starts that could not finish in time
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category combinators
