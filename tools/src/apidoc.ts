@@ -174,7 +174,7 @@ export const exampleSnippets = (): ReadonlyArray<Snippet> =>
   })
 
 if (import.meta.main) {
-  // `--list`: name each export without an example; `--baseline`: rewrite tools/test/examples-missing.txt
+  // `--list`: name each export without an example
   const all = publicExports()
   const without = all.filter((e) => e.doc === undefined || e.doc.examples.length === 0)
   for (const module of publicModules()) {
@@ -183,9 +183,4 @@ if (import.meta.main) {
     if (process.argv.includes("--list")) for (const e of mine) console.log(`  ${module.file}:${e.line} ${e.name}`)
   }
   console.log(`total: ${all.length} exports, ${without.length} without @example, ${exampleSnippets().length} examples`)
-  if (process.argv.includes("--baseline")) {
-    const lines = without.map((e) => `${e.module.file} ${label(e)}`)
-    const header = "# Exports without an @example yet (see tools/test/examples.test.ts): this list may only shrink.\n"
-    fs.writeFileSync(path.join(root, "tools/test/examples-missing.txt"), header + lines.join("\n") + "\n")
-  }
 }

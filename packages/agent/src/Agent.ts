@@ -522,7 +522,9 @@ export const stream = (query: string, options: AnswerOptions): Stream.Stream<Eve
 
 /**
  * The capstone's sample queries (`hybrid demo`, the `agent` benchmark, lesson 06): each
- * names a city (for the weather) and a topic (for the news and the knowledge base).
+ * asks about one part of this project (the fixture knowledge base is its documentation),
+ * a news topic and a city's weather, so every source has something to say. A test checks
+ * which passage of the docs the knowledge base ranks first for each.
  *
  * @example
  * ```ts
@@ -536,11 +538,11 @@ export const stream = (query: string, options: AnswerOptions): Stream.Stream<Eve
  * @category constants
  */
 export const sampleQueries: ReadonlyArray<string> = [
-  "How does the asyncio event loop schedule coroutines, and what is the weather in Lisbon?",
-  "What is new about electric cars, and will it rain in Oslo?",
-  "Should I cycle to work in Amsterdam today, and what do experts say about e-bikes?",
-  "What are the trade-offs of vector databases for a team in Berlin?",
-  "Is remote work here to stay? Give me the weather in London too."
+  "What does Deadline.within do, and will it rain in Lisbon?",
+  "How does Retry use a Retry-After header, and what is new about electric cars?",
+  "When does a circuit breaker open, and should I cycle to work in Amsterdam today?",
+  "How does a TaskGroup cancel its children when one fails, and what is new about remote work in Berlin?",
+  "How does Hedge cut tail latency, and is it snowing in Oslo?"
 ]
 
 // --- the agent ---------------------------------------------------------------------------
