@@ -13,7 +13,7 @@
  *
  * | `reason`         | `kind`                             | when                                          |
  * |------------------|------------------------------------|-----------------------------------------------|
- * | `"failed"`       | `"connection"`, `"status"`, `"decode"` | refused / reset, non-2xx, a body that is not the Schema |
+ * | `"failed"`       | `"connection"`, `"status"`, `"decode"`, `"too-large"` | refused / reset (also mid-body), non-2xx, a whole body that is not the Schema, a body past `HYBRID_NAME_MAX_BYTES` |
  * | `"timeout"`      | `"timeout"`, `"deadline"`          | the source's timeout, or the caller's `Deadline` |
  * | `"circuit-open"` | `"circuit-open"`                   | the breaker rejected the call: no request sent |
  * | `"rate-limited"` | `"status"` (429), `"rate-limit"`   | the server said 429 to the last attempt, or our own RPM limit had no slot within the timeout |
@@ -22,12 +22,12 @@
  *
  * ```text
  * Limit.concurrency (concurrency)           optional: calls past it queue (the breaker never sees them)
- *   Retry.retry(policy)                     connection, timeout, 408/409/429/5xx; waits ≥ Retry-After
+ *   Retry.retry(policy)                     connection (a body broken off too), timeout, 408/409/429/5xx; waits ≥ Retry-After
  *     Hedge.after(hedgeAfter)               optional: a backup request when the first is slow
  *       CircuitBreaker.execute({ key })     one circuit per source; open → fails fast, nothing sent
  *         Limit.rate (rpm)                  waits its turn, at most `timeout`
  *         Deadline.timeout(timeout)         per attempt, capped by the caller's Deadline
- *           Upstream.json                   GET + status policy + Schema decode
+ *           Upstream.json                   GET + status policy + capped read (maxBytes) + Schema decode
  * ```
  *
  * Configuration (`NAME` is the definition's name upper-cased — `WEATHER`, `NEWS`, `KB`;
@@ -45,6 +45,7 @@
  * | `HYBRID_NAME_HEDGE_AFTER`     | off                             |
  * | `HYBRID_NAME_BREAKER_FAILURES`| `5` consecutive failures open the circuit |
  * | `HYBRID_NAME_BREAKER_OPEN`    | `30 seconds` before a probe     |
+ * | `HYBRID_NAME_MAX_BYTES`       | `8MiB`: the largest body read (`"512KiB"`, `"2 MB"` or bytes); past it `too-large`, read no further |
  *
  * Metrics: `hybrid_source_latency_ms` (histogram, per `source`, every `get` including
  * retries), `hybrid_source_failures_total` (counter, per `source`, `reason`, `kind`),
@@ -55,8 +56,9 @@
  *   waiting for it would spend the caller's budget. The error carries the circuit's
  *   `retryAfter`.
  * - A malformed 200 body is not retried (as openai-node does not retry parse errors): a
- *   server that answers garbage rarely stops doing so between two attempts.
- * - Only 5xx, 408, connection errors and timeouts count against the circuit; 429 and
+ *   server that answers garbage rarely stops doing so between two attempts. Neither is
+ *   a body past the cap. A body that breaks off mid-way is a transport failure: retried.
+ * - Only 5xx, 408, connection errors, timeouts, undecodable and oversized bodies count against the circuit; 429 and
  *   other 4xx are the caller's problem, not the server's health, and are ignored by it.
  * - The timeout is per attempt; `Retry` does not start an attempt that cannot finish
  *   before the caller's `Deadline`, so wrap calls in `Deadline.within(budget)`.
@@ -123,7 +125,7 @@ export type Reason = typeof Reason.Type
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literals(["connection", "status", "decode", "timeout", "deadline", "circuit-open", "rate-limit"])
+export const Kind = Schema.Literals(["connection", "status", "decode", "too-large", "timeout", "deadline", "circuit-open", "rate-limit"])
 /** @since 0.1.0 @category models */
 export type Kind = typeof Kind.Type
 
@@ -262,6 +264,8 @@ export interface Settings {
   readonly hedgeAfter: Duration.Duration | undefined
   readonly breakerFailures: number
   readonly breakerOpen: Duration.Duration
+  /** The largest body read, in bytes; past it the call fails with kind `too-large`. */
+  readonly maxBytes: number
 }
 
 /**
@@ -336,7 +340,8 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
     concurrency: optional(intAtLeast(0, `${prefix}CONCURRENCY`), defaults.concurrency),
     hedgeAfter: optional(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
     breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(Config.withDefault(defaults.breakerFailures ?? 5)),
-    breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30)))
+    breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30))),
+    maxBytes: Upstream.maxBytesConfig(`${prefix}MAX_BYTES`, defaults.maxBytes ?? Upstream.defaultMaxBytes)
   }).pipe(Config.map((s): Settings => ({
     name,
     ...s,
@@ -632,6 +637,7 @@ const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome
     case "connection":
     case "timeout":
     case "decode":
+    case "too-large":
       return CircuitBreaker.failure()
     case "status":
       return error.status !== undefined && (error.status >= 500 || error.status === 408)
@@ -643,7 +649,10 @@ const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome
 }
 
 const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError =>
-  sourceError(name, error.kind, error.detail, { status: error.status, retryAfter: error.retryAfter })
+  sourceError(name, error.kind, error.kind === "too-large" ? `${error.detail} (${envPrefix(name)}MAX_BYTES)` : error.detail, {
+    status: error.status,
+    retryAfter: error.retryAfter
+  })
 
 const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) =>
   error._tag === "TimeoutExceeded"
@@ -730,7 +739,8 @@ const breakerOf = (settings: Settings) =>
  *   concurrency: 4,
  *   hedgeAfter: undefined,
  *   breakerFailures: 5,
- *   breakerOpen: Duration.seconds(30)
+ *   breakerOpen: Duration.seconds(30),
+ *   maxBytes: 2 * 1024 * 1024
  * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
@@ -767,7 +777,7 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
 
     const attempt = (request: HttpClientRequest.HttpClientRequest) => {
       const one = waitTurn.pipe(
-        Effect.andThen(Upstream.json(client, request, definition.schema).pipe(
+        Effect.andThen(Upstream.json(client, request, definition.schema, { maxBytes: settings.maxBytes }).pipe(
           Effect.mapError((e) => fromUpstream(name, e)),
           Deadline.timeout(settings.timeout),
           Effect.mapError((e) => e._tag === "SourceError" ? e : fromTimeout(name, e))
