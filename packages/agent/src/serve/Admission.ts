@@ -46,6 +46,9 @@ import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
+ * The options of admission control: the adaptive limit's bounds, the queue in front of it,
+ * and how long a request may wait.
+ *
  * @example
  * ```ts
  * import type { Admission } from "@hybrid/agent"
@@ -134,6 +137,9 @@ export interface RunOptions<A, E> {
 }
 
 /**
+ * The server's admission control as a service: `run` an answer in a slot, `drain` before
+ * shutdown, and the counts now.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"

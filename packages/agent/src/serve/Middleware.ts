@@ -49,6 +49,9 @@ import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
+ * The options of the server's middleware: the body size limit, the routes (for 404/405)
+ * and the scrubber.
+ *
  * @example
  * ```ts
  * import type { Middleware } from "@hybrid/agent"

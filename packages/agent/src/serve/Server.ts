@@ -100,6 +100,9 @@ const listenReason = (cause: unknown): string => {
 // --- options -----------------------------------------------------------------------------
 
 /**
+ * The options of `hybrid serve`: where it listens, the default budget, the body limit,
+ * admission and shutdown.
+ *
  * @example
  * ```ts
  * import type { Server } from "@hybrid/agent"

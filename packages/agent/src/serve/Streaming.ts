@@ -44,6 +44,9 @@ import type * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
+ * The options of the streaming endpoint: the default budget and the scrubber of upstream
+ * text.
+ *
  * @example
  * ```ts
  * import type { Streaming } from "@hybrid/agent"

@@ -410,6 +410,9 @@ export const breakerState = Metric.gauge("hybrid_source_breaker_state", {
 })
 
 /**
+ * The state of a source's circuit breaker: closed (calls go through), half-open (one
+ * probe), open (calls fail fast).
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
