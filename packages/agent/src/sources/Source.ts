@@ -498,6 +498,43 @@ export const search = (path: string, limit: number) => (query: Query): Request =
 })
 
 /**
+ * A search API's definition maker, the number of results a parameter: each definition it
+ * makes asks `GET path?q=<the query's terms>&limit=<limit>`, `limit` defaulting to the
+ * spec's. `News.make` and `KnowledgeBase.make` are two.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
+ * const make = Source.searchApi({
+ *   name: "tickets",
+ *   label: "Support tickets",
+ *   schema: Body,
+ *   path: "/tickets",
+ *   limit: 5,
+ *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
+ * })
+ * const tickets = make({ limit: 20 }) // GET /tickets?q=…&limit=20
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const searchApi = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  spec: Omit<Definition<S>, "request" | "defaults"> & {
+    readonly path: string
+    readonly limit: number
+    readonly defaults?: DefaultsInput | undefined
+  }
+) =>
+(options: { readonly limit?: number | undefined } = {}): Definition<S> => {
+  const { limit, path, ...definition } = spec
+  return define({ ...definition, request: search(path, options.limit ?? limit) })
+}
+
+/**
  * A definition, its body's type inferred from `schema` (an identity function).
  *
  * @example
