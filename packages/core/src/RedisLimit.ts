@@ -62,6 +62,9 @@ import * as options from "./internal/options.ts"
 import * as Limit from "./Limit.ts"
 
 /**
+ * The options of the Redis store: its key prefix, its timeout, the reservations' lease,
+ * and what a call does when Redis fails.
+ *
  * @example
  * ```ts
  * import type { RedisLimit } from "@hybrid/core"

@@ -47,6 +47,9 @@ import * as Deadline from "./Deadline.ts"
 import * as options from "./internal/options.ts"
 
 /**
+ * How a backoff delay is randomized: `"full"` (the default), `"equal"`, `"decorrelated"`,
+ * or `"none"`.
+ *
  * @example
  * ```ts
  * import { Retry } from "@hybrid/core"
@@ -61,6 +64,9 @@ import * as options from "./internal/options.ts"
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
 
 /**
+ * The options of `policy`: how many retries, the backoff (base, factor, cap, jitter), a
+ * time limit, and which errors to retry.
+ *
  * @example
  * ```ts
  * import { Retry } from "@hybrid/core"
@@ -410,6 +416,9 @@ export interface Budget {
 }
 
 /**
+ * The options of `budget`: retries allowed per first attempt, a floor per second, and the
+ * window they are counted over.
+ *
  * @example
  * ```ts
  * import { Retry } from "@hybrid/core"

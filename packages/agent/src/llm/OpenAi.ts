@@ -22,7 +22,12 @@
  *   `reserve` / `reconcile`): an overrun is charged, a surplus refunded at once.
  *   `HYBRID_LLM_RPM` limits requests.
  * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
- *   header; errors carry the status and the server's message, never request headers.
+ *   header; errors carry the status and the server's message — scrubbed of the key, of
+ *   anything like a credential, cut to 200 characters — never request headers, and the
+ *   base URL without its userinfo.
+ * - **A cap on every answer** (`HYBRID_LLM_MAX_BYTES`): counted while the body streams
+ *   in; past it the call fails with `InvalidResponseError` (not retried) and nothing more
+ *   is read. `max_tokens` (`HYBRID_LLM_MAX_TOKENS`) caps the completion at the server.
  *
  * Configuration:
  *
@@ -38,6 +43,8 @@
  * | `HYBRID_LLM_TPM`          | unlimited                                           |
  * | `HYBRID_LLM_RPM`          | unlimited                                           |
  * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
+ * | `HYBRID_LLM_MAX_BYTES`    | `1MiB`: the largest chat answer read, streamed or not (`"4MiB"`, `"500 kB"` or bytes) |
+ * | `HYBRID_LLM_EMBEDDINGS_MAX_BYTES` | `32MiB`: the largest embeddings answer read |
  *
  * Gotchas:
  * - Text only: tools, files and structured output (`generateObject`) fail with
@@ -48,6 +55,9 @@
  *   format); another server's tokenizer may count differently — reconciliation with
  *   `usage` corrects under-estimates, not over-estimates.
  * - A prompt larger than the whole TPM budget can never run: `InvalidRequestError`.
+ * - A streamed answer carries ~150 bytes of JSON per delta: 1 MiB holds some 6,000
+ *   streamed tokens (a non-streamed one far more). Raise `HYBRID_LLM_MAX_BYTES` for
+ *   longer streamed answers.
  *
  * @example
  * ```ts
@@ -75,6 +85,7 @@ import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } fr
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
+import * as Scrub from "../Scrub.ts"
 import * as Upstream from "../Upstream.ts"
 
 // --- settings ----------------------------------------------------------------------------
@@ -99,7 +110,9 @@ import * as Upstream from "../Upstream.ts"
  *   maxTokens: 512,
  *   tpm: undefined,
  *   rpm: undefined,
- *   rateWindow: Duration.minutes(1)
+ *   rateWindow: Duration.minutes(1),
+ *   maxBytes: 1024 * 1024,
+ *   embeddingsMaxBytes: 32 * 1024 * 1024
  * }
  * const client = OpenAi.fromSettings(settings).pipe(Effect.provide(NodeHttpClient.layerUndici))
  * ```
@@ -122,6 +135,10 @@ export interface Settings {
   /** Requests per `rateWindow`; `undefined` = unlimited. */
   readonly rpm: number | undefined
   readonly rateWindow: Duration.Duration
+  /** The largest chat answer read, in bytes (streamed: all its events). */
+  readonly maxBytes: number
+  /** The largest embeddings answer read, in bytes. */
+  readonly embeddingsMaxBytes: number
 }
 
 const optionalInt = (name: string, min: number) =>
@@ -158,7 +175,9 @@ export const config: Config.Config<Settings> = Config.all({
   maxTokens: optionalInt("HYBRID_LLM_MAX_TOKENS", 1),
   tpm: optionalInt("HYBRID_LLM_TPM", 0),
   rpm: optionalInt("HYBRID_LLM_RPM", 0),
-  rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+  rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
+  maxBytes: Upstream.maxBytesConfig("HYBRID_LLM_MAX_BYTES", 1024 * 1024),
+  embeddingsMaxBytes: Upstream.maxBytesConfig("HYBRID_LLM_EMBEDDINGS_MAX_BYTES", 32 * 1024 * 1024)
 }).pipe(Config.map((s): Settings => ({
   ...s,
   baseUrl: s.baseUrl.replace(/\/+$/, ""),
@@ -448,6 +467,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
     const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
+    /** Removed from whatever the server's answers put in an error. */
+    const secrets = [settings.apiKey]
     const policy = Retry.policy<AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded>({
       times: settings.retries,
       base: 500,
@@ -478,6 +499,10 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           }))
         case "decode":
           return aiError(method, new AiError.InvalidResponseError({ description: `unexpected response body: ${error.detail}` }))
+        case "too-large":
+          return aiError(method, new AiError.InvalidResponseError({
+            description: `${error.detail} (${method === "embeddings" ? "HYBRID_LLM_EMBEDDINGS_MAX_BYTES" : "HYBRID_LLM_MAX_BYTES"})`
+          }))
         case "status": {
           const status = error.status ?? 0
           const http = { response: { status, headers: {} } }
@@ -548,7 +573,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
             method: "POST",
-            url: `${settings.baseUrl}${path}`,
+            url: Scrub.url(`${settings.baseUrl}${path}`),
             description: e._tag === "TimeoutExceeded"
               ? `no answer within ${e.timeout} ms`
               : `the caller's deadline passed after ${e.elapsed} ms`
@@ -556,13 +581,13 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         )
       )
 
-    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
-    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema)
+    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, maxBytes: number) =>
+    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema, { maxBytes, secrets })
 
     /** Reads a `stream: true` answer: each content delta to `onDelta`, the whole as a `ChatCompletion`. */
     const streamed = (onDelta: (text: string) => Effect.Effect<void>, sent: { emitted: boolean }) =>
     (request: HttpClientRequest.HttpClientRequest) =>
-      Effect.flatMap(Upstream.events(http, request, ChatChunk), (chunks) => {
+      Effect.flatMap(Upstream.events(http, request, ChatChunk, { maxBytes: settings.maxBytes, secrets }), (chunks) => {
         const acc = { id: "", model: settings.model, created: undefined as number | undefined, content: "", finish: null as string | null, usage: undefined as ChatCompletion["usage"] }
         return chunks.pipe(
           Stream.runForEach((chunk) => {
@@ -586,7 +611,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
             ...(acc.usage === undefined ? {} : { usage: acc.usage })
           }))
         )
-      })
+      }).pipe(Effect.scoped)
 
     const chatWith = (
       messages: ReadonlyArray<ChatMessage>,
@@ -604,7 +629,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         // a streamed answer is retried only until its first delta: after that the caller has seen text
         const sent = { emitted: false }
         const completion = yield* (onDelta === undefined
-          ? call("chat", "/chat/completions", body, json(ChatCompletion), estimate, (c) => c.usage?.total_tokens)
+          ? call("chat", "/chat/completions", body, json(ChatCompletion, settings.maxBytes), estimate, (c) => c.usage?.total_tokens)
           : call("chat", "/chat/completions", body, streamed(onDelta, sent), estimate, (c) => c.usage?.total_tokens, Retry.policy({
             times: settings.retries,
             base: 500,
@@ -638,7 +663,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         "embeddings",
         "/embeddings",
         { model: settings.embeddingModel, input: inputs, encoding_format: "float" },
-        json(Embeddings),
+        json(Embeddings, settings.embeddingsMaxBytes),
         estimate,
         (e) => e.usage?.total_tokens
       )
