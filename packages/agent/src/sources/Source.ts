@@ -102,6 +102,7 @@ import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
 import type * as Processing from "../processing/Processing.ts"
+import * as Scrub from "../Scrub.ts"
 import * as Upstream from "../Upstream.ts"
 import type { Query } from "./Query.ts"
 
@@ -533,6 +534,43 @@ export const search = (path: string, limit: number) => (query: Query): Request =
 })
 
 /**
+ * A search API's definition maker, the number of results a parameter: each definition it
+ * makes asks `GET path?q=<the query's terms>&limit=<limit>`, `limit` defaulting to the
+ * spec's. `News.make` and `KnowledgeBase.make` are two.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
+ * const make = Source.searchApi({
+ *   name: "tickets",
+ *   label: "Support tickets",
+ *   schema: Body,
+ *   path: "/tickets",
+ *   limit: 5,
+ *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
+ * })
+ * const tickets = make({ limit: 20 }) // GET /tickets?q=…&limit=20
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const searchApi = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  spec: Omit<Definition<S>, "request" | "defaults"> & {
+    readonly path: string
+    readonly limit: number
+    readonly defaults?: DefaultsInput | undefined
+  }
+) =>
+(options: { readonly limit?: number | undefined } = {}): Definition<S> => {
+  const { limit, path, ...definition } = spec
+  return define({ ...definition, request: search(path, options.limit ?? limit) })
+}
+
+/**
  * A definition, its body's type inferred from `schema` (an identity function).
  *
  * @example
@@ -696,7 +734,7 @@ const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): S
     case "CircuitHalfOpen":
       return sourceError(name, "circuit-open", "circuit half-open; its probes are running")
     default:
-      return sourceError(name, "circuit-open", `circuit store unavailable: ${reason.message}`)
+      return sourceError(name, "circuit-open", `circuit store unavailable: ${Scrub.patterns.text(reason.message)}`)
   }
 }
 
@@ -834,7 +872,7 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
       Effect.mapError((error) =>
         Predicate.isTagged(error, "TimeoutExceeded") || Predicate.isTagged(error, "DeadlineExceeded")
           ? sourceError(name, "rate-limit", `no slot of ${settings.rpm} requests/minute within ${Duration.toMillis(settings.timeout)} ms`)
-          : sourceError(name, "rate-limit", String(error.message))
+          : sourceError(name, "rate-limit", Scrub.patterns.text(String(error.message)))
       )
     )
 
