@@ -40,6 +40,9 @@ import * as ServeMetrics from "./Metrics.ts"
 import { requestId } from "./Middleware.ts"
 
 /**
+ * What the fast path needs: the admission control it asks, the context its counters and
+ * log line run in, the paths it guards and the body limit it leaves to the Effect path.
+ *
  * @example
  * ```ts
  * import type { Shed } from "@hybrid/agent"
