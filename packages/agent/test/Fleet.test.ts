@@ -85,6 +85,8 @@ describe.skipIf(!enabled)("Fleet: a source's circuit breaker shared through Redi
         HYBRID_NEWS_RETRIES: "0",
         HYBRID_NEWS_BREAKER_FAILURES: "3",
         HYBRID_NEWS_BREAKER_OPEN: "1500 millis",
+        // Effect's own half-open, shared through Redis: one probe for the fleet (companion probes are per process)
+        HYBRID_NEWS_BREAKER_PROBES: "1",
         HYBRID_NEWS_TIMEOUT: "3 seconds"
       }
       // every process starts now (imports take seconds on a loaded machine), each phase releases its own
