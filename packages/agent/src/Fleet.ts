@@ -32,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Config, Duration, Effect, Layer, Option } from "effect"
 import { CircuitBreaker, type Redis } from "effect/persistence"
 import { RedisLimit } from "@hybrid/core"

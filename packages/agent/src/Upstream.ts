@@ -23,7 +23,7 @@
  * ```ts
  * import { Effect, Schema } from "effect"
  * import { HttpClient, HttpClientRequest } from "effect/http"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Upstream } from "@hybrid/agent"
  *
  * const Health = Schema.Struct({ status: Schema.String })
@@ -43,6 +43,13 @@ import type { HttpClientError } from "effect/http/HttpClientError"
 /**
  * What went wrong with an upstream answer.
  *
+ * @example
+ * ```ts
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const advice = (kind: Upstream.Kind) => kind === "decode" ? "the server's answer changed shape" : "try again"
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -54,6 +61,19 @@ export type Kind = typeof Kind.Type
  * An upstream call failed before it produced a value: `kind` says how; `status` and
  * `retryAfter` come from the answer, when there was one; `cause` is the transport's tag
  * for a connection error (`TransportError`, `EncodeError`, `InvalidUrlError`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { HttpClient, HttpClientRequest } from "effect/http"
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const Quote = Schema.Struct({ text: Schema.String })
+ * const quote = Effect.flatMap(HttpClient.HttpClient, (client) =>
+ *   Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/quote"), Quote)).pipe(
+ *   Effect.catchTag("UpstreamError", (e) => Effect.succeed({ text: `unavailable (${e.kind}${e.status === undefined ? "" : ` ${e.status}`})` }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -181,7 +201,7 @@ const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClie
  * import { Upstream } from "@hybrid/agent"
  *
  * const Quote = Schema.Struct({ text: Schema.String })
- * const quote = Effect.flatMap(HttpClient.HttpClient.asEffect(), (client) =>
+ * const quote = Effect.flatMap(HttpClient.HttpClient, (client) =>
  *   Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/quote"), Quote))
  * ```
  *
@@ -215,7 +235,7 @@ export const json = <S extends Schema.Top & { readonly DecodingServices: never }
  * import { Upstream } from "@hybrid/agent"
  *
  * const Chunk = Schema.Struct({ delta: Schema.String })
- * const deltas = Effect.flatMap(HttpClient.HttpClient.asEffect(), (client) =>
+ * const deltas = Effect.flatMap(HttpClient.HttpClient, (client) =>
  *   Upstream.events(client, HttpClientRequest.post("http://127.0.0.1:8080/stream"), Chunk)).pipe(
  *   Effect.map(Stream.map((chunk) => chunk.delta))
  * )

@@ -46,6 +46,18 @@ import { retryAfter } from "./Retry.ts"
 /**
  * Wraps effects so they run under the limit. `E` is what the limit itself can fail with.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limit: Limit.Limiter = yield* Limit.concurrency(4)
+ *   yield* Effect.forEach([1, 2, 3, 4, 5, 6], (n) => limit(Effect.succeed(n)), { concurrency: "unbounded" })
+ *   return yield* limit.running // 0 once they are done
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -59,6 +71,19 @@ export interface Limiter<E = never> {
 
 /**
  * A bulkhead was full: `limit` calls running and `queue` waiting.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Limit.bulkhead({ limit: 10, queue: 20 })
+ *   return yield* bulkhead(Effect.succeed("report")).pipe(
+ *     Effect.catchTag("BulkheadFull", (e) => Effect.succeed(`busy (${e.limit} running, ${e.queue} waiting), try later`))
+ *   )
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -74,6 +99,20 @@ export class BulkheadFull extends Schema.TaggedError<BulkheadFull>()("BulkheadFu
 
 /**
  * One call asked a rate limit for more tokens than a whole window holds: it could never run.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tokens = yield* Limit.rate({ limit: 10_000, window: "1 minute" })
+ *   // one call asking for more than a whole minute allows could never run
+ *   return yield* tokens.withCost(50_000)(Effect.succeed("summary")).pipe(
+ *     Effect.catchTag("CostExceedsLimit", (e) => Effect.succeed(`too large: ${e.cost} > ${e.limit}`))
+ *   )
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -147,6 +186,20 @@ const withPermit = <A, E, R>(semaphore: Semaphore.Semaphore, counters: Counters,
 /**
  * At most `n` wrapped calls run at once; the others wait (a semaphore as a combinator).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const fetchUser: (id: number) => Effect.Effect<string>
+ *
+ * // at most 5 requests to the user service at once, however many callers share the limit
+ * const program = Effect.gen(function*() {
+ *   const limit = yield* Limit.concurrency(5)
+ *   return yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], (id) => limit(fetchUser(id)), { concurrency: "unbounded" })
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -161,6 +214,20 @@ export const concurrency = (n: number): Effect.Effect<Limiter> => {
 /**
  * At most `limit` calls run and `queue` wait; any more fail at once with `BulkheadFull`
  * (cockatiel's bulkhead): a slow dependency cannot pile up unbounded work.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const render: (page: string) => Effect.Effect<string>
+ *
+ * // 4 renders at once, 8 waiting; the 13th fails at once with BulkheadFull instead of piling up
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Limit.bulkhead({ limit: 4, queue: 8 })
+ *   return yield* bulkhead(render("/home"))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -651,6 +718,16 @@ const slidingWindow = (limit: number, window: number): Effect.Effect<RateLedger>
  * (`TimeoutExceeded`, `DeadlineExceeded`, Effect's `TimeoutError`), a full bulkhead or a
  * rate limiter's refusal. The default signal of `adaptive`.
  *
+ * @example
+ * ```ts
+ * import { Limit, Retry } from "@hybrid/core"
+ *
+ * // retry only what says "slow down": 429/503, Retry-After, timeouts, a full bulkhead
+ * const policy = Retry.policy({ times: 5, while: Limit.isOverload })
+ * const yes = Limit.isOverload({ status: 429 }) // true
+ * const no = Limit.isOverload({ status: 404 }) // false
+ * ```
+ *
  * @since 0.1.0
  * @category predicates
  */
@@ -665,6 +742,15 @@ export const isOverload = (error: unknown): boolean => {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Limit } from "@hybrid/core"
+ *
+ * // start at 8 in flight, never below 2 or above 64; back off by 20 % on each overload signal
+ * const options: Limit.AdaptiveOptions = { initial: 8, min: 2, max: 64, backoff: 0.8 }
+ * const limiter = Limit.adaptive(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -683,6 +769,18 @@ export interface AdaptiveOptions {
 /**
  * A concurrency limit that adjusts itself.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter: Limit.AdaptiveLimiter = yield* Limit.adaptive({ initial: 4, min: 1, max: 32 })
+ *   yield* limiter(Effect.succeed("ok"))
+ *   return yield* limiter.limit // 4 or 5: it grows while calls succeed with the limit in use
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -697,6 +795,20 @@ export interface AdaptiveLimiter extends Limiter {
  * half of it in flight), each success raises it by one; an overload signal (see
  * `isOverload`, or a success slower than `latencyTolerance` × the fastest seen)
  * multiplies it by `backoff`. It stays within [min, max]; other failures leave it alone.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const callModel: (prompt: string) => Effect.Effect<string, { readonly status: number }>
+ *
+ * // finds how many calls the model endpoint takes at once: 429s and slow answers lower it
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* Limit.adaptive({ initial: 4, min: 1, max: 64 })
+ *   return yield* Effect.forEach(["a", "b", "c"], (p) => limiter(callModel(p)), { concurrency: "unbounded" })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors

@@ -43,7 +43,7 @@
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *
@@ -242,7 +242,7 @@ const nextId = () => `${instance}:${(++entries).toString(36)}`
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *
@@ -291,7 +291,7 @@ export const store = (opts: StoreOptions = {}): Limit.RateStore<Redis.Redis> => 
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect, Layer } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *

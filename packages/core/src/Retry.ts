@@ -49,12 +49,34 @@ import * as retryBudget from "./internal/retryBudget.ts"
 import type { LimitStoreError } from "./Limit.ts"
 
 /**
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * const jitter: Retry.Jitter = "decorrelated"
+ * const policy = Retry.policy({ times: 5, jitter })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
 
 /**
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * interface HttpError { readonly status: number }
+ * const options: Retry.PolicyOptions<HttpError> = {
+ *   times: 4,
+ *   base: "200 millis",
+ *   maxElapsed: "10 seconds",
+ *   while: (e) => e.status === 429 || e.status >= 500
+ * }
+ * const policy = Retry.policy(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -78,6 +100,18 @@ export interface PolicyOptions<E = unknown> {
 /**
  * Why `retry` stopped retrying.
  *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const why = (reason: Retry.GiveUpReason) => reason === "not-retryable" ? "permanent error" : `gave up (${reason})`
+ * const program = Effect.fail("503").pipe(
+ *   Retry.retry(Retry.policy({ times: 2, base: "10 millis" })),
+ *   Effect.tapCause((cause) => Effect.log(Option.match(Retry.report(cause), { onNone: () => "", onSome: (r) => why(r.reason) })))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -85,6 +119,16 @@ export type GiveUpReason = "exhausted" | "max-elapsed" | "deadline" | "budget" |
 
 /**
  * What the policy decided after an attempt failed (the schedule's output).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // a policy is a Schedule: its output says what it decided
+ * const describe = (d: Retry.Decision) => d._tag === "Retry" ? `retry #${d.attempt} in ${d.delay}` : `give up: ${d.reason}`
+ * const logged = Retry.policy({ times: 3 }).pipe(Schedule.tap(({ output }) => Effect.log(describe(output))))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -96,6 +140,16 @@ export type Decision =
 /**
  * A resolved retry policy: a `Schedule` over errors `E`, usable with `Effect.retry`, and
  * the input of `Retry.retry`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // one policy, shared by every call to the same dependency
+ * const upstream: Retry.Policy<Error> = Retry.policy<Error>({ times: 3, cap: "2 seconds" })
+ * const call = (id: string) => Effect.fail(new Error(`503 for ${id}`)).pipe(Retry.retry(upstream))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -118,6 +172,18 @@ export interface Settings<E> {
 /**
  * How a `retry` gave up, attached to the failure's `Cause` (read it with `report`).
  *
+ * @example
+ * ```ts
+ * import { Cause, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const summary = (cause: Cause.Cause<unknown>): string =>
+ *   Option.match(Retry.report(cause), {
+ *     onNone: () => "not retried",
+ *     onSome: (r: Retry.Report) => `${r.attempts} attempts, ${r.reason}: ${String(r.lastError)}`
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -131,6 +197,16 @@ export interface Report {
 /**
  * The `Cause` annotation key under which `retry` stores its `Report`.
  *
+ * @example
+ * ```ts
+ * import { Cause, Context, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // what Retry.report reads: the cause's annotation under ReportKey
+ * const attempts = (cause: Cause.Cause<unknown>) =>
+ *   Option.map(Context.getOption(Cause.annotations(cause), Retry.ReportKey), (r) => r.attempts)
+ * ```
+ *
  * @since 0.1.0
  * @category annotations
  */
@@ -138,6 +214,21 @@ export class ReportKey extends Context.Service<ReportKey, Report>()("@hybrid/cor
 
 /**
  * The `Report` of the `retry` that produced this failure, if any.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Effect.fail("timeout").pipe(
+ *   Retry.retry(Retry.policy({ times: 2, base: "10 millis" })),
+ *   Effect.tapCause((cause) =>
+ *     Option.match(Retry.report(cause), {
+ *       onNone: () => Effect.void,
+ *       onSome: (r) => Effect.logWarning(`gave up after ${r.attempts} attempts (${r.reason})`)
+ *     }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -149,6 +240,16 @@ export const report = <E>(cause: Cause.Cause<E>): Option.Option<Report> =>
  * The `retryAfter` an error carries, directly or under `reason` (as Effect's
  * `RateLimiterError` and `CircuitBreakerError` do), if it is a `Duration` or a number of
  * milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // a 429 that carries the server's Retry-After, in milliseconds
+ * const delay = Retry.retryAfter({ _tag: "RateLimited", retryAfter: 1500 }) // Some(1.5 seconds)
+ * const none = Option.isNone(Retry.retryAfter(new Error("boom"))) // true
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -170,6 +271,16 @@ const isDeadlineExceeded = (error: unknown): boolean => Predicate.isTagged(error
 
 /**
  * Builds a retry policy. Options are checked here; a bad one throws `InvalidOption`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // up to 4 retries: ~100, 200, 400, 800 ms (full jitter), never waiting more than 2 s at once
+ * const policy = Retry.policy({ times: 4, base: "100 millis", cap: "2 seconds" })
+ * const flaky = Effect.fail("503").pipe(Retry.retry(policy))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -427,7 +538,7 @@ export const memoryBudgetStore: BudgetStore = {
 
 /**
  * The store every `Retry.budget` **with a `key`** and no `store` option uses when this
- * service is provided (e.g. by `RedisLimit.budgetLayer`, or the agent's `Fleet.layer`):
+ * service is provided (e.g. by `RedisLimit.layer`, or the agent's `Fleet.layer`):
  * how an application shares its named retry budgets without passing a store to each.
  *
  * @example
@@ -506,6 +617,19 @@ export const budget = <R = never>(opts: BudgetOptions<R>): Effect.Effect<Budget,
  * Runs `self`, retrying failures as `policy` says (defects and interruptions are never
  * retried). Gives up with the last error unchanged, its `Cause` annotated with a
  * `Report`; a retry that could not finish before the current deadline is not started.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline, Retry } from "@hybrid/core"
+ *
+ * declare const fetchQuote: Effect.Effect<string, { readonly _tag: "Http"; readonly status: number }>
+ *
+ * const quote = fetchQuote.pipe(
+ *   Retry.retry(Retry.policy({ times: 3, while: (e: { readonly status: number }) => e.status >= 500 })),
+ *   Deadline.within("3 seconds") // no retry starts that could not finish in time
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category combinators

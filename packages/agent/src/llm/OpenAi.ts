@@ -61,7 +61,7 @@
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { LanguageModel } from "effect/ai"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Fixtures, OpenAi } from "@hybrid/agent"
  *
  * const program = LanguageModel.generateText({
@@ -90,6 +90,28 @@ import * as Upstream from "../Upstream.ts"
 
 /**
  * The resolved configuration.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Duration, Effect, Redacted } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // settings from code instead of the environment
+ * const settings: OpenAi.Settings = {
+ *   baseUrl: "http://127.0.0.1:11434/v1",
+ *   apiKey: Redacted.make("not-needed-locally"),
+ *   model: "llama3.2",
+ *   embeddingModel: "nomic-embed-text",
+ *   timeout: Duration.seconds(30),
+ *   retries: 2,
+ *   maxTokens: 512,
+ *   tpm: undefined,
+ *   rpm: undefined,
+ *   rateWindow: Duration.minutes(1)
+ * }
+ * const client = OpenAi.fromSettings(settings).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -168,6 +190,17 @@ export const config: Config.Config<Settings> = Config.all({
 /**
  * A chat message as sent (text only).
  *
+ * @example
+ * ```ts
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const messages: ReadonlyArray<OpenAi.ChatMessage> = [
+ *   { role: "system", content: "Answer in one sentence." },
+ *   { role: "user", content: "Where is Lisbon?" }
+ * ]
+ * const estimate = OpenAi.estimateTokens(messages)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -184,6 +217,19 @@ const Usage = Schema.Struct({
 
 /**
  * The fields of a chat completion this provider reads.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const completion = Schema.decodeUnknownSync(OpenAi.ChatCompletion)({
+ *   id: "chatcmpl-1",
+ *   model: "gpt-4o-mini",
+ *   choices: [{ message: { content: "Lisbon is in Portugal." }, finish_reason: "stop" }]
+ * })
+ * const text = (c: OpenAi.ChatCompletion) => c.choices[0].message.content ?? ""
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -204,6 +250,18 @@ export type ChatCompletion = typeof ChatCompletion.Type
 /**
  * One server-sent event of a `stream: true` chat completion (the fields read).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // one `data:` line of a streamed answer
+ * const chunk = Schema.decodeUnknownSync(OpenAi.ChatChunk)(
+ *   JSON.parse('{"id":"c1","model":"gpt-4o-mini","choices":[{"delta":{"content":"Lis"}}]}')
+ * )
+ * const delta = chunk.choices[0]?.delta.content ?? ""
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -221,6 +279,13 @@ export const ChatChunk = Schema.Struct({
 /**
  * The fields of an embeddings response this provider reads (`encoding_format: "float"`).
  *
+ * @example
+ * ```ts
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const vectors = (e: OpenAi.Embeddings) => [...e.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -235,6 +300,16 @@ export type Embeddings = typeof Embeddings.Type
 
 /**
  * Token accounting since the client was built.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const report = Effect.flatMap(OpenAi.Client, (client) => client.usage).pipe(
+ *   Effect.map((u: OpenAi.TokenUsage) => `${u.requests} requests, ${u.reported} tokens (${u.overReserved} over-reserved)`)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -255,6 +330,13 @@ export interface TokenUsage {
 /**
  * Tokens of a chat as OpenAI counts them (o200k_base chat format).
  *
+ * @example
+ * ```ts
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const tokens = OpenAi.estimateTokens([{ role: "user", content: "What is the weather in Lisbon?" }]) // ≈ 15
+ * ```
+ *
  * @since 0.1.0
  * @category utils
  */
@@ -262,6 +344,16 @@ export const estimateTokens = (messages: ReadonlyArray<ChatMessage>): number => 
 
 /**
  * Tokens used by the provider (attribute `kind`: `prompt`, `completion`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const completionTokens = Metric.value(OpenAi.tokens.pipe(Metric.withAttributes({ kind: "completion" }))).pipe(
+ *   Effect.map((state) => state.count)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category metrics
@@ -349,6 +441,17 @@ const statusOf = (error: AiError.AiError): number | undefined => {
  * Whether openai-node would retry: connection errors, 408, 409, 429, 5xx (timeouts are
  * retried too, before they become `AiError`s).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const answer = LanguageModel.generateText({ prompt: "Where is Lisbon?" }).pipe(
+ *   Effect.catchTag("AiError", (e) => OpenAi.isRetryable(e) ? Effect.fail(e) : Effect.succeed({ text: "unavailable" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category predicates
  */
@@ -363,6 +466,19 @@ export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | 
 /**
  * The HTTP client of an OpenAI-compatible server, with retries, timeouts and the token
  * budget. `OpenAi.layer` builds `LanguageModel` and `EmbeddingModel` on it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // the raw chat call, under the same retries and token budget as LanguageModel
+ * const program = Effect.gen(function*() {
+ *   const client = yield* OpenAi.Client
+ *   const completion = yield* client.chat([{ role: "user", content: "Say hi" }])
+ *   return completion.choices[0].message.content
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category services
@@ -396,6 +512,18 @@ export class Client extends Context.Service<Client, {
 
 /**
  * Builds the client from settings already resolved.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * declare const settings: OpenAi.Settings
+ * // a Client layer from settings built in code (OpenAi.Client.layer reads the environment)
+ * const client = Layer.effect(OpenAi.Client, OpenAi.fromSettings(settings)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * const models = Layer.mergeAll(OpenAi.layerLanguageModel, OpenAi.layerEmbeddingModel).pipe(Layer.provide(client))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -617,7 +745,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { OpenAi } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -640,6 +768,16 @@ const unsupported = (method: string, description: string) =>
 
 /**
  * The prompt as OpenAI chat messages (text parts only).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Prompt } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const messages = OpenAi.toMessages(Prompt.make("Where is Lisbon?")) // [{ role: "user", content: "Where is Lisbon?" }]
+ * const tokens = Effect.map(messages, OpenAi.estimateTokens)
+ * ```
  *
  * @since 0.1.0
  * @category utils
@@ -721,6 +859,18 @@ const generate = (
 /**
  * `LanguageModel` over the `Client`.
  *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // only the LanguageModel (no embeddings), over a Client read from the environment
+ * const model = OpenAi.layerLanguageModel.pipe(Layer.provide(OpenAi.Client.layer), Layer.provide(NodeHttpClient.layerUndici))
+ * const text = LanguageModel.generateText({ prompt: "Where is Lisbon?" }).pipe(Effect.map((r) => r.text), Effect.provide(model))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -755,6 +905,17 @@ export const layerLanguageModel: Layer.Layer<LanguageModel.LanguageModel, never,
  * `EmbeddingModel` over the `Client` (concurrent `embed` calls are batched into one
  * request by `effect/ai`).
  *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { EmbeddingModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const embeddings = OpenAi.layerEmbeddingModel.pipe(Layer.provide(OpenAi.Client.layer), Layer.provide(NodeHttpClient.layerUndici))
+ * const vector = Effect.flatMap(EmbeddingModel.EmbeddingModel, (model) => model.embed("Lisbon")).pipe(Effect.provide(embeddings))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -775,6 +936,20 @@ export const layerEmbeddingModel: Layer.Layer<EmbeddingModel.EmbeddingModel, nev
 /**
  * `LanguageModel`, `EmbeddingModel` and the `Client` (for its settings and token usage),
  * configured from the environment.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL… from the environment
+ * const program = LanguageModel.generateText({ prompt: "Where is Lisbon?" }).pipe(
+ *   Effect.map((response) => response.text),
+ *   Effect.provide(OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici)))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -6,6 +6,7 @@
  * | route                | what                                                      |
  * |----------------------|-----------------------------------------------------------|
  * | `POST /v1/answer`    | an answer within `budgetMs` (see `ServeApi`)              |
+ * | `POST /v1/answer/stream` | the same, as server-sent events (see `Streaming`)     |
  * | `GET /healthz`       | alive; answers in flight and queued                       |
  * | `GET /readyz`        | taking answers (not draining) and the fixtures reachable  |
  * | `GET /metrics`       | Prometheus text: `ServeMetrics` and the sources' metrics  |
@@ -41,7 +42,7 @@
  */
 import { createServer } from "node:http"
 import * as os from "node:os"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Console, Duration, Effect, Layer, Option, Predicate, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar, OpenApi } from "effect/http-api"
@@ -54,6 +55,7 @@ import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 import * as Middleware from "./Middleware.ts"
+import * as Streaming from "./Streaming.ts"
 
 // --- errors ------------------------------------------------------------------------------
 
@@ -180,21 +182,16 @@ export const routes = (): ReadonlyMap<string, ReadonlyArray<string>> => {
 
 // --- handlers ----------------------------------------------------------------------------
 
-/** The reports as shown: upstream text in `error` scrubbed and cut. */
-const shownReports = (scrub: Scrub.Scrubber, sources: ReadonlyArray<Agent.SourceReport>) =>
-  sources.map((s) => s.error === undefined ? s : new Agent.SourceReport({ ...s, error: scrub.text(s.error) }))
-
 const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
   HttpApiBuilder.group(Api.Api, "answer", Effect.fnUntraced(function*(handlers) {
     const agent = yield* Agent.Agent
     const admission = yield* Admission.Admission
-    return handlers.handle("answer", ({ payload }) =>
+    return handlers.handle("stream", Streaming.handler({ defaultBudgetMs, scrub })).handle("answer", ({ payload }) =>
       Effect.gen(function*() {
         const arrival = performance.now()
         const budgetMs = payload.budgetMs ?? defaultBudgetMs
         const deadline = Date.now() + budgetMs
         const elapsed = () => Math.round(performance.now() - arrival)
-        const timedOut = (sources: ReadonlyArray<Agent.SourceReport>) => sources.some((s) => s.status === "timeout")
         const answer = yield* admission.run(
           agent.answer(payload.query, { budget: Duration.millis(budgetMs) }).pipe(
             // the budget started on arrival: the wait for a slot counts against it
@@ -204,8 +201,8 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
             // waiting longer than half the budget leaves too little for the answer: a 503 now is better
             maxWaitMs: budgetMs / 2,
             // sources cut by the deadline: this server is doing more than it can finish in time
-            strained: (a) => timedOut(a.sources),
-            overloaded: (e) => e._tag === "NoAnswer" && timedOut(e.sources)
+            strained: (a) => Streaming.timedOut(a.sources),
+            overloaded: (e) => e._tag === "NoAnswer" && Streaming.timedOut(e.sources)
           }
         ).pipe(
           // the budget is checked on the way in; an InvalidOption here names it all the same
@@ -213,19 +210,19 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
           Effect.catchTag("NoAnswer", (e) =>
             Effect.andThen(
               ServeMetrics.recordAnswer("no-answer", e.sources, elapsed()),
-              Effect.fail(Api.NoAnswer.of(scrub.all(e.message), shownReports(scrub, e.sources), scrub.text(e.llm)))
+              Effect.fail(Api.NoAnswer.of(scrub.all(e.message), Streaming.shown(scrub, e.sources), scrub.text(e.llm)))
             ))
         )
         if (!answer.sources.some((s) => s.status === "ok")) {
           yield* ServeMetrics.recordAnswer("no-answer", answer.sources, elapsed())
           return yield* Api.NoAnswer.of(
             `no source answered (${answer.sources.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
-            shownReports(scrub, answer.sources),
+            Streaming.shown(scrub, answer.sources),
             answer.synthesis === "llm" ? "answered, but from no context: not sent" : "not asked"
           )
         }
         yield* ServeMetrics.recordAnswer(answer.degraded ? "degraded" : "ok", answer.sources, elapsed())
-        return answer.degraded ? new Agent.Answer({ ...answer, sources: shownReports(scrub, answer.sources) }) : answer
+        return answer.degraded ? new Agent.Answer({ ...answer, sources: Streaming.shown(scrub, answer.sources) }) : answer
       }).pipe(Effect.withSpan("hybrid.serve.answer", { attributes: { budgetMs: payload.budgetMs ?? defaultBudgetMs } })))
   }))
 

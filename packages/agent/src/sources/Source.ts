@@ -64,7 +64,7 @@
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source } from "@hybrid/agent"
  *
  * const Quotes = Source.define({
@@ -95,6 +95,13 @@ import type { Query } from "./Query.ts"
 /**
  * What the agent reports for a failed source.
  *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * const advice = (reason: Source.Reason) => reason === "rate-limited" ? "slow down" : reason === "circuit-open" ? "wait" : "retry later"
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -104,6 +111,14 @@ export type Reason = typeof Reason.Type
 
 /**
  * What exactly went wrong (finer than `Reason`).
+ *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * // kind is finer than reason: which step of the call failed
+ * const transient = (kind: Source.Kind) => kind === "connection" || kind === "timeout"
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -115,6 +130,17 @@ export type Kind = typeof Kind.Type
 /**
  * A source call failed. `reason` is the status to report; `kind`, `status`, `attempts`
  * and `retryAfter` are the detail to act on.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Query, Source } from "@hybrid/agent"
+ *
+ * declare const news: Source.Source
+ * const headlines = news.documents(Query.make("electric cars")).pipe(
+ *   Effect.catchTag("SourceError", (e) => Effect.logWarning(`${e.source} ${e.reason}: ${e.detail}`).pipe(Effect.as([])))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -176,6 +202,14 @@ const sourceError = (
  * `Upstream.isRetryableStatus`. Not the caller's deadline, a decode error, an open circuit or our
  * own rate limit.
  *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * const error = new Source.SourceError({ source: "news", reason: "failed", kind: "status", status: 503, detail: "503 Service Unavailable" })
+ * Source.isRetryable(error) // true: a 503 may pass on the next attempt
+ * ```
+ *
  * @since 0.1.0
  * @category predicates
  */
@@ -197,6 +231,16 @@ export const isRetryable = (error: SourceError): boolean => {
 
 /**
  * One source's resolved configuration.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * declare const weather: Source.Source
+ * const describe = (s: Source.Settings) => `${s.name} at ${s.url}: ${Duration.toMillis(s.timeout)} ms per attempt, ${s.retries} retries`
+ * const line = describe(weather.settings)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -222,6 +266,16 @@ export interface Settings {
 
 /**
  * A definition's defaults under the environment (`HYBRID_<NAME>_*` still wins).
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * // what a definition sets under the environment (HYBRID_<NAME>_… still wins)
+ * const defaults: Source.Defaults = { timeout: Duration.seconds(2), retries: 1, rpm: 600 }
+ * const settings = Source.config("tickets", defaults)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -298,6 +352,14 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
 /**
  * Latency of every `get`, retries included, in milliseconds (attribute `source`).
  *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const p = Metric.value(Source.latency.pipe(Metric.withAttributes({ source: "news" }))).pipe(Effect.map((s) => s.count))
+ * ```
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -309,6 +371,14 @@ export const latency = Metric.histogram("hybrid_source_latency_ms", {
 /**
  * Failed `get`s (attributes `source`, `reason`, `kind`).
  *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const failed = Metric.value(Source.failures.pipe(Metric.withAttributes({ source: "weather" }))).pipe(Effect.map((s) => s.count))
+ * ```
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -316,6 +386,15 @@ export const failures = Metric.counter("hybrid_source_failures_total", { descrip
 
 /**
  * Circuit state per source (attribute `source`): 0 closed, 1 half-open, 2 open.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * // 0 closed, 1 half-open, 2 open
+ * const state = Metric.value(Source.breakerState.pipe(Metric.withAttributes({ source: "kb" }))).pipe(Effect.map((s) => s.value))
+ * ```
  *
  * @since 0.1.0
  * @category metrics
@@ -325,6 +404,15 @@ export const breakerState = Metric.gauge("hybrid_source_breaker_state", {
 })
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * declare const sources: ReadonlyArray<Source.Source>
+ * const open = Effect.filter(sources, (s) => Effect.map(s.circuit, (state: Source.CircuitState) => state === "open"))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -337,6 +425,14 @@ const stateCode = { closed: 0, "half-open": 1, open: 2 } as const
 /**
  * The GET a source makes for a query: `path` under its URL, and the URL parameters.
  *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * // GET <url>/tickets?q=<terms>&status=open
+ * const request = (terms: string): Source.Request => ({ path: "/tickets", params: { q: terms, status: "open" } })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -348,6 +444,21 @@ export interface Request {
 /**
  * Everything that makes a source: see the module comment. `S` is the body's Schema (its
  * decoding must need no services).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
+ * const Tickets: Source.Definition<typeof Body> = Source.define({
+ *   name: "tickets",
+ *   label: "Support tickets",
+ *   schema: Body,
+ *   request: Source.search("/tickets", 5),
+ *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -417,6 +528,23 @@ export const define = <S extends Schema.Top & { readonly DecodingServices: never
 /**
  * `Defaults` as written in a definition: durations as `Duration.Input` ("2 seconds", 500).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * // durations as Effect's inputs ("2 seconds"); define turns them into Durations
+ * const defaults: Source.DefaultsInput = { timeout: "2 seconds", hedgeAfter: "300 millis", breakerFailures: 3 }
+ * const Status = Source.define({
+ *   name: "status",
+ *   label: "Status page",
+ *   schema: Schema.Struct({ text: Schema.String }),
+ *   request: () => ({ path: "/status", params: {} }),
+ *   documents: (b) => [{ id: "status", title: "Status", text: b.text }],
+ *   defaults
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -440,6 +568,18 @@ const defaultsOf = (input: DefaultsInput): Defaults => {
 /**
  * A running source of `A`s.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Query, Source, Weather } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() {
+ *   const weather: Source.Source<Weather.Body> = yield* Source.make(Weather.source)
+ *   const body = yield* weather.get(Query.make("weather in Oslo"))
+ *   return `${body.city}: ${body.temperatureC} °C, circuit ${yield* weather.circuit}`
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -461,7 +601,7 @@ export interface Source<A = unknown> {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source, Weather } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -574,7 +714,7 @@ const breakerOf = (settings: Settings) =>
  * @example
  * ```ts
  * import { Duration, Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { News, Source } from "@hybrid/agent"
  *
  * const news = Source.fromSettings(News.source, {

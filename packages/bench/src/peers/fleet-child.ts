@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Effect, ManagedRuntime } from "effect"
 import Bottleneck from "bottleneck"
 import IORedis from "ioredis"

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as http from "node:http"
