@@ -490,7 +490,7 @@ export interface BudgetStoreOptions {
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect } from "effect"
  * import { RedisLimit, Retry } from "@hybrid/core"
  *
@@ -703,7 +703,7 @@ export interface LearnedStoreOptions {
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *

@@ -108,9 +108,11 @@ import * as Upstream from "../Upstream.ts"
  *   maxTokens: 512,
  *   tpm: undefined,
  *   rpm: undefined,
- *   rateWindow: Duration.minutes(1)
+ *   rateWindow: Duration.minutes(1),
+ *   breakerFailures: 5,
+ *   breakerOpen: Duration.seconds(30)
  * }
- * const client = OpenAi.fromSettings(settings).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ * const client = OpenAi.fromSettings(settings).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
  * @since 0.1.0
