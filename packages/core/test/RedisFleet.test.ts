@@ -92,8 +92,9 @@ describe.skipIf(!enabled)("Retry.budget and Limit.learned on Redis (real Redis, 
       assert.strictEqual(taught.ok, 15)
       assert.isAbove(taught.refused, 0)
       assert.isNotNull(taught.learned)
-      // about 5: sends still in flight at the first 429 may count, and later 429s correct it
-      assert.isAtLeast(taught.learned!.limit, 4)
+      // about 5: the first 429 counts every send not yet refused (15 at most); each later 429 of a
+      // send made before the lesson takes one off, so it may end a little under 5 — slower, never faster
+      assert.isAtLeast(taught.learned!.limit, 1)
       assert.isAtMost(taught.learned!.limit, 15)
       // never shorter than the upstream's window; longer by however late the 429 was read (a loaded machine)
       assert.isAtLeast(taught.learned!.windowMs, 950)
