@@ -58,6 +58,8 @@ export interface Export {
   readonly kind: string
   readonly line: number
   readonly doc: DocComment | undefined
+  /** A re-export's origin: the module it comes from (as written) and its name there. */
+  readonly from?: { readonly specifier: string; readonly name: string } | undefined
 }
 
 const margin = /^\s*\* ?/
@@ -112,9 +114,10 @@ export const exportsOf = (source: string): ReadonlyArray<Export> => {
     return byEnd.get(j)
   }
   const out = new Map<string, Export>()
-  const add = (name: string, kind: string, line: number) => {
-    if (!out.has(name)) out.set(name, { name, kind, line, doc: docAbove(line) })
+  const add = (name: string, kind: string, line: number, from?: Export["from"]) => {
+    if (!out.has(name)) out.set(name, { name, kind, line, doc: docAbove(line), from })
   }
+  const specifierOf = (text: string) => /from\s+"([^"]+)"/.exec(text)?.[1]
   for (let i = 0; i < lines.length; i++) {
     const text = lines[i]!
     const line = i + 1
@@ -122,14 +125,18 @@ export const exportsOf = (source: string): ReadonlyArray<Export> => {
     if ((m = declaration.exec(text)) !== null) add(m[2]!, m[1]!.replace("*", ""), line)
     else if ((m = namespaceExport.exec(text)) !== null) add(m[1]!, "namespace", line)
     else if (reexportOpen.test(text)) {
+      const names: Array<{ name: string; original: string; line: number }> = []
       for (i++; i < lines.length && !/^\}/.test(lines[i]!); i++) {
         const n = reexportName.exec(lines[i]!)
-        if (n !== null && !lines[i]!.trim().startsWith("*")) add(n[2] ?? n[1]!, "re-export", i + 1)
+        if (n !== null && !lines[i]!.trim().startsWith("*")) names.push({ name: n[2] ?? n[1]!, original: n[1]!, line: i + 1 })
       }
+      const specifier = specifierOf(lines[i] ?? "")
+      for (const n of names) add(n.name, "re-export", n.line, specifier === undefined ? undefined : { specifier, name: n.original })
     } else if ((m = inlineReexport.exec(text)) !== null) {
+      const specifier = specifierOf(text)
       for (const part of m[1]!.split(",")) {
         const n = /(?:type\s+)?(\w+)(?:\s+as\s+(\w+))?/.exec(part.trim())
-        if (n !== null) add(n[2] ?? n[1]!, "re-export", line)
+        if (n !== null) add(n[2] ?? n[1]!, "re-export", line, specifier === undefined ? undefined : { specifier, name: n[1]! })
       }
     }
   }
@@ -149,6 +156,23 @@ export const publicExports = (): ReadonlyArray<PublicExport> =>
     // an `@internal` export is exported for the package's own modules, not for users
     return list.filter((e) => !/^@internal\b/m.test(e.doc?.text ?? "")).map((e) => ({ ...e, module }))
   })
+
+/** The text of a doc comment before its first tag (empty when it has none). */
+export const summary = (doc: DocComment | undefined): string =>
+  (doc?.text ?? "").split(/^@/m)[0]!.trim()
+
+/**
+ * What an export says it is: its own comment's summary or, for a re-export whose specifier
+ * has none, the summary of the declaration it re-exports (what TypeDoc and editors show).
+ */
+export const description = (e: PublicExport): string => {
+  const own = summary(e.doc)
+  if (own !== "" || e.from === undefined || !e.from.specifier.startsWith(".")) return own
+  const file = path.join(root, path.dirname(e.module.file), e.from.specifier)
+  if (!fs.existsSync(file)) return own
+  const origin = exportsOf(fs.readFileSync(file, "utf8")).find((o) => o.name === e.from!.name)
+  return summary(origin?.doc)
+}
 
 /** `Gather.all` — how messages name an export. */
 export const label = (e: PublicExport): string => `${e.module.name}.${e.name}`

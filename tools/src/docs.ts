@@ -8,11 +8,17 @@
  * build. Whether the examples compile is checked by `tools/test/examples.test.ts` with the
  * workspace's own tsc, not here.
  *
+ * TypeDoc documents a re-export (`export { RunnerError } from "./internal/…"`) with the
+ * comment of the original declaration and ignores the one on the export specifier, where
+ * this repository writes the public `@example`: those examples are added to the
+ * reflection here, so the reference shows every example the check compiles.
+ *
  * `node tools/src/docs.ts [--out dir]`; fails (exit 1) on TypeDoc warnings or errors.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
-import { Application, ReflectionKind } from "typedoc"
-import { publicModules } from "./apidoc.ts"
+import { Application, Comment, CommentTag, type DeclarationReflection, ReflectionKind } from "typedoc"
+import { exportsOf, publicModules } from "./apidoc.ts"
 import { root } from "./exports.ts"
 
 const outArg = process.argv.indexOf("--out")
@@ -38,6 +44,21 @@ const app = await Application.bootstrapWithPlugins({
   validation: { notExported: false, invalidLink: true, notDocumented: false }
 })
 
+/** The `@example`s written on the module's `export { … } from` specifiers, added to what they document. */
+function addReexportExamples(module: DeclarationReflection, file: string): void {
+  for (const e of exportsOf(fs.readFileSync(file, "utf8"))) {
+    if (e.kind !== "re-export" || e.doc === undefined || e.doc.examples.length === 0) continue
+    const reflection = module.getChildByName(e.name) as DeclarationReflection | undefined
+    const target = reflection?.signatures?.[0] ?? reflection
+    if (target === undefined) continue
+    const comment = target.comment ??= new Comment()
+    if (comment.blockTags.some((tag) => tag.tag === "@example")) continue
+    for (const example of e.doc.examples) {
+      comment.blockTags.push(new CommentTag("@example", [{ kind: "code", text: "```ts\n" + example.code + "\n```" }]))
+    }
+  }
+}
+
 const project = await app.convert()
 if (project === undefined) process.exit(1)
 // a module is named as a user imports it, not by its path under the workspace
@@ -46,6 +67,7 @@ for (const child of project.children ?? []) {
   const file = child.sources?.[0]?.fullFileName
   const name = file === undefined ? undefined : nameOf.get(path.resolve(file))
   if (name !== undefined) child.name = name
+  if (file !== undefined) addReexportExamples(child, path.resolve(file))
 }
 await app.generateDocs(project, out)
 if (app.logger.hasErrors() || app.logger.hasWarnings()) process.exit(1)

@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import { exampleSnippets, label, publicExports } from "../src/apidoc.ts"
+import { description, exampleSnippets, label, publicExports } from "../src/apidoc.ts"
 import { typecheck } from "../src/snippets.ts"
 
 /**
@@ -27,6 +27,14 @@ describe("API reference", () => {
     // Each line: an entry of examples-missing.txt to remove (it has an example now, or is gone).
     const stale = baseline.filter((entry) => !without.some((e) => key(e) === entry))
     expect(stale).toEqual([])
+  })
+
+  it("every export of every public module says what it is (a re-export may say it where it is declared)", () => {
+    // Each line: where the export is, and its name as a user writes it.
+    const undescribed = publicExports()
+      .filter((e) => description(e) === "")
+      .map((e) => `${e.module.file}:${e.line} ${label(e)}: its doc comment has tags but no description`)
+    expect(undescribed).toEqual([])
   })
 
   it("every @example of the public modules compiles", () => {

@@ -355,6 +355,8 @@ export type Event = typeof Event.Type
 export type Mode = "hybrid" | "sequential"
 
 /**
+ * The options of one answer: its time budget, the mode, and the weather city.
+ *
  * @example
  * ```ts
  * import { Agent } from "@hybrid/agent"
@@ -410,6 +412,9 @@ export interface Options {
 }
 
 /**
+ * The agent as a service: `answer` and `stream` a query within a budget, over its running
+ * `sources`.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"

@@ -76,6 +76,27 @@ describe("hybrid CLI", () => {
     }
   }, 160_000)
 
+  it("demo without --json (not a terminal): a plain line per phase, every line within 80 columns, the answer wrapped at words", async () => {
+    const { code, stderr, stdout } = await hybrid(["demo", "--scale", "0.05", "--queries", "2"])
+    assert.strictEqual(code, 0, stderr)
+    const lines = stdout.split("\n")
+    for (const line of lines) assert.isAtMost([...line].length, 80, line)
+    assert.notMatch(stdout, /\x1b|\r/) // no terminal control codes when stdout is not a terminal
+    for (const phase of ["sequential", "hybrid"]) {
+      assert.include(stdout, `  ${phase}: starting the fixtures`)
+      assert.match(stdout, new RegExp(`  ${phase} 1/2: (weather|news|kb) ok after \\d+\\.\\d\\d s`))
+      assert.match(stdout, new RegExp(`  ${phase} 2/2: \\d+\\.\\d\\d s, weather ok, news ok, kb ok`))
+    }
+    // the answers' paragraphs are wrapped greedily at word boundaries: a line ends where the next word would not fit
+    const answer = lines.slice(lines.findIndex((l) => l.startsWith("  answer (")) + 1)
+    const block = answer.slice(0, answer.findIndex((l) => !l.startsWith("    ")))
+    assert.isAbove(block.length, 1)
+    for (let i = 0; i + 1 < block.length; i++) {
+      const next = block[i + 1]!.trim().split(" ")[0]!
+      assert.isAbove([...block[i]!].length + 1 + [...next].length, 80, `${block[i]} | ${next}`)
+    }
+  }, 160_000)
+
   it("a bad --faults entry, --scale or --queries: non-zero exit, the flag and the value named", async () => {
     // three independent runs, side by side: on a loaded 2-core CI machine each start-up can take many seconds
     const [faults, scale, queries] = await Promise.all([

@@ -163,7 +163,7 @@ describe("POST /v1/answer/stream", () => {
     })
   }, 30_000)
 
-  it("past the bound: a JSON 503 Overloaded with Retry-After, no stream; a client that goes away interrupts the work and frees its slot", () => {
+  it("past the bound: a JSON 503 Overloaded with Retry-After before the body is read, no stream; a client that goes away interrupts the work and frees its slot", () => {
     const script: Script = { asked: [], interrupted: [] }
     return withServer({ maxInFlight: 1, maxQueued: 0 }, scripted(script), async ({ admission, url }) => {
       const abort = new AbortController()
@@ -177,6 +177,10 @@ describe("POST /v1/answer/stream", () => {
       assert.strictEqual(shed.headers.get("retry-after"), "1")
       assert.include(shed.headers.get("content-type") ?? "", "application/json")
       assert.strictEqual(((await shed.json()) as any).error.tag, "Overloaded")
+      // refused before its body is read: a body that is not JSON is still a 503, not a 400
+      const unread = await fetch(`${url}/v1/answer`, { method: "POST", body: "{ not json", headers: { "content-type": "application/json" } })
+      assert.strictEqual(unread.status, 503)
+      assert.strictEqual(((await unread.json()) as any).error.tag, "Overloaded")
       abort.abort()
       await until("the held answer to be interrupted", () => script.interrupted.includes("hold"))
       await until("its slot to be free", async () => (await Effect.runPromise(admission.snapshot)).inFlight === 0)

@@ -212,6 +212,9 @@ export class LineTooLarge extends Schema.TaggedError<LineTooLarge>()("LineTooLar
 }
 
 /**
+ * The rate limits of a run: requests and tokens per minute, and whether concurrency adapts
+ * to overload.
+ *
  * @example
  * ```ts
  * import { Batch } from "@hybrid/core"
@@ -259,6 +262,9 @@ export interface Context {
 }
 
 /**
+ * What `run` takes: the input and output files, the handler, and how to run it
+ * (concurrency, limits, retries, resume).
+ *
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"

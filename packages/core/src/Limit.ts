@@ -335,6 +335,9 @@ export interface Reservation {
 }
 
 /**
+ * The options of `rate`: how many tokens per window, the algorithm, a call's cost, and an
+ * optional shared store.
+ *
  * @example
  * ```ts
  * import type { Limit } from "@hybrid/core"
@@ -742,6 +745,9 @@ export const isOverload = (error: unknown): boolean => {
 }
 
 /**
+ * The options of `adaptive`: where the limit starts, its bounds, and what counts as an
+ * overload signal.
+ *
  * @example
  * ```ts
  * import { Limit } from "@hybrid/core"
@@ -863,6 +869,9 @@ export const adaptive = (opts: AdaptiveOptions): Effect.Effect<AdaptiveLimiter> 
 }
 
 /**
+ * The options of `learned`: the bounds of the window it learns and how it reads an
+ * upstream's 429s and headers.
+ *
  * @example
  * ```ts
  * import type { Limit } from "@hybrid/core"

@@ -212,6 +212,9 @@ export interface Cancelled<In> {
 export type Outcome<In, Out, E> = Ok<In, Out> | Failed<In, E> | Cancelled<In>
 
 /**
+ * What one stage did in a run: items in and out, failures, busy and blocked time,
+ * utilization and queue depth.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -249,6 +252,9 @@ export interface StageReport {
 }
 
 /**
+ * What a run did: counts of inputs and outcomes, each stage's report, the bottleneck, and
+ * the wall time.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -281,6 +287,8 @@ export interface PipelineReport<In, Out, E> {
 }
 
 /**
+ * The options of a stage: its workers and the capacity of its input queue.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -302,6 +310,9 @@ export interface StageOptions {
 }
 
 /**
+ * The options of a batching stage: a stage's options plus the batch size and how long a
+ * batch may wait to fill.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -324,6 +335,9 @@ export interface BatchOptions extends StageOptions {
 }
 
 /**
+ * The options of `run`: the order of outcomes, a sink receiving each one, and a signal
+ * that stops the run.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"

@@ -70,6 +70,9 @@ import * as Limit from "./Limit.ts"
 import * as Retry from "./Retry.ts"
 
 /**
+ * The options of the Redis store: its key prefix, its timeout, the reservations' lease,
+ * and what a call does when Redis fails.
+ *
  * @example
  * ```ts
  * import type { RedisLimit } from "@hybrid/core"

@@ -49,6 +49,9 @@ import * as retryBudget from "./internal/retryBudget.ts"
 import type { LimitStoreError } from "./Limit.ts"
 
 /**
+ * How a backoff delay is randomized: `"full"` (the default), `"equal"`, `"decorrelated"`,
+ * or `"none"`.
+ *
  * @example
  * ```ts
  * import { Retry } from "@hybrid/core"
@@ -63,6 +66,9 @@ import type { LimitStoreError } from "./Limit.ts"
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
 
 /**
+ * The options of `policy`: how many retries, the backoff (base, factor, cap, jitter), a
+ * time limit, and which errors to retry.
+ *
  * @example
  * ```ts
  * import { Retry } from "@hybrid/core"
@@ -417,6 +423,9 @@ export interface Budget {
 }
 
 /**
+ * The options of `budget`: retries allowed per first attempt, a floor per second, and the
+ * window they are counted over.
+ *
  * @example
  * ```ts
  * import type { Retry } from "@hybrid/core"

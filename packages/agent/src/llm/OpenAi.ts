@@ -28,7 +28,12 @@
  *   agent answers extractively at once instead of spending its budget), then one probe
  *   is let through. With `HYBRID_REDIS_URL` (`Fleet.layer`), the circuit is the fleet's.
  * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
- *   header; errors carry the status and the server's message, never request headers.
+ *   header; errors carry the status and the server's message — scrubbed of the key, of
+ *   anything like a credential, cut to 200 characters — never request headers, and the
+ *   base URL without its userinfo.
+ * - **A cap on every answer** (`HYBRID_LLM_MAX_BYTES`): counted while the body streams
+ *   in; past it the call fails with `InvalidResponseError` (not retried) and nothing more
+ *   is read. `max_tokens` (`HYBRID_LLM_MAX_TOKENS`) caps the completion at the server.
  *
  * Configuration:
  *
@@ -46,6 +51,8 @@
  * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
  * | `HYBRID_LLM_BREAKER_FAILURES` | `5` consecutive failures open the circuit (`0`: no breaker) |
  * | `HYBRID_LLM_BREAKER_OPEN` | `30 seconds` before a probe                         |
+ * | `HYBRID_LLM_MAX_BYTES`    | `1MiB`: the largest chat answer read, streamed or not (`"4MiB"`, `"500 kB"` or bytes) |
+ * | `HYBRID_LLM_EMBEDDINGS_MAX_BYTES` | `32MiB`: the largest embeddings answer read |
  *
  * Gotchas:
  * - Text only: tools, files and structured output (`generateObject`) fail with
@@ -56,6 +63,9 @@
  *   format); another server's tokenizer may count differently — reconciliation with
  *   `usage` corrects under-estimates, not over-estimates.
  * - A prompt larger than the whole TPM budget can never run: `InvalidRequestError`.
+ * - A streamed answer carries ~150 bytes of JSON per delta: 1 MiB holds some 6,000
+ *   streamed tokens (a non-streamed one far more). Raise `HYBRID_LLM_MAX_BYTES` for
+ *   longer streamed answers.
  *
  * @example
  * ```ts
@@ -84,6 +94,7 @@ import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
+import * as Scrub from "../Scrub.ts"
 import * as Upstream from "../Upstream.ts"
 
 // --- settings ----------------------------------------------------------------------------
@@ -110,7 +121,9 @@ import * as Upstream from "../Upstream.ts"
  *   rpm: undefined,
  *   rateWindow: Duration.minutes(1),
  *   breakerFailures: 5,
- *   breakerOpen: Duration.seconds(30)
+ *   breakerOpen: Duration.seconds(30),
+ *   maxBytes: 1024 * 1024,
+ *   embeddingsMaxBytes: 32 * 1024 * 1024
  * }
  * const client = OpenAi.fromSettings(settings).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
@@ -137,6 +150,10 @@ export interface Settings {
   readonly breakerFailures: number
   /** How long the circuit stays open before one probe. */
   readonly breakerOpen: Duration.Duration
+  /** The largest chat answer read, in bytes (streamed: all its events). */
+  readonly maxBytes: number
+  /** The largest embeddings answer read, in bytes. */
+  readonly embeddingsMaxBytes: number
 }
 
 const optionalInt = (name: string, min: number) =>
@@ -178,7 +195,9 @@ export const config: Config.Config<Settings> = Config.all({
     Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),
     "HYBRID_LLM_BREAKER_FAILURES"
   ).pipe(Config.withDefault(5)),
-  breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30)))
+  breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30))),
+  maxBytes: Upstream.maxBytesConfig("HYBRID_LLM_MAX_BYTES", 1024 * 1024),
+  embeddingsMaxBytes: Upstream.maxBytesConfig("HYBRID_LLM_EMBEDDINGS_MAX_BYTES", 32 * 1024 * 1024)
 }).pipe(Config.map((s): Settings => ({
   ...s,
   baseUrl: s.baseUrl.replace(/\/+$/, ""),
@@ -537,6 +556,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
     const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
+    /** Removed from whatever the server's answers put in an error. */
+    const secrets = [settings.apiKey]
     const policy = Retry.policy<AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded>({
       times: settings.retries,
       base: 500,
@@ -567,6 +588,10 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           }))
         case "decode":
           return aiError(method, new AiError.InvalidResponseError({ description: `unexpected response body: ${error.detail}` }))
+        case "too-large":
+          return aiError(method, new AiError.InvalidResponseError({
+            description: `${error.detail} (${method === "embeddings" ? "HYBRID_LLM_EMBEDDINGS_MAX_BYTES" : "HYBRID_LLM_MAX_BYTES"})`
+          }))
         case "status": {
           const status = error.status ?? 0
           const http = { response: { status, headers: {} } }
@@ -638,7 +663,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
             method: "POST",
-            url: `${settings.baseUrl}${path}`,
+            url: Scrub.url(`${settings.baseUrl}${path}`),
             description: e._tag === "TimeoutExceeded"
               ? `no answer within ${e.timeout} ms`
               : `the caller's deadline passed after ${e.elapsed} ms`
@@ -646,13 +671,13 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         )
       )
 
-    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
-    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema)
+    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, maxBytes: number) =>
+    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema, { maxBytes, secrets })
 
     /** Reads a `stream: true` answer: each content delta to `onDelta`, the whole as a `ChatCompletion`. */
     const streamed = (onDelta: (text: string) => Effect.Effect<void>, sent: { emitted: boolean }) =>
     (request: HttpClientRequest.HttpClientRequest) =>
-      Effect.flatMap(Upstream.events(http, request, ChatChunk), (chunks) => {
+      Effect.flatMap(Upstream.events(http, request, ChatChunk, { maxBytes: settings.maxBytes, secrets }), (chunks) => {
         const acc = { id: "", model: settings.model, created: undefined as number | undefined, content: "", finish: null as string | null, usage: undefined as ChatCompletion["usage"] }
         return chunks.pipe(
           Stream.runForEach((chunk) => {
@@ -676,7 +701,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
             ...(acc.usage === undefined ? {} : { usage: acc.usage })
           }))
         )
-      })
+      }).pipe(Effect.scoped)
 
     const chatWith = (
       messages: ReadonlyArray<ChatMessage>,
@@ -694,7 +719,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         // a streamed answer is retried only until its first delta: after that the caller has seen text
         const sent = { emitted: false }
         const completion = yield* (onDelta === undefined
-          ? call("chat", "/chat/completions", body, json(ChatCompletion), estimate, (c) => c.usage?.total_tokens)
+          ? call("chat", "/chat/completions", body, json(ChatCompletion, settings.maxBytes), estimate, (c) => c.usage?.total_tokens)
           : call("chat", "/chat/completions", body, streamed(onDelta, sent), estimate, (c) => c.usage?.total_tokens, Retry.policy({
             times: settings.retries,
             base: 500,
@@ -728,7 +753,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         "embeddings",
         "/embeddings",
         { model: settings.embeddingModel, input: inputs, encoding_format: "float" },
-        json(Embeddings),
+        json(Embeddings, settings.embeddingsMaxBytes),
         estimate,
         (e) => e.usage?.total_tokens
       )

@@ -100,6 +100,9 @@ const listenReason = (cause: unknown): string => {
 // --- options -----------------------------------------------------------------------------
 
 /**
+ * The options of `hybrid serve`: where it listens, the default budget, the body limit,
+ * admission and shutdown.
+ *
  * @example
  * ```ts
  * import type { Server } from "@hybrid/agent"
@@ -201,7 +204,7 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
             // waiting longer than half the budget leaves too little for the answer: a 503 now is better
             maxWaitMs: budgetMs / 2,
             // sources cut by the deadline: this server is doing more than it can finish in time
-            strained: (a) => Streaming.timedOut(a.sources),
+            strained: (a) => Streaming.strained(a.sources, elapsed(), budgetMs),
             overloaded: (e) => e._tag === "NoAnswer" && Streaming.timedOut(e.sources)
           }
         ).pipe(
@@ -285,7 +288,12 @@ export const layer = (options: Options) => {
     apiRoutes,
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
-    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: scrub.all }),
+    Middleware.layer({
+      maxBodyBytes: options.maxBodyBytes ?? 65_536,
+      routes: routes(),
+      scrub: scrub.all,
+      answerPaths: ["/v1/answer", "/v1/answer/stream"]
+    }),
     options.cors === undefined ? Layer.empty : HttpRouter.cors({ allowedOrigins: [options.cors] })
   )
   const lifecycle = Layer.effectDiscard(Effect.gen(function*() {

@@ -44,6 +44,9 @@ import type * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
+ * The options of the streaming endpoint: the default budget and the scrubber of upstream
+ * text.
+ *
  * @example
  * ```ts
  * import type { Streaming } from "@hybrid/agent"
@@ -92,6 +95,24 @@ export const shown = (scrub: Scrub.Scrubber, sources: ReadonlyArray<Agent.Source
  * @category utils
  */
 export const timedOut = (sources: ReadonlyArray<Agent.SourceReport>): boolean => sources.some((s) => s.status === "timeout")
+
+/**
+ * Whether an answer says the server is doing more than it can finish in time (the
+ * overload signal for `Admission`): a source cut by the deadline, or more than 90 % of
+ * the budget gone, counted from the request's arrival (the queue included).
+ *
+ * @example
+ * ```ts
+ * import { Streaming } from "@hybrid/agent"
+ *
+ * Streaming.strained([], 1_900, 2_000) // true
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const strained = (sources: ReadonlyArray<Agent.SourceReport>, elapsedMs: number, budgetMs: number): boolean =>
+  timedOut(sources) || elapsedMs > 0.9 * budgetMs
 
 /** How a streamed answer ended, for the metrics and the overload signal. */
 interface Ending {
@@ -199,7 +220,7 @@ export const handler = (options: Options) => {
     // detached: the answer outlives this handler (it feeds the response); the response's end interrupts it
     const fiber = yield* admission.run(work, {
       maxWaitMs: budgetMs / 2,
-      strained: (ending) => timedOut(ending.sources)
+      strained: (ending) => strained(ending.sources, performance.now() - arrival, budgetMs)
     }).pipe(Effect.forkDetach({ startImmediately: true }))
     const refused = yield* Effect.raceFirst(
       Effect.as(Deferred.await(admitted), undefined),

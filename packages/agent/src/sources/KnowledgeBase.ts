@@ -59,14 +59,14 @@ export type Body = typeof Body.Type
  * @since 0.1.0
  * @category sources
  */
-export const make = (options: { readonly limit?: number | undefined } = {}) =>
-  Source.define({
-    name: "kb",
-    label: "Knowledge base",
-    schema: Body,
-    request: Source.search("/kb/search", options.limit ?? 3),
-    documents: (k) => k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text }))
-  })
+export const make = Source.searchApi({
+  name: "kb",
+  label: "Knowledge base",
+  schema: Body,
+  path: "/kb/search",
+  limit: 3,
+  documents: (k) => k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text }))
+})
 
 /**
  * The definition with its defaults (3 documents).

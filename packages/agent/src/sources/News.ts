@@ -64,14 +64,14 @@ export type Body = typeof Body.Type
  * @since 0.1.0
  * @category sources
  */
-export const make = (options: { readonly limit?: number | undefined } = {}) =>
-  Source.define({
-    name: "news",
-    label: "News",
-    schema: Body,
-    request: Source.search("/news", options.limit ?? 10),
-    documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
-  })
+export const make = Source.searchApi({
+  name: "news",
+  label: "News",
+  schema: Body,
+  path: "/news",
+  limit: 10,
+  documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
+})
 
 /**
  * The definition with its defaults (10 articles).

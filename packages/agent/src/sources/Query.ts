@@ -20,6 +20,8 @@
  */
 
 /**
+ * A query as the sources read it: the text asked, its content words, and its city.
+ *
  * @example
  * ```ts
  * import { Query } from "@hybrid/agent"

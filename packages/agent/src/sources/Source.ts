@@ -13,7 +13,7 @@
  *
  * | `reason`         | `kind`                             | when                                          |
  * |------------------|------------------------------------|-----------------------------------------------|
- * | `"failed"`       | `"connection"`, `"status"`, `"decode"` | refused / reset, non-2xx, a body that is not the Schema |
+ * | `"failed"`       | `"connection"`, `"status"`, `"decode"`, `"too-large"` | refused / reset (also mid-body), non-2xx, a whole body that is not the Schema, a body past `HYBRID_NAME_MAX_BYTES` |
  * | `"timeout"`      | `"timeout"`, `"deadline"`          | the source's timeout, or the caller's `Deadline` |
  * | `"circuit-open"` | `"circuit-open"`                   | the breaker rejected the call: no request sent |
  * | `"rate-limited"` | `"status"` (429), `"rate-limit"`   | the server said 429 to the last attempt, or our own RPM limit had no slot within the timeout |
@@ -22,12 +22,12 @@
  *
  * ```text
  * Limit.concurrency (concurrency)           optional: calls past it queue (the breaker never sees them)
- *   Retry.retry(policy)                     connection, timeout, 408/409/429/5xx; waits ≥ Retry-After
+ *   Retry.retry(policy)                     connection (a body broken off too), timeout, 408/409/429/5xx; waits ≥ Retry-After
  *     Hedge.after(hedgeAfter)               optional: a backup request when the first is slow
  *       CircuitBreaker.execute({ key })     one circuit per source; open → fails fast, nothing sent
  *         Limit.rate (rpm)                  waits its turn, at most `timeout`
  *         Deadline.timeout(timeout)         per attempt, capped by the caller's Deadline
- *           Upstream.json                   GET + status policy + Schema decode
+ *           Upstream.json                   GET + status policy + capped read (maxBytes) + Schema decode
  * ```
  *
  * Configuration (`NAME` is the definition's name upper-cased — `WEATHER`, `NEWS`, `KB`;
@@ -43,8 +43,12 @@
  * | `HYBRID_NAME_RPM`             | unlimited (`0` = unlimited)     |
  * | `HYBRID_NAME_CONCURRENCY`     | unlimited (`0` = unlimited): calls in flight at once |
  * | `HYBRID_NAME_HEDGE_AFTER`     | off                             |
- * | `HYBRID_NAME_BREAKER_FAILURES`| `5` consecutive failures open the circuit |
- * | `HYBRID_NAME_BREAKER_OPEN`    | `30 seconds` before a probe     |
+ * | `HYBRID_NAME_BREAKER_FAILURES`| `5`: the fewest failures that open the circuit (from a fresh circuit: 5 in a row) |
+ * | `HYBRID_NAME_BREAKER_RATE`    | `0.5`: …once this share of the last `BREAKER_WINDOW` recorded calls failed |
+ * | `HYBRID_NAME_BREAKER_WINDOW`  | `20` recorded calls                 |
+ * | `HYBRID_NAME_BREAKER_OPEN`    | `30 seconds` before the circuit lets probes through |
+ * | `HYBRID_NAME_BREAKER_PROBES`  | `3` calls at once while half-open (the first decides) |
+ * | `HYBRID_NAME_MAX_BYTES`       | `8MiB`: the largest body read (`"512KiB"`, `"2 MB"` or bytes); past it `too-large`, read no further |
  *
  * Metrics: `hybrid_source_latency_ms` (histogram, per `source`, every `get` including
  * retries), `hybrid_source_failures_total` (counter, per `source`, `reason`, `kind`),
@@ -55,9 +59,20 @@
  *   waiting for it would spend the caller's budget. The error carries the circuit's
  *   `retryAfter`.
  * - A malformed 200 body is not retried (as openai-node does not retry parse errors): a
- *   server that answers garbage rarely stops doing so between two attempts.
- * - Only 5xx, 408, connection errors and timeouts count against the circuit; 429 and
- *   other 4xx are the caller's problem, not the server's health, and are ignored by it.
+ *   server that answers garbage rarely stops doing so between two attempts. Neither is
+ *   a body past the cap. A body that breaks off mid-way is a transport failure: retried.
+ * - Only 5xx, 408, connection errors, timeouts, undecodable and oversized bodies count
+ *   against the circuit; 429 and other 4xx are the caller's problem, not the server's
+ *   health, and are ignored by it — and so are calls cut by the caller's own deadline,
+ *   and calls waiting for a `concurrency` slot (they queue outside the breaker).
+ * - The circuit trips on a failure *rate* (Effect's `CircuitBreaker.rate`), not on a run
+ *   of consecutive failures: under concurrency a burst of slow answers ends many calls
+ *   at once, and a run of 5 is no evidence that a source is failing. From a fresh circuit
+ *   `BREAKER_FAILURES` failures in a row still open it.
+ * - Half-open, Effect's breaker admits one probe and rejects every other call; here up to
+ *   `BREAKER_PROBES − 1` more calls run beside the probe (their outcomes are not
+ *   recorded: the probe's closes or reopens the circuit), so a recovering source is not
+ *   reported `circuit-open` to every concurrent caller. Past that, `circuit-open`.
  * - The timeout is per attempt; `Retry` does not start an attempt that cannot finish
  *   before the caller's `Deadline`, so wrap calls in `Deadline.within(budget)`.
  *
@@ -82,7 +97,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Stream } from "effect"
+import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
@@ -123,7 +138,7 @@ export type Reason = typeof Reason.Type
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literals(["connection", "status", "decode", "timeout", "deadline", "circuit-open", "rate-limit"])
+export const Kind = Schema.Literals(["connection", "status", "decode", "too-large", "timeout", "deadline", "circuit-open", "rate-limit"])
 /** @since 0.1.0 @category models */
 export type Kind = typeof Kind.Type
 
@@ -260,8 +275,17 @@ export interface Settings {
   readonly concurrency: number | undefined
   /** Start a backup request after this long; `undefined` = no hedging. */
   readonly hedgeAfter: Duration.Duration | undefined
+  /** The fewest recorded failures that open the circuit (the rate policy's `minimumCalls`). */
   readonly breakerFailures: number
+  /** The share of failures in the window that opens the circuit, in (0, 1]. */
+  readonly breakerRate: number
+  /** The recorded calls the rate is taken over (at least `breakerFailures`). */
+  readonly breakerWindow: number
   readonly breakerOpen: Duration.Duration
+  /** Calls allowed at once while half-open, the probe included (≥ 1). */
+  readonly breakerProbes: number
+  /** The largest body read, in bytes; past it the call fails with kind `too-large`. */
+  readonly maxBytes: number
 }
 
 /**
@@ -336,10 +360,18 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
     concurrency: optional(intAtLeast(0, `${prefix}CONCURRENCY`), defaults.concurrency),
     hedgeAfter: optional(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
     breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(Config.withDefault(defaults.breakerFailures ?? 5)),
-    breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30)))
+    breakerRate: Config.schema(
+      Schema.NumberFromString.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)),
+      `${prefix}BREAKER_RATE`
+    ).pipe(Config.withDefault(defaults.breakerRate ?? 0.5)),
+    breakerWindow: intAtLeast(1, `${prefix}BREAKER_WINDOW`).pipe(Config.withDefault(defaults.breakerWindow ?? 20)),
+    breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30))),
+    breakerProbes: intAtLeast(1, `${prefix}BREAKER_PROBES`).pipe(Config.withDefault(defaults.breakerProbes ?? 3)),
+    maxBytes: Upstream.maxBytesConfig(`${prefix}MAX_BYTES`, defaults.maxBytes ?? Upstream.defaultMaxBytes)
   }).pipe(Config.map((s): Settings => ({
     name,
     ...s,
+    breakerWindow: Math.max(s.breakerWindow, s.breakerFailures),
     url: s.url.replace(/\/+$/, ""),
     rpm: s.rpm === 0 ? undefined : s.rpm,
     concurrency: s.concurrency === 0 ? undefined : s.concurrency,
@@ -404,6 +436,9 @@ export const breakerState = Metric.gauge("hybrid_source_breaker_state", {
 })
 
 /**
+ * The state of a source's circuit breaker: closed (calls go through), half-open (one
+ * probe), open (calls fail fast).
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -496,6 +531,43 @@ export const search = (path: string, limit: number) => (query: Query): Request =
   path,
   params: { q: query.terms, limit: String(limit) }
 })
+
+/**
+ * A search API's definition maker, the number of results a parameter: each definition it
+ * makes asks `GET path?q=<the query's terms>&limit=<limit>`, `limit` defaulting to the
+ * spec's. `News.make` and `KnowledgeBase.make` are two.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
+ * const make = Source.searchApi({
+ *   name: "tickets",
+ *   label: "Support tickets",
+ *   schema: Body,
+ *   path: "/tickets",
+ *   limit: 5,
+ *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
+ * })
+ * const tickets = make({ limit: 20 }) // GET /tickets?q=…&limit=20
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const searchApi = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  spec: Omit<Definition<S>, "request" | "defaults"> & {
+    readonly path: string
+    readonly limit: number
+    readonly defaults?: DefaultsInput | undefined
+  }
+) =>
+(options: { readonly limit?: number | undefined } = {}): Definition<S> => {
+  const { limit, path, ...definition } = spec
+  return define({ ...definition, request: search(path, options.limit ?? limit) })
+}
 
 /**
  * A definition, its body's type inferred from `schema` (an identity function).
@@ -629,6 +701,7 @@ const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome
     case "connection":
     case "timeout":
     case "decode":
+    case "too-large":
       return CircuitBreaker.failure()
     case "status":
       return error.status !== undefined && (error.status >= 500 || error.status === 408)
@@ -640,7 +713,10 @@ const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome
 }
 
 const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError =>
-  sourceError(name, error.kind, error.detail, { status: error.status, retryAfter: error.retryAfter })
+  sourceError(name, error.kind, error.kind === "too-large" ? `${error.detail} (${envPrefix(name)}MAX_BYTES)` : error.detail, {
+    status: error.status,
+    retryAfter: error.retryAfter
+  })
 
 const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) =>
   error._tag === "TimeoutExceeded"
@@ -655,7 +731,7 @@ const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): S
         retryAfter: reason.retryAfter
       })
     case "CircuitHalfOpen":
-      return sourceError(name, "circuit-open", "circuit half-open; a probe is running")
+      return sourceError(name, "circuit-open", "circuit half-open; its probes are running")
     default:
       return sourceError(name, "circuit-open", `circuit store unavailable: ${reason.message}`)
   }
@@ -675,6 +751,28 @@ const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): Sour
   })
 }
 
+/**
+ * The trip policy of a source: open once `breakerFailures` calls are recorded and
+ * `breakerRate` of the last `breakerWindow` failed.
+ *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * Source.tripPolicy({ breakerFailures: 5, breakerRate: 0.5, breakerWindow: 20 })
+ * // { _tag: "Rate", threshold: 0.5, size: 20, minimumCalls: 5 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const tripPolicy = (settings: Pick<Settings, "breakerFailures" | "breakerRate" | "breakerWindow">): CircuitBreaker.TripPolicy =>
+  CircuitBreaker.rate({
+    threshold: settings.breakerRate,
+    size: Math.max(settings.breakerWindow, settings.breakerFailures),
+    minimumCalls: settings.breakerFailures
+  })
+
 /** The breaker of one source (a memory store unless a `CircuitBreakerStore` is provided), its state on a gauge. */
 const breakerOf = (settings: Settings) =>
   Effect.gen(function*() {
@@ -683,9 +781,11 @@ const breakerOf = (settings: Settings) =>
       ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value)
       : CircuitBreaker.layerStoreMemory()
     const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
+      tripPolicy: tripPolicy(settings),
       openDuration: settings.breakerOpen
     }).pipe(Effect.provide(storeContext))
+    // half-open: the breaker's own probe, and up to breakerProbes − 1 calls beside it
+    const companions = yield* Semaphore.make(settings.breakerProbes - 1)
     const key = `@hybrid/agent/source/${settings.name}`
     const gauge = Metric.withAttributes(breakerState, { source: settings.name })
     yield* Metric.update(gauge, 0)
@@ -703,7 +803,16 @@ const breakerOf = (settings: Settings) =>
       execute: <A>(self: Effect.Effect<A, SourceError>) =>
         self.pipe(
           breaker.execute({ key, classify }),
-          Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(fromBreaker(settings.name, e)))
+          Effect.catchTag("CircuitBreakerError", (e) =>
+            e.reason._tag !== "CircuitHalfOpen" || settings.breakerProbes === 1
+              ? Effect.fail(fromBreaker(settings.name, e))
+              : self.pipe(
+                Semaphore.withPermitsIfAvailable(companions, 1),
+                Effect.flatMap(Option.match({
+                  onNone: () => Effect.fail(fromBreaker(settings.name, e)),
+                  onSome: Effect.succeed
+                }))
+              ))
         )
     }
   })
@@ -727,7 +836,11 @@ const breakerOf = (settings: Settings) =>
  *   concurrency: 4,
  *   hedgeAfter: undefined,
  *   breakerFailures: 5,
- *   breakerOpen: Duration.seconds(30)
+ *   breakerRate: 0.5,
+ *   breakerWindow: 20,
+ *   breakerOpen: Duration.seconds(30),
+ *   breakerProbes: 3,
+ *   maxBytes: 2 * 1024 * 1024
  * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
@@ -764,7 +877,7 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
 
     const attempt = (request: HttpClientRequest.HttpClientRequest) => {
       const one = waitTurn.pipe(
-        Effect.andThen(Upstream.json(client, request, definition.schema).pipe(
+        Effect.andThen(Upstream.json(client, request, definition.schema, { maxBytes: settings.maxBytes }).pipe(
           Effect.mapError((e) => fromUpstream(name, e)),
           Deadline.timeout(settings.timeout),
           Effect.mapError((e) => e._tag === "SourceError" ? e : fromTimeout(name, e))
