@@ -114,6 +114,7 @@ describe.skipIf(!enabled)("Fleet: a source's circuit breaker shared through Redi
         HYBRID_NEWS_RETRIES: "0",
         HYBRID_NEWS_BREAKER_FAILURES: "3",
         HYBRID_NEWS_BREAKER_OPEN: "1500 millis",
+        HYBRID_NEWS_BREAKER_PROBES: "1", // one probe for the fleet (the default lets 3 run at once half-open)
         HYBRID_NEWS_TIMEOUT: "3 seconds"
       }
       // every process starts now (imports take seconds on a loaded machine), each phase releases its own

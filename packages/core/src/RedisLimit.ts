@@ -460,6 +460,9 @@ return math.max(0, balance)`
 ).withReturnType<number>()
 
 /**
+ * Options of `budgetStore`: the key prefix, the timeout of each store call, and what a
+ * retry budget does when Redis fails.
+ *
  * @example
  * ```ts
  * import type { RedisLimit } from "@hybrid/core"
@@ -679,6 +682,8 @@ const learnedStateScript = Redis.script(
 ).withReturnType<readonly [string | null, string | null]>()
 
 /**
+ * Options of `learnedStore`: the key prefix and the timeout of each store call.
+ *
  * @example
  * ```ts
  * import type { RedisLimit } from "@hybrid/core"
