@@ -169,6 +169,24 @@ describe("Upstream: response caps, enforced while streaming", () => {
       yield* Effect.promise(() => waitFor(() => sent.closed))
     }))
 
+  live("an error answer with an endless body: kind status at once, 64 KiB of it read for the message, then cut off", () =>
+    Effect.gen(function*() {
+      const sent = { bytes: 0, closed: false }
+      const server = yield* hostile((_req, res) => {
+        res.writeHead(503, { "content-type": "text/plain", "retry-after": "1" })
+        res.write("overloaded, try later. ")
+        pump(res, Buffer.alloc(16 * 1024, "x"), sent, 200 * MiB)
+      })
+      const http = yield* client
+      const error = upstreamFailure(yield* Effect.exit(Upstream.json(http, HttpClientRequest.get(server.url), City)))
+      assert.strictEqual(error.kind, "status")
+      assert.strictEqual(error.status, 503)
+      assert.isTrue(error.serverMessage?.startsWith("overloaded, try later."))
+      assert.isAtMost(error.serverMessage?.length ?? 0, 200)
+      yield* Effect.promise(() => waitFor(() => sent.closed))
+      assert.isBelow(sent.bytes, 32 * MiB)
+    }))
+
   live("a source past HYBRID_<NAME>_MAX_BYTES fails with too-large naming the source and the cap, not retried", () =>
     Effect.gen(function*() {
       const big = JSON.stringify({ ...FixtureData.weather(1, "Lisbon"), padding: "p".repeat(MiB) })

@@ -484,7 +484,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           description: `the request needs ${error.cost} tokens, more than the whole budget of ${error.limit} per window`
         }))
         : error._tag === "LimitStoreError"
-        ? aiError(method, new AiError.UnknownError({ description: error.message }))
+        ? aiError(method, new AiError.UnknownError({ description: Scrub.patterns.text(error.message) }))
         : aiError(method, new AiError.RateLimitError({}))
 
     /** What the `Upstream` boundary reported, as the `AiError` effect/ai expects. */

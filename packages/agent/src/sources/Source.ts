@@ -102,6 +102,7 @@ import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
 import type * as Processing from "../processing/Processing.ts"
+import * as Scrub from "../Scrub.ts"
 import * as Upstream from "../Upstream.ts"
 import type { Query } from "./Query.ts"
 
@@ -733,7 +734,7 @@ const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): S
     case "CircuitHalfOpen":
       return sourceError(name, "circuit-open", "circuit half-open; its probes are running")
     default:
-      return sourceError(name, "circuit-open", `circuit store unavailable: ${reason.message}`)
+      return sourceError(name, "circuit-open", `circuit store unavailable: ${Scrub.patterns.text(reason.message)}`)
   }
 }
 
@@ -871,7 +872,7 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
       Effect.mapError((error) =>
         Predicate.isTagged(error, "TimeoutExceeded") || Predicate.isTagged(error, "DeadlineExceeded")
           ? sourceError(name, "rate-limit", `no slot of ${settings.rpm} requests/minute within ${Duration.toMillis(settings.timeout)} ms`)
-          : sourceError(name, "rate-limit", String(error.message))
+          : sourceError(name, "rate-limit", Scrub.patterns.text(String(error.message)))
       )
     )
 
