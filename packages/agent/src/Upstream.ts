@@ -263,6 +263,14 @@ export const parseRetryAfter = (
 /** Request headers whose values are credentials. */
 const credentialHeader = /^(?:proxy-)?authorization$|api[-_]?key|auth[-_]?token|^cookie$/i
 
+const urlPassword = (url: string): string => {
+  try {
+    return new URL(url).password
+  } catch {
+    return "" // not a URL: no password in it
+  }
+}
+
 /** The credentials `request` carries: its credential headers' values (and the token after a scheme), its URL's password. */
 const requestSecrets = (request: HttpClientRequest.HttpClientRequest): Array<string> => {
   const found: Array<string> = []
@@ -274,11 +282,14 @@ const requestSecrets = (request: HttpClientRequest.HttpClientRequest): Array<str
     const token = /^\s*[A-Za-z]+\s+(\S+)\s*$/.exec(text)?.[1]
     if (token !== undefined) found.push(token)
   }
-  try {
-    const password = new URL(request.url).password
-    if (password !== "") found.push(password, decodeURIComponent(password))
-  } catch {
-    // not a URL: nothing to find
+  const password = urlPassword(request.url)
+  if (password !== "") {
+    found.push(password)
+    try {
+      found.push(decodeURIComponent(password))
+    } catch {
+      // a malformed %-escape: the raw form is enough
+    }
   }
   return found
 }

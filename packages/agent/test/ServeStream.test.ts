@@ -178,12 +178,20 @@ describe("POST /v1/answer/stream", () => {
       assert.include(shed.headers.get("content-type") ?? "", "application/json")
       assert.strictEqual(((await shed.json()) as any).error.tag, "Overloaded")
       // refused before its body is read: a body that is not JSON is still a 503, not a 400
-      const unread = await fetch(`${url}/v1/answer`, { method: "POST", body: "{ not json", headers: { "content-type": "application/json" } })
+      const unread = await fetch(`${url}/v1/answer`, {
+        method: "POST",
+        body: "{ not json",
+        headers: { "content-type": "application/json", "x-request-id": "shed-1" }
+      })
       assert.strictEqual(unread.status, 503)
+      assert.strictEqual(unread.headers.get("x-request-id"), "shed-1")
+      assert.strictEqual(unread.headers.get("retry-after"), "1")
       assert.strictEqual(((await unread.json()) as any).error.tag, "Overloaded")
       abort.abort()
       await until("the held answer to be interrupted", () => script.interrupted.includes("hold"))
       await until("its slot to be free", async () => (await Effect.runPromise(admission.snapshot)).inFlight === 0)
+      const metrics = await (await fetch(`${url}/metrics`)).text()
+      assert.match(metrics, /hybrid_serve_shed_total\{reason="overloaded"\} 2/)
       const after = await stream(url, { query: "x" })
       assert.strictEqual(after.status, 200)
       assert.strictEqual(parse(await after.text()).at(-1)!.event, "answer")

@@ -41,6 +41,7 @@
  * @since 0.1.0
  */
 import { createServer } from "node:http"
+import type * as Http from "node:http"
 import * as os from "node:os"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Console, Duration, Effect, Layer, Option, Predicate, Schema } from "effect"
@@ -55,6 +56,7 @@ import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 import * as Middleware from "./Middleware.ts"
+import * as Shed from "./Shed.ts"
 import * as Streaming from "./Streaming.ts"
 
 // --- errors ------------------------------------------------------------------------------
@@ -152,6 +154,9 @@ export const defaultMaxInFlight = (): number => 4 * Math.max(1, os.availablePara
 
 /** The longest budget a request may ask for. */
 const maxBudgetMs = 60_000
+
+/** The paths whose requests run under `Admission` (and are shed before their body is read). */
+const answerPaths = ["/v1/answer", "/v1/answer/stream"]
 
 /** Paths outside the HttpApi, with their methods. */
 const extraRoutes: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
@@ -288,12 +293,7 @@ export const layer = (options: Options) => {
     apiRoutes,
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
-    Middleware.layer({
-      maxBodyBytes: options.maxBodyBytes ?? 65_536,
-      routes: routes(),
-      scrub: scrub.all,
-      answerPaths: ["/v1/answer", "/v1/answer/stream"]
-    }),
+    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: scrub.all, answerPaths }),
     options.cors === undefined ? Layer.empty : HttpRouter.cors({ allowedOrigins: [options.cors] })
   )
   const lifecycle = Layer.effectDiscard(Effect.gen(function*() {
@@ -312,13 +312,23 @@ export const layer = (options: Options) => {
       })
     )
   }))
+  const maxBodyBytes = options.maxBodyBytes ?? 65_536
   const listener = Layer.mergeAll(
     Layer.effect(
       HttpServer.HttpServer,
-      NodeHttpServer.make(() => createServer({ keepAliveTimeout: 1_000 }), {
-        port: options.port,
-        host: options.host,
-        gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)
+      Effect.gen(function*() {
+        const control = yield* Admission.Admission
+        const context = yield* Effect.context<never>()
+        // CORS on: a browser needs its headers even on a 503, so the middleware sheds instead
+        const shed = (server: Http.Server) =>
+          options.cors === undefined
+            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes })
+            : server
+        return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout: 1_000 })), {
+          port: options.port,
+          host: options.host,
+          gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)
+        })
       }).pipe(
         Effect.mapError((e) => new ListenError({ host: options.host, port: options.port, reason: listenReason(e.cause) }))
       )
