@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Agent, FixtureData, Processing, Query } from "@hybrid/agent"
+import * as Corpus from "../src/fixtures/corpus.ts"
 
 /** Each sample query: the section of the docs the knowledge base must rank first, and the topic its top passages must name. */
 const expected: ReadonlyArray<{ readonly title: string; readonly topic: RegExp }> = [
@@ -32,16 +33,31 @@ describe("FixtureData", () => {
       }
     }).pipe(Effect.provide(Processing.layerInProcess())))
 
-  it("knowledge-base documents are the project's docs: prose without code blocks, at most ~2,000 characters", () => {
+  it("knowledge-base documents are the project's docs: prose without code blocks, at most ~3,000 characters", () => {
     const { documents } = FixtureData.kb(1, "NodeRunner worker threads", 5)
     assert.strictEqual(documents.length, 5)
     for (const doc of documents) {
       assert.notInclude(doc.text, "```")
       assert.notInclude(doc.text, "@since")
-      assert.isAtMost(doc.text.length, 2_000 + 1_000) // the context, plus at most one long paragraph
+      assert.isAtMost(doc.text.length, 3_000 + 1_000) // the context, plus at most one long paragraph
     }
     assert.isTrue(documents.every((d, i) => i === 0 || d.score <= documents[i - 1]!.score))
     assert.deepStrictEqual(FixtureData.kb(1, "zzzz qqqq").documents, [])
+  })
+
+  it("the corpus: two sections with one heading both stay searchable; a hit's context is its page's neighbours", () => {
+    const text = (topic: string) => `This section is about ${topic}, with enough words to be a passage of its own.`
+    const index = Corpus.index([
+      { id: "guide", sections: [{ id: "guide#setup", title: "Setup", text: text("bananas") }, { id: "guide#setup", title: "Setup", text: text("cherries") }] },
+      { id: "other", sections: [{ id: "other#x", title: "Elsewhere", text: text("dates") }] }
+    ])
+    const [hit] = index.search("cherries", 3)
+    assert.strictEqual(hit?.passage.title, "Setup")
+    assert.include(hit!.text, "cherries")
+    assert.include(hit!.text, "bananas") // the page's other passage, as context
+    assert.notInclude(hit!.text, "dates") // never another page's
+    assert.strictEqual(index.search("bananas cherries", 3).length, 1) // the second hit is inside the first one's context
+    assert.deepStrictEqual(Corpus.tokenize("NodeRunner.runParts"), ["Node", "Runner", "run", "Parts"])
   })
 
   it("news reads like news: seeded stories, the best matches first, no query words pasted in", () => {

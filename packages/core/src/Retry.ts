@@ -45,6 +45,8 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Option, Predicate, Random, Schedule } from "effect"
 import * as Deadline from "./Deadline.ts"
 import * as options from "./internal/options.ts"
+import * as retryBudget from "./internal/retryBudget.ts"
+import type { LimitStoreError } from "./Limit.ts"
 
 /**
  * How a backoff delay is randomized: `"full"` (the default), `"equal"`, `"decorrelated"`,
@@ -390,7 +392,10 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
 /**
  * A retry budget shared by many callers: retries are allowed only up to `ratio` of the
  * first attempts seen in the last `window`, plus `minPerSecond` retries per second, so a
- * failing dependency cannot cause a retry storm (Finagle's and gRPC's retry budgets).
+ * failing dependency cannot cause a retry storm (Finagle's `RetryBudget`, gRPC's retry
+ * throttling). On a shared store (`RedisLimit.budgetStore`, or `SharedBudgetStore`) the
+ * counts are the whole fleet's: eight replicas together retry at most `ratio` of their
+ * combined traffic, not eight times the floor.
  *
  * @example
  * ```ts
@@ -399,7 +404,7 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
  *
  * const program = Effect.gen(function*() {
  *   const budget: Retry.Budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1 })
- *   return yield* budget.available // retries allowed right now
+ *   return yield* budget.available // 10: the floor of 1 per second over the 10 s window
  * })
  * ```
  *
@@ -407,12 +412,14 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
  * @category models
  */
 export interface Budget {
-  /** Retries the budget would allow right now. */
+  /** Retries the budget would allow right now (`NaN` when its store fails). */
   readonly available: Effect.Effect<number>
-  /** @internal */
-  readonly recordAttempt: (now: number) => void
-  /** @internal */
-  readonly tryWithdraw: (now: number) => boolean
+  /** The budget's name in a shared store. */
+  readonly key: string
+  /** Counts one first attempt (a store failure is logged once, and the attempt not counted). */
+  readonly deposit: Effect.Effect<void>
+  /** Takes one retry if the window has one to spare; a store failure refuses it (fail closed). */
+  readonly withdraw: Effect.Effect<boolean>
 }
 
 /**
@@ -421,73 +428,196 @@ export interface Budget {
  *
  * @example
  * ```ts
- * import { Retry } from "@hybrid/core"
+ * import type { Retry } from "@hybrid/core"
  *
- * // retries may add at most 20 % to the traffic, plus 2 per second, counted over 30 s
- * const options: Retry.BudgetOptions = { ratio: 0.2, minPerSecond: 2, window: "30 seconds" }
- * const budget = Retry.budget(options)
+ * const tenPercent: Retry.BudgetOptions = { ratio: 0.1, minPerSecond: 1, window: "10 seconds", key: "llm-retries" }
  * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface BudgetOptions {
+export interface BudgetOptions<R = never> {
   /** Retries allowed per first attempt, in [0, 1]. */
   readonly ratio: number
-  /** Retries per second always allowed, whatever the traffic. */
+  /** Retries per second always allowed, whatever the traffic (for the whole fleet on a shared store). */
   readonly minPerSecond: number
-  /** How far back attempts and retries are counted. Default 10 s. */
+  /** How far back attempts and retries are counted (in 10 buckets). Default 10 s. */
   readonly window?: Duration.Input | undefined
+  /** The budget's name in a shared store (required with `store`). Default: unique to this budget. */
+  readonly key?: string | undefined
+  /**
+   * Where the counts live: `memoryBudgetStore` (the default, this process) or a shared
+   * one such as `RedisLimit.budgetStore()` (every process using the same `key`).
+   * Without `store`, a keyed budget uses `SharedBudgetStore` when it is provided.
+   */
+  readonly store?: BudgetStore<R> | undefined
 }
 
 /**
- * Creates a retry budget to share between `retry` calls (`retry(policy, { budget })`).
- * Retries it refuses fail with the original error (report reason `"budget"`).
+ * One budget, as `Retry.budget` asks a `BudgetStore` for it.
+ *
+ * @example
+ * ```ts
+ * import type { Retry } from "@hybrid/core"
+ *
+ * const spec: Retry.BudgetSpec = { key: "llm-retries", ratio: 0.1, minPerSecond: 1, windowMillis: 10_000 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetSpec {
+  readonly key: string
+  readonly ratio: number
+  readonly minPerSecond: number
+  readonly windowMillis: number
+}
+
+/**
+ * A budget's counts in a `BudgetStore`: each operation is one atomic step (one script on
+ * Redis). Counting is by buckets of a tenth of the window (see `Retry.budget`).
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
  * import { Retry } from "@hybrid/core"
  *
- * declare const callApi: (id: number) => Effect.Effect<string, Error>
+ * const program = Effect.gen(function*() {
+ *   const ledger: Retry.BudgetLedger = yield* Retry.memoryBudgetStore.ledger({ key: "k", ratio: 0.5, minPerSecond: 0, windowMillis: 1_000 })
+ *   yield* ledger.deposit
+ *   yield* ledger.deposit
+ *   return yield* ledger.withdraw // true: 2 attempts × 0.5 earn one retry
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetLedger {
+  readonly deposit: Effect.Effect<void, LimitStoreError>
+  readonly withdraw: Effect.Effect<boolean, LimitStoreError>
+  readonly available: Effect.Effect<number, LimitStoreError>
+}
+
+/**
+ * Where a `Retry.budget` keeps its counts: `memoryBudgetStore` in this process,
+ * `RedisLimit.budgetStore` in Redis for a fleet.
+ *
+ * @example
+ * ```ts
+ * import type { Retry } from "@hybrid/core"
+ *
+ * const describe = (store: Retry.BudgetStore<unknown>): string => `retry counts kept in ${store.name}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetStore<R = never> {
+  /** Names the store in errors and warnings. */
+  readonly name: string
+  readonly ledger: (spec: BudgetSpec) => Effect.Effect<BudgetLedger, never, R>
+}
+
+/**
+ * The default budget store: counts in this process (`Clock` time, so `TestClock` drives it).
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Retry.budget({ ratio: 0.2, minPerSecond: 1, store: Retry.memoryBudgetStore })
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const memoryBudgetStore: BudgetStore = {
+  name: "memory",
+  ledger: (spec) =>
+    Effect.sync(() => {
+      const counts = new retryBudget.Counts(spec)
+      return {
+        deposit: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => counts.deposit(now))),
+        withdraw: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => counts.withdraw(now))),
+        available: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => counts.available(now)))
+      }
+    })
+}
+
+/**
+ * The store every `Retry.budget` **with a `key`** and no `store` option uses when this
+ * service is provided (e.g. by `RedisLimit.layer`, or the agent's `Fleet.layer`):
+ * how an application shares its named retry budgets without passing a store to each.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Retry.budget({ ratio: 0.1, minPerSecond: 1, key: "llm-retries" }).pipe(
+ *   Effect.provide(Layer.succeed(Retry.SharedBudgetStore, Retry.memoryBudgetStore))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class SharedBudgetStore extends Context.Service<SharedBudgetStore, BudgetStore>()("@hybrid/core/Retry/SharedBudgetStore") {}
+
+let budgetKeys = 0
+
+/**
+ * Creates a retry budget to share between `retry` calls (`retry(policy, { budget })`):
+ * in any window (sliding by a tenth of `window`), retries ≤ `ratio` × first attempts +
+ * `minPerSecond` × `window` — across every process sharing `store` and `key`. Retries it
+ * refuses fail with the original error (report reason `"budget"`). When a shared store
+ * fails, retries are refused (fail closed: an outage is no time for extra load) and one
+ * warning is logged; `RedisLimit.budgetStore`'s fallback counts locally instead.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * declare const callApi: Effect.Effect<string, { readonly _tag: "Http503" }>
  *
  * const program = Effect.gen(function*() {
- *   const budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1 })
- *   const policy = Retry.policy({ times: 3 })
- *   // every call shares the budget: a failing upstream gets ~10 % more calls, not 4×
- *   return yield* Effect.forEach([1, 2, 3], (id) => callApi(id).pipe(Retry.retry(policy, { budget })), { concurrency: 3 })
+ *   const budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1, key: "api-retries" })
+ *   return yield* callApi.pipe(Retry.retry(Retry.policy({ times: 3 }), { budget }))
  * })
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const budget = (opts: BudgetOptions): Effect.Effect<Budget> => {
+export const budget = <R = never>(opts: BudgetOptions<R>): Effect.Effect<Budget, never, R> => {
   const where = "Retry.budget"
   const ratio = options.ratio(where, "ratio", opts.ratio)
   const minPerSecond = options.finite(where, "minPerSecond", opts.minPerSecond)
-  const window = options.duration(where, "window", opts.window ?? 10_000, true)
-  return Effect.sync(() => {
-    const attempts: Array<number> = []
-    const retries: Array<number> = []
-    const prune = (now: number) => {
-      while (attempts.length > 0 && attempts[0]! <= now - window) attempts.shift()
-      while (retries.length > 0 && retries[0]! <= now - window) retries.shift()
-    }
-    const balance = (now: number) => {
-      prune(now)
-      return Math.floor(ratio * attempts.length + minPerSecond * (window / 1000)) - retries.length
-    }
+  const windowMillis = options.duration(where, "window", opts.window ?? 10_000, true)
+  if (opts.store !== undefined && opts.store !== memoryBudgetStore && opts.key === undefined) {
+    options.reject(where, "key", undefined, "a key naming the shared budget (with store)")
+  }
+  const key = opts.key ?? `@hybrid/core/Retry.budget/${++budgetKeys}`
+  return Effect.gen(function*() {
+    const shared = opts.store === undefined && opts.key !== undefined
+      ? yield* Effect.serviceOption(SharedBudgetStore)
+      : Option.none()
+    const store: BudgetStore<R> = opts.store ?? (Option.isSome(shared) ? shared.value : memoryBudgetStore as BudgetStore<R>)
+    const ledger = yield* store.ledger({ key, ratio, minPerSecond, windowMillis })
+    let warned = false
+    const warnOnce = (error: LimitStoreError) =>
+      Effect.suspend(() => {
+        if (warned) return Effect.void
+        warned = true
+        return Effect.logWarning(`Retry.budget ${JSON.stringify(key)}: ${error.message}; refusing retries while the store fails`)
+      })
     return {
-      available: Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, balance(now))),
-      recordAttempt: (now) => {
-        attempts.push(now)
-      },
-      tryWithdraw: (now) => {
-        if (balance(now) < 1) return false
-        retries.push(now)
-        return true
-      }
+      key,
+      available: Effect.catch(ledger.available, (error) => Effect.as(warnOnce(error), Number.NaN)),
+      deposit: Effect.catch(ledger.deposit, warnOnce),
+      withdraw: Effect.catch(ledger.withdraw, (error) => Effect.as(warnOnce(error), false))
     }
   })
 }
@@ -520,7 +650,7 @@ export const retry = <E2>(policy: Policy<E2>, opts?: { readonly budget?: Budget 
     const state = makeState(settings.base)
     const budget = opts?.budget
     const first = yield* Clock.currentTimeMillis
-    budget?.recordAttempt(first)
+    if (budget !== undefined) yield* budget.deposit
     let attempts = 0
     while (true) {
       const started = yield* Clock.currentTimeMillis
@@ -543,7 +673,7 @@ export const retry = <E2>(policy: Policy<E2>, opts?: { readonly budget?: Budget 
       })
       const reason: GiveUpReason | undefined = decision._tag === "GiveUp"
         ? decision.reason
-        : budget !== undefined && !budget.tryWithdraw(now)
+        : budget !== undefined && !(yield* budget.withdraw)
         ? "budget"
         : undefined
       if (reason !== undefined) {

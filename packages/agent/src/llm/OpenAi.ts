@@ -21,6 +21,17 @@
  *   `usage.total_tokens` differs, the reservation is reconciled with it (`Limit.rate`'s
  *   `reserve` / `reconcile`): an overrun is charged, a surplus refunded at once.
  *   `HYBRID_LLM_RPM` limits requests.
+ * - **A circuit breaker** (Effect's `CircuitBreaker`, keyed by the endpoint): after
+ *   `HYBRID_LLM_BREAKER_FAILURES` consecutive failures — 5xx, 408, connection errors,
+ *   timeouts; not 429 or other 4xx — calls fail fast for `HYBRID_LLM_BREAKER_OPEN`
+ *   without a request (an `AiError` `InternalProviderError` saying so, not retried: the
+ *   agent answers extractively at once instead of spending its budget), then one probe
+ *   is let through. With `HYBRID_REDIS_URL` (`Fleet.layer`), the circuit is the fleet's.
+ * - **A retry budget** (`Retry.budget`, keyed by the endpoint): retries are at most
+ *   `HYBRID_LLM_RETRY_BUDGET` (default 0.2) of the first attempts of the last 10 s, plus
+ *   `HYBRID_LLM_RETRY_FLOOR` (default 1) per second — for the whole fleet under
+ *   `Fleet.layer` — so an LLM outage does not meet a retry storm. A refused retry fails
+ *   with the attempt's own error.
  * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
  *   header; errors carry the status and the server's message — scrubbed of the key, of
  *   anything like a credential, cut to 200 characters — never request headers, and the
@@ -43,6 +54,10 @@
  * | `HYBRID_LLM_TPM`          | unlimited                                           |
  * | `HYBRID_LLM_RPM`          | unlimited                                           |
  * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
+ * | `HYBRID_LLM_BREAKER_FAILURES` | `5` consecutive failures open the circuit (`0`: no breaker) |
+ * | `HYBRID_LLM_BREAKER_OPEN` | `30 seconds` before a probe                         |
+ * | `HYBRID_LLM_RETRY_BUDGET` | `0.2` retries per first attempt (over 10 s)         |
+ * | `HYBRID_LLM_RETRY_FLOOR`  | `1` retry per second allowed whatever the traffic   |
  * | `HYBRID_LLM_MAX_BYTES`    | `1MiB`: the largest chat answer read, streamed or not (`"4MiB"`, `"500 kB"` or bytes) |
  * | `HYBRID_LLM_EMBEDDINGS_MAX_BYTES` | `32MiB`: the largest embeddings answer read |
  *
@@ -80,9 +95,10 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Duration, Effect, Layer, Metric, Option, Queue, Redacted, Schema, Stream } from "effect"
+import { Cause, Config, Context, Duration, Effect, Exit, Layer, Metric, Option, Queue, Redacted, Schema, type Scope, Stream } from "effect"
 import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } from "effect/ai"
 import { HttpClient, HttpClientRequest } from "effect/http"
+import { CircuitBreaker } from "effect/persistence"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
 import * as Scrub from "../Scrub.ts"
@@ -111,10 +127,14 @@ import * as Upstream from "../Upstream.ts"
  *   tpm: undefined,
  *   rpm: undefined,
  *   rateWindow: Duration.minutes(1),
+ *   breakerFailures: 5,
+ *   breakerOpen: Duration.seconds(30),
+ *   retryBudget: 0.2,
+ *   retryFloor: 1,
  *   maxBytes: 1024 * 1024,
  *   embeddingsMaxBytes: 32 * 1024 * 1024
  * }
- * const client = OpenAi.fromSettings(settings).pipe(Effect.provide(NodeHttpClient.layerUndici))
+ * const client = OpenAi.fromSettings(settings).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
  * @since 0.1.0
@@ -135,6 +155,14 @@ export interface Settings {
   /** Requests per `rateWindow`; `undefined` = unlimited. */
   readonly rpm: number | undefined
   readonly rateWindow: Duration.Duration
+  /** Consecutive failures that open the circuit; `0`: no breaker. */
+  readonly breakerFailures: number
+  /** How long the circuit stays open before one probe. */
+  readonly breakerOpen: Duration.Duration
+  /** Retries allowed per first attempt (in [0, 1]), counted over 10 s. */
+  readonly retryBudget: number
+  /** Retries per second allowed whatever the traffic. */
+  readonly retryFloor: number
   /** The largest chat answer read, in bytes (streamed: all its events). */
   readonly maxBytes: number
   /** The largest embeddings answer read, in bytes. */
@@ -176,6 +204,17 @@ export const config: Config.Config<Settings> = Config.all({
   tpm: optionalInt("HYBRID_LLM_TPM", 0),
   rpm: optionalInt("HYBRID_LLM_RPM", 0),
   rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
+  breakerFailures: Config.schema(
+    Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),
+    "HYBRID_LLM_BREAKER_FAILURES"
+  ).pipe(Config.withDefault(5)),
+  breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30))),
+  retryBudget: Config.schema(Schema.NumberFromString.check(Schema.isBetween({ minimum: 0, maximum: 1 })), "HYBRID_LLM_RETRY_BUDGET").pipe(
+    Config.withDefault(0.2)
+  ),
+  retryFloor: Config.schema(Schema.NumberFromString.check(Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRY_FLOOR").pipe(
+    Config.withDefault(1)
+  ),
   maxBytes: Upstream.maxBytesConfig("HYBRID_LLM_MAX_BYTES", 1024 * 1024),
   embeddingsMaxBytes: Upstream.maxBytesConfig("HYBRID_LLM_EMBEDDINGS_MAX_BYTES", 32 * 1024 * 1024)
 }).pipe(Config.map((s): Settings => ({
@@ -361,6 +400,72 @@ export const estimateTokens = (messages: ReadonlyArray<ChatMessage>): number => 
  */
 export const tokens = Metric.counter("hybrid_llm_tokens_total", { description: "LLM tokens reported by the server" })
 
+// --- the circuit breaker -----------------------------------------------------------------
+
+type Attempt = AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded
+
+/** What counts against the circuit: the server's health (5xx, 408, connection errors, timeouts), not 429 or our own limits. */
+const classify = <A>(exit: Exit.Exit<A, Attempt>): CircuitBreaker.Outcome => {
+  if (Exit.isSuccess(exit)) return CircuitBreaker.success
+  const error = exit.cause.reasons.find(Cause.isFailReason)?.error
+  if (error === undefined) return Cause.hasInterruptsOnly(exit.cause) ? CircuitBreaker.ignored : CircuitBreaker.failure()
+  if (error._tag === "TimeoutExceeded") return CircuitBreaker.failure()
+  if (error._tag === "DeadlineExceeded") return CircuitBreaker.ignored
+  if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError" ? CircuitBreaker.failure() : CircuitBreaker.ignored
+  const status = statusOf(error)
+  return status !== undefined && (status >= 500 || status === 408) ? CircuitBreaker.failure() : CircuitBreaker.ignored
+}
+
+/** The endpoint without credentials (a URL's userinfo never reaches a key in Redis). */
+const endpointOf = (baseUrl: string): string => {
+  try {
+    const url = new URL(baseUrl)
+    return `${url.origin}${url.pathname}`
+  } catch {
+    return "unparsable-base-url"
+  }
+}
+
+/**
+ * The LLM's breaker: Effect's `CircuitBreaker` on the provided `CircuitBreakerStore`
+ * (Redis under `Fleet.layer`) or in memory, keyed by the endpoint.
+ */
+const breakerOf = (settings: Settings) =>
+  Effect.gen(function*() {
+    if (settings.breakerFailures === 0) {
+      return {
+        execute: (_method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>) => self,
+        circuit: Effect.succeed("closed" as const)
+      }
+    }
+    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
+    const breaker = yield* CircuitBreaker.make({
+      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
+      openDuration: settings.breakerOpen
+    }).pipe(Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory()))
+    const key = `@hybrid/agent/llm/${endpointOf(settings.baseUrl)}`
+    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) => {
+      const reason = error.reason
+      const description = reason._tag === "CircuitOpen"
+        ? `circuit open after ${settings.breakerFailures} consecutive failures; next probe in ${Duration.format(reason.retryAfter)}`
+        : reason._tag === "CircuitHalfOpen"
+        ? "circuit half-open; a probe is running"
+        : `circuit store unavailable: ${reason.message}`
+      return aiError(method, new AiError.InternalProviderError({ description }))
+    }
+    return {
+      execute: (method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>): Effect.Effect<A, Attempt, R> =>
+        self.pipe(
+          breaker.execute({ key, classify: classify<A> }),
+          Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(refused(method, e)))
+        ),
+      circuit: breaker.state(key).pipe(
+        Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
+        Effect.orElseSucceed(() => "closed" as const)
+      )
+    }
+  })
+
 // --- the client --------------------------------------------------------------------------
 
 const MODULE = "OpenAi"
@@ -435,6 +540,8 @@ export class Client extends Context.Service<Client, {
   readonly embeddings: (inputs: ReadonlyArray<string>) => Effect.Effect<Embeddings, AiError.AiError>
   /** Token accounting so far. */
   readonly usage: Effect.Effect<TokenUsage>
+  /** The circuit breaker's state (`"closed"` when there is none or its store fails). */
+  readonly circuit: Effect.Effect<"closed" | "open" | "half-open">
 }>()("@hybrid/agent/OpenAi/Client") {
   /** Reads the `Config`. */
   static readonly layer: Layer.Layer<Client, Config.ConfigError, HttpClient.HttpClient> = Layer.effect(
@@ -461,9 +568,16 @@ export class Client extends Context.Service<Client, {
  * @since 0.1.0
  * @category constructors
  */
-export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"], never, HttpClient.HttpClient> =>
+export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"], never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
+    const breaker = yield* breakerOf(settings)
+    // keyed, so under Fleet.layer the fleet's retries to this endpoint are counted together
+    const budget = yield* Retry.budget({
+      ratio: settings.retryBudget,
+      minPerSecond: settings.retryFloor,
+      key: `@hybrid/agent/llm/retries/${endpointOf(settings.baseUrl)}`
+    })
     const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
     const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
@@ -554,7 +668,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         (metered) =>
           rpm === undefined
             ? metered
-            : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered)
+            : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered),
+        breaker.execute(method)
       )
     }
 
@@ -568,7 +683,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       retry: typeof policy = policy
     ): Effect.Effect<A, AiError.AiError> =>
       post(method, path, body, read, estimate, total).pipe(
-        Retry.retry(retry),
+        Retry.retry(retry, { budget }),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
@@ -673,7 +788,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       return result
     })
 
-    return Client.of({ settings, chat, chatStream, embeddings, usage: Effect.sync(() => ({ ...counters })) })
+    return Client.of({ settings, chat, chatStream, embeddings, usage: Effect.sync(() => ({ ...counters })), circuit: breaker.circuit })
   })
 
 /**
@@ -688,13 +803,13 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
  * const program = Effect.gen(function*() {
  *   const client = yield* OpenAi.make
  *   return client.settings.model
- * }).pipe(Effect.provide(NodeHttpClient.layerUndici)) // "gpt-4o-mini" unless OPENAI_MODEL is set
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)) // "gpt-4o-mini" unless OPENAI_MODEL is set
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient> = Effect.gen(function*() {
+export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient | Scope.Scope> = Effect.gen(function*() {
   return yield* fromSettings(yield* config)
 })
 
