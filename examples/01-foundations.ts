@@ -9,7 +9,7 @@
  *
  * Run: pnpm example 01 [--scale 0.05]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect } from "effect"
 import { Gather } from "@hybrid/core"
 import { ms, seconds } from "./scale.ts"

@@ -11,7 +11,7 @@
  *
  * Run: pnpm example 02 [--scale 0.05]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit, Fiber, Stream } from "effect"
 import { Gather, TaskGroup } from "@hybrid/core"
 import { ms, seconds } from "./scale.ts"

@@ -10,7 +10,7 @@
  *
  * Run: pnpm example 03 [--scale 0.05]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Gather, Retry } from "@hybrid/core"

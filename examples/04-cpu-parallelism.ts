@@ -10,7 +10,7 @@
  *
  * Run: pnpm example 04 [--scale 0.05]   (--scale shrinks the CPU work too)
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect } from "effect"
 import os from "node:os"
 import { Gather, NodeRunner, Runner } from "@hybrid/core"

@@ -16,7 +16,7 @@
  *
  * Run: pnpm example 05 [--scale 0.05]   (--scale shrinks the waits and the CPU work)
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Clock, Console, Duration, Effect } from "effect"
 import os from "node:os"
 import { Gather, Limit, NodeRunner, Pipeline, Runner } from "@hybrid/core"

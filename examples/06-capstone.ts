@@ -18,7 +18,7 @@
  *
  * Run: pnpm example 06 [--scale 0.05]   (--scale shrinks the latencies and the CPU work)
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Duration, Effect } from "effect"
 import os from "node:os"
 import { Agent, Fixtures } from "@hybrid/agent"

@@ -7,7 +7,7 @@
  *
  * Run: pnpm example 07 [--scale 0.05]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Schema } from "effect"
 import { Agent, Faults, Fixtures, Source } from "@hybrid/agent"
 import { ms, scale } from "./scale.ts"

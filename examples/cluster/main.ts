@@ -15,7 +15,7 @@
  * Needs PostgreSQL: HYBRID_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
  * Run: pnpm example cluster [--scale 0.05]
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Runner } from "@hybrid/core"
 import { ClusterRunner } from "@hybrid/cluster"
 import { type ChildProcess, spawn } from "node:child_process"

@@ -3,7 +3,7 @@
  * Hosts the prime-counting task on a one-worker `NodeRunner` pool (two runners on a
  * two-core machine use both cores) and serves until stopped.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ClusterRunner } from "@hybrid/cluster"
 import { Effect, Layer } from "effect"
 import { Tasks } from "../workers/primes.ts"

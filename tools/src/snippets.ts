@@ -75,13 +75,15 @@ export const readmes = (): ReadonlyArray<string> => [
 
 /**
  * A relative import that names no file of the snippet names a file of `examples/` (the
- * README's snippets are the lessons' code): it is rewritten to that file's path.
+ * README's snippets are the lessons' code) or of `examples/workers/` (`./primes.ts`, the
+ * CPU task that the README and the doc comments' worker examples share): it is rewritten
+ * to that file's path.
  */
 const resolveBeside = (snippet: Snippet, folder: string, text: string): string =>
   text.replace(/(from\s+|import\s*\(\s*)"(\.\.?\/[^"]+)"/g, (whole, lead: string, specifier: string) => {
     if (snippet.files.some((f) => `./${f.name}` === specifier)) return whole
-    const beside = path.join(root, "examples", specifier)
-    if (!fs.existsSync(beside)) return whole
+    const beside = ["examples", "examples/workers"].map((dir) => path.join(root, dir, specifier)).find(fs.existsSync)
+    if (beside === undefined) return whole
     return `${lead}${JSON.stringify(path.relative(folder, beside).split(path.sep).join("/"))}`
   })
 

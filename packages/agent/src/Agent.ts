@@ -92,6 +92,15 @@ import * as Weather from "./sources/Weather.ts"
  * How a source fared: `"ok"`, or the `SourceError` reason that left it out (a processing
  * failure is `"failed"`, or `"timeout"` when the deadline cut it).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const missing = (answer: Agent.Answer) => answer.sources.filter((s) => s.status !== "ok").map((s) => s.name)
+ * const isStatus = Schema.is(Agent.Status) // (u: unknown) => u is Agent.Status
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -103,6 +112,14 @@ export type Status = typeof Status.Type
  * One source of an answer: its name (the definition's: `"weather"`, `"news"`, `"kb"`, …), status, the
  * milliseconds it took (fetch and processing, or until it failed) and, unless `ok`,
  * what went wrong.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const line = (r: Agent.SourceReport) => `${r.name}: ${r.status} in ${r.ms} ms${r.error === undefined ? "" : ` (${r.error})`}`
+ * const report = new Agent.SourceReport({ name: "news", status: "timeout", ms: 1200, error: "no answer within 1.2 s" })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -127,6 +144,14 @@ export class SourceReport extends Schema.Class<SourceReport>("@hybrid/agent/Agen
  *   its fetch ends, a task runs on one core, and no schedule on that many cores finishes
  *   the context phase sooner.
  *
+ * @example
+ * ```ts
+ * import { Agent } from "@hybrid/agent"
+ *
+ * // how close the call came to the critical path of its own stages
+ * const efficiency = (t: Agent.Timings) => `${t.total} ms for a bound of ${t.bound} ms (×${(t.total / t.bound).toFixed(2)})`
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -144,6 +169,13 @@ export class Timings extends Schema.Class<Timings>("@hybrid/agent/Agent/Timings"
  * How the text was made: by the LLM from the top chunks, or extractively from the
  * processed summaries (no LLM: short budget or LLM failure).
  *
+ * @example
+ * ```ts
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const label = (s: Agent.Synthesis) => s === "llm" ? "written by the model" : "extracted from the sources"
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -154,6 +186,18 @@ export type Synthesis = typeof Synthesis.Type
 /**
  * An answer: the text, every source exactly once (in the order of the definitions), the timings, and
  * whether it is `degraded` (a source missing, or no LLM synthesis).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Agent, Fixtures } from "@hybrid/agent"
+ *
+ * // an Answer is a Schema class: encode it to send it as JSON
+ * const json = Agent.answer("What is the weather in Lisbon?", { budget: "2 seconds" }).pipe(
+ *   Effect.flatMap(Schema.encodeEffect(Agent.Answer)),
+ *   Effect.provide(Fixtures.layerAgent({ scale: 0.05, runner: "in-process" }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -169,6 +213,17 @@ export class Answer extends Schema.Class<Answer>("@hybrid/agent/Agent/Answer")({
 /**
  * No source answered and the LLM did not either: there is nothing to answer from.
  * `sources` says what happened to each source, `llm` to the LLM.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const text = Agent.answer("What is new about electric cars?", { budget: "2 seconds" }).pipe(
+ *   Effect.map((answer) => answer.text),
+ *   Effect.catchTag("NoAnswer", (e) => Effect.succeed(`Sorry, no source answered (llm: ${e.llm}).`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -188,6 +243,17 @@ export class NoAnswer extends Schema.TaggedError<NoAnswer>()("NoAnswer", {
 /**
  * A source settled — answered and processed (`ok`), or left out — with its report.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schema, Stream } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const progress = Agent.stream("Will it rain in Oslo?", { budget: "2 seconds" }).pipe(
+ *   Stream.filter(Schema.is(Agent.SourceSettled)),
+ *   Stream.runForEach(({ report }) => Effect.log(`${report.name}: ${report.status}`))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category events
  */
@@ -195,6 +261,14 @@ export const SourceSettled = Schema.TaggedStruct("SourceSettled", { report: Sour
 
 /**
  * Every source has settled: the context phase took `ms`, `ok` sources are in it.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const done = Agent.ContextDone.make({ ms: 412, ok: 3 })
+ * const describe = (e: typeof Agent.ContextDone.Type) => `${e.ok} sources in ${e.ms} ms, now asking the LLM`
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -204,6 +278,18 @@ export const ContextDone = Schema.TaggedStruct("ContextDone", { ms: Schema.Numbe
 /**
  * A piece of the LLM's text, as it arrives.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schema, Stream } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * // print the LLM's text as it arrives
+ * const typing = Agent.stream("What do experts say about e-bikes?", { budget: "3 seconds" }).pipe(
+ *   Stream.filter(Schema.is(Agent.Token)),
+ *   Stream.runForEach(({ text }) => Effect.sync(() => process.stdout.write(text)))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category events
  */
@@ -211,6 +297,18 @@ export const Token = Schema.TaggedStruct("Token", { text: Schema.String })
 
 /**
  * The answer: the last event of a stream that succeeds.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema, Stream } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const final = Agent.stream("Weather in Berlin?", { budget: "2 seconds" }).pipe(
+ *   Stream.filter(Schema.is(Agent.Done)),
+ *   Stream.runHead,
+ *   Effect.map((done) => done._tag === "Some" ? done.value.answer.text : "")
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -221,6 +319,15 @@ export const Done = Schema.TaggedStruct("Done", { answer: Answer })
  * What `Agent.stream` emits, in order: a `SourceSettled` per source as it settles, one
  * `ContextDone`, the LLM's `Token`s (none for an extractive answer), then `Done` with
  * the `Answer`. A Schema, so a server can send each event as JSON (server-sent events).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * // one server-sent event per agent event
+ * const toSse = (event: Agent.Event) => `event: ${event._tag}\ndata: ${JSON.stringify(Schema.encodeSync(Agent.Event)(event))}\n\n`
+ * ```
  *
  * @since 0.1.0
  * @category events
@@ -233,12 +340,31 @@ export type Event = typeof Event.Type
  * `"hybrid"` (default): all sources at once, each processed as it arrives.
  * `"sequential"`: the same steps one after another.
  *
+ * @example
+ * ```ts
+ * import { Agent } from "@hybrid/agent"
+ *
+ * // the same query both ways, to see what concurrency buys
+ * const modes: ReadonlyArray<Agent.Mode> = ["sequential", "hybrid"]
+ * const runs = modes.map((mode) => Agent.answer("Weather in Oslo?", { budget: "5 seconds", mode }))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export type Mode = "hybrid" | "sequential"
 
 /**
+ * The options of one answer: its time budget, the mode, and the weather city.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const options: Agent.AnswerOptions = { budget: "1500 millis", city: "Porto" }
+ * const answer = Agent.answer("Should I take an umbrella?", options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -255,6 +381,15 @@ export interface AnswerOptions {
 
 /**
  * The agent's settings.
+ *
+ * @example
+ * ```ts
+ * import { Agent, KnowledgeBase, Weather } from "@hybrid/agent"
+ *
+ * // two sources instead of three, and more time kept for the LLM
+ * const options: Agent.Options = { sources: [Weather.source, KnowledgeBase.source], llmReserve: "4 seconds", city: "Paris" }
+ * const agent = Agent.layer(options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -277,6 +412,21 @@ export interface Options {
 }
 
 /**
+ * The agent as a service: `answer` and `stream` a query within a budget, over its running
+ * `sources`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() {
+ *   const agent = yield* Agent.Agent
+ *   const answer = yield* agent.answer("Weather in Lisbon?", { budget: "2 seconds" })
+ *   return `${answer.text} (${agent.sources.length} sources)`
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */
@@ -295,6 +445,22 @@ export class Agent extends Context.Service<Agent, {
 /**
  * The services `Agent.layer` needs.
  *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Layer } from "effect"
+ * import { Runner } from "@hybrid/core"
+ * import { Agent, OpenAi } from "@hybrid/agent"
+ *
+ * // what Agent.layer needs: an HTTP client, a language model and a Runner for the CPU work
+ * declare const runner: Layer.Layer<Runner.Runner>
+ * const dependencies: Layer.Layer<Agent.Dependencies, unknown> = Layer.mergeAll(
+ *   NodeHttpClient.layerUndici,
+ *   OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici)),
+ *   runner
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -303,6 +469,15 @@ export type Dependencies = HttpClient.HttpClient | LanguageModel.LanguageModel |
 /**
  * The capstone's sources: Weather, News (10 articles), Knowledge base (3 documents).
  *
+ * @example
+ * ```ts
+ * import { Agent, Source } from "@hybrid/agent"
+ *
+ * declare const tickets: Source.Definition
+ * // the default three, plus one of your own
+ * const agent = Agent.layer({ sources: [...Agent.defaultSources, tickets] })
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -310,6 +485,17 @@ export const defaultSources: ReadonlyArray<Source.Definition> = [Weather.source,
 
 /**
  * Answers `query` with the current `Agent`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Agent, Fixtures } from "@hybrid/agent"
+ *
+ * const program = Agent.answer("What is new about electric cars, and will it rain in Oslo?", { budget: "2 seconds" }).pipe(
+ *   Effect.tap((answer) => Effect.log(answer.text, answer.degraded ? "(degraded)" : "")),
+ *   Effect.provide(Fixtures.layerAgent({ scale: 0.05, runner: "in-process" }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -341,17 +527,27 @@ export const stream = (query: string, options: AnswerOptions): Stream.Stream<Eve
 
 /**
  * The capstone's sample queries (`hybrid demo`, the `agent` benchmark, lesson 06): each
- * names a city (for the weather) and a topic (for the news and the knowledge base).
+ * asks about one part of this project (the fixture knowledge base is its documentation),
+ * a news topic and a city's weather, so every source has something to say. A test checks
+ * which passage of the docs the knowledge base ranks first for each.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * const all = Effect.forEach(Agent.sampleQueries, (query) => Agent.answer(query, { budget: "3 seconds" }))
+ * ```
  *
  * @since 0.1.0
  * @category constants
  */
 export const sampleQueries: ReadonlyArray<string> = [
-  "How does the asyncio event loop schedule coroutines, and what is the weather in Lisbon?",
-  "What is new about electric cars, and will it rain in Oslo?",
-  "Should I cycle to work in Amsterdam today, and what do experts say about e-bikes?",
-  "What are the trade-offs of vector databases for a team in Berlin?",
-  "Is remote work here to stay? Give me the weather in London too."
+  "What does Deadline.within do, and will it rain in Lisbon?",
+  "How does Retry use a Retry-After header, and what is new about electric cars?",
+  "When does a circuit breaker open, and should I cycle to work in Amsterdam today?",
+  "How does a TaskGroup cancel its children when one fails, and what is new about remote work in Berlin?",
+  "How does Hedge cut tail latency, and is it snowing in Oslo?"
 ]
 
 // --- the agent ---------------------------------------------------------------------------
@@ -694,7 +890,7 @@ export const make = (
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Agent, KnowledgeBase, OpenAi, Processing, Weather } from "@hybrid/agent"
  *
  * // two sources only, over HYBRID_WEATHER_URL, HYBRID_KB_URL and OPENAI_BASE_URL

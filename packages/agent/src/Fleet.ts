@@ -2,10 +2,14 @@
  * One agent, many processes: with `HYBRID_REDIS_URL` set, every replica of the agent,
  * `hybrid batch` and `hybrid serve` share through that Redis
  *
- * - each source's **circuit breaker** (Effect's `CircuitBreaker` with its Redis store,
- *   keyed per source): the fleet opens and half-opens one circuit together;
+ * - each source's and the LLM's **circuit breaker** (Effect's `CircuitBreaker` with its
+ *   Redis store, keyed per source and per LLM endpoint): the fleet opens and half-opens
+ *   one circuit together;
  * - every **named rate limit** (`Limit.rate` with a `key`: a source's rpm, the LLM's
- *   rpm/tpm, `hybrid batch --rpm/--tpm`) on `RedisLimit`: one exact sliding window.
+ *   rpm/tpm, `hybrid batch --rpm/--tpm`) on `RedisLimit`: one exact sliding window;
+ * - every **named retry budget** (`Retry.budget` with a `key`) and **learned limit**
+ *   (`Limit.learned` with a `key`): the fleet's retries counted together, and a rate
+ *   learned from one replica's 429s pacing them all.
  *
  * Unset, everything stays in memory, per process, as before. Read with `Config`:
  *
@@ -28,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Config, Duration, Effect, Layer, Option } from "effect"
 import { CircuitBreaker, type Redis } from "effect/persistence"
 import { RedisLimit } from "@hybrid/core"
@@ -55,9 +59,10 @@ export const config = Config.all({
 }).pipe(Config.map((c) => ({ ...c, url: Option.getOrUndefined(c.url) })))
 
 /**
- * With `HYBRID_REDIS_URL`: `CircuitBreaker.CircuitBreakerStore` on Redis and
- * `Limit.SharedRateStore` on Redis (`RedisLimit.layer`); without it, nothing (the
- * sources' breakers and the limits stay in memory). Its outputs are looked up with
+ * With `HYBRID_REDIS_URL`: `CircuitBreaker.CircuitBreakerStore` on Redis and, through
+ * `RedisLimit.layer`, `Limit.SharedRateStore`, `Retry.SharedBudgetStore` and
+ * `Limit.SharedLearnedStore` on Redis; without it, nothing (breakers, limits, budgets
+ * stay in memory). Its outputs are looked up with
  * `Effect.serviceOption`, so the type says `never`.
  *
  * @example

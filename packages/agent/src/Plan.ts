@@ -31,6 +31,15 @@
 /**
  * Time kept after the LLM's cut-off to assemble the answer (ms).
  *
+ * @example
+ * ```ts
+ * import { Plan } from "@hybrid/agent"
+ *
+ * // the LLM is cut this long before the deadline, to leave time to assemble the answer
+ * const plan = Plan.make({ start: 0, deadline: 2000, llmReserveMs: 800 })
+ * plan.llmEnd === 2000 - Plan.assemblyMarginMs // true
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -38,6 +47,14 @@ export const assemblyMarginMs = 10
 
 /**
  * The deadlines of one answer, instants on Effect's `Clock` (ms).
+ *
+ * @example
+ * ```ts
+ * import { Plan } from "@hybrid/agent"
+ *
+ * const plan: Plan.Plan = Plan.make({ start: 0, deadline: 3000, llmReserveMs: 1000 })
+ * // { start: 0, deadline: 3000, contextEnd: 2000, llmEnd: 2990, reserved: true }
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -115,6 +115,9 @@ export interface Shown {
 }
 
 /**
+ * The options of `make`: the secrets to remove, and how much of a message is looked at and
+ * kept.
+ *
  * @example
  * ```ts
  * import { Redacted } from "effect"

@@ -1,59 +1,102 @@
 /**
  * The one HTTP boundary of the agent: every request to an upstream — a source's API or
  * the LLM — goes out and comes back through `json` (or `events`, for a streamed reply),
- * so the rules for what an answer means live in one place:
+ * and every byte of every answer is read through one capped reader (`body`), so the
+ * rules for what an answer means live in one place:
  *
- * | answer                                   | becomes                                             |
- * |------------------------------------------|-----------------------------------------------------|
- * | refused, reset, bad URL, unencodable body | `UpstreamError` `kind: "connection"` (`cause`: the transport's tag) |
- * | a status outside 2xx                     | `kind: "status"`, `status`, `retryAfter` (see `parseRetryAfter`), and the server's own `error.message` when the body is OpenAI-style |
- * | a 2xx body that is not the Schema / not JSON | `kind: "decode"`                                 |
- * | a 2xx body that is                       | the decoded value                                   |
+ * | answer                                              | becomes                                             |
+ * |-----------------------------------------------------|-----------------------------------------------------|
+ * | refused, reset, bad URL, unencodable body           | `UpstreamError` `kind: "connection"` (`cause`: the transport's tag) |
+ * | a body that breaks off: reset, aborted, closed early | `kind: "connection"`, `cause: "TransportError"`, `bytes` read before the break — a transport failure, retried like a refused connection |
+ * | a body past `maxBytes` (declared by `Content-Length`, or counted while streaming) | `kind: "too-large"`, `maxBytes`, `bytes` read (nothing past the cap is read, nothing is buffered whole) |
+ * | a status outside 2xx                                | `kind: "status"`, `status`, `retryAfter` (see `parseRetryAfter`), and the provider's message (`serverMessage`) |
+ * | a 2xx body, arrived whole, that is not JSON / not the Schema | `kind: "decode"` (not worth retrying)      |
+ * | a 2xx body that is                                  | the decoded value                                   |
  *
  * `isRetryableStatus` is the status policy both callers retry by (openai-node's: 408,
  * 409, 429, 5xx). Callers map `UpstreamError` to their own typed errors — `Source` to a
  * `SourceError`, the OpenAI provider to an `AiError` — and add their own timeouts,
  * retries and limits around the call; this module adds none.
  *
- * Gotcha: the body of an error answer is read (so the connection is released) but only
- * the `error.message` of an OpenAI-style body is kept, at most 200 characters; nothing
- * else of it, and no header but `Retry-After`, leaves this module.
+ * **What an `UpstreamError` holds is safe to print.** Everything in it that came from
+ * outside — the provider's message, a transport's description, a Schema error quoting
+ * the body — is passed through `Scrub` when the error is built: cut to ~200 characters,
+ * with the request's own credentials (its `Authorization` / `api-key` header values, the
+ * password of its URL), the `secrets` given in `Options`, and anything else that looks
+ * like a credential removed; `url` is the request's URL without userinfo and with
+ * credential-like query parameters redacted. So a user's code that logs our errors
+ * whole (`console.log(error)`, `JSON.stringify`, `Cause.pretty`) leaks no key, even
+ * when an LLM proxy's 401 echoes the `Authorization` header.
+ *
+ * Gotchas:
+ * - The body of an error answer is read only up to 64 KiB (then the connection is
+ *   closed), and only a message out of it is kept: `error.message` (OpenAI style),
+ *   `error` or `message` of a JSON body, or a `text/plain` body — at most 200 characters.
+ *   No header but `Retry-After` leaves this module.
+ * - Every call is scoped: the connection is released (aborted if need be) as soon as
+ *   the call ends, however it ends. `events` needs the `Scope` the stream is read in.
+ * - A body whose end is the connection's close (no `Content-Length`, not chunked) that
+ *   is cut short cannot be told from a whole one: it arrives as `decode`.
  *
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
  * import { HttpClient, HttpClientRequest } from "effect/http"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Upstream } from "@hybrid/agent"
  *
  * const Health = Schema.Struct({ status: Schema.String })
  * const program = Effect.gen(function*() {
  *   const client = yield* HttpClient.HttpClient
- *   return yield* Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/health"), Health)
+ *   return yield* Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/health"), Health, { maxBytes: 64 * 1024 })
  * }).pipe(Effect.provide(NodeHttpClient.layerUndici))
- * // fails with UpstreamError { kind: "connection" } when nothing listens there
+ * // fails with UpstreamError { kind: "connection" } when nothing listens there,
+ * // { kind: "too-large", maxBytes: 65536 } when the answer is larger than 64 KiB
  * ```
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option, Schema, Stream } from "effect"
-import { type HttpClient, type HttpClientRequest, HttpClientResponse } from "effect/http"
+import { ByteSize, Clock, Config, Duration, Effect, Option, Predicate, Redacted, Schema, type Scope, Stream } from "effect"
+import { HttpClient, type HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { HttpClientError } from "effect/http/HttpClientError"
+import * as Scrub from "./Scrub.ts"
+
+// --- models ------------------------------------------------------------------------------
 
 /**
  * What went wrong with an upstream answer.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * Schema.is(Upstream.Kind)("too-large") // true
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literals(["connection", "status", "decode"])
+export const Kind = Schema.Literals(["connection", "status", "decode", "too-large"])
 /** @since 0.1.0 @category models */
 export type Kind = typeof Kind.Type
 
 /**
  * An upstream call failed before it produced a value: `kind` says how; `status` and
  * `retryAfter` come from the answer, when there was one; `cause` is the transport's tag
- * for a connection error (`TransportError`, `EncodeError`, `InvalidUrlError`).
+ * for a connection error (`TransportError`, `EncodeError`, `InvalidUrlError`); `maxBytes`
+ * and `bytes` say how large a body was allowed to be and how much of it was read.
+ * Every field is safe to print (see the module comment).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const shown = (call: Effect.Effect<unknown, Upstream.UpstreamError>) =>
+ *   call.pipe(Effect.catchTag("UpstreamError", (e) =>
+ *     Effect.succeed(e.kind === "too-large" ? `answer over ${e.maxBytes} bytes` : e.message)))
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -61,19 +104,107 @@ export type Kind = typeof Kind.Type
 export class UpstreamError extends Schema.TaggedError<UpstreamError>()("UpstreamError", {
   kind: Kind,
   method: Schema.String,
+  /** The request's URL without userinfo, credential-like query parameters redacted. */
   url: Schema.String,
-  /** A human-readable detail (never a header or a secret). */
+  /** A human-readable detail, scrubbed (never a header or a secret). */
   detail: Schema.String,
   cause: Schema.optional(Schema.String),
   status: Schema.optional(Schema.Number),
   retryAfter: Schema.optional(Schema.Duration),
-  /** The `error.message` of an OpenAI-style error body, at most 200 characters. */
-  serverMessage: Schema.optional(Schema.String)
+  /** The provider's own message about an error status, scrubbed, at most 200 characters. */
+  serverMessage: Schema.optional(Schema.String),
+  /** The cap on the body's size, in bytes (`too-large`). */
+  maxBytes: Schema.optional(Schema.Number),
+  /** Bytes of the body read before it ended early (`too-large`, or a body that broke off). */
+  bytes: Schema.optional(Schema.Number)
 }) {
   override get message(): string {
     return `${this.method} ${this.url}: ${this.kind}: ${this.detail}`
   }
 }
+
+/**
+ * How a call reads its answer.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import type { Upstream } from "@hybrid/agent"
+ *
+ * const options: Upstream.Options = { maxBytes: 1024 * 1024, secrets: [Redacted.make("sk-live-abcdef123456")] }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The most bytes of a body read; past it the call fails with kind `too-large`. Default `defaultMaxBytes` (8 MiB). */
+  readonly maxBytes?: number | undefined
+  /**
+   * Secrets to remove from any text of the answer kept in an error, beside the
+   * credentials the request itself carries (found in its headers and URL).
+   */
+  readonly secrets?: ReadonlyArray<string | Redacted.Redacted<string> | undefined> | undefined
+}
+
+/**
+ * The default cap on a body: 8 MiB.
+ *
+ * @example
+ * ```ts
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * Upstream.defaultMaxBytes // 8388608
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultMaxBytes = 8 * 1024 * 1024
+
+/** A byte count as written in configuration: `"8MiB"`, `"512 KiB"`, `"1.5 MB"` or a number of bytes; at least 1. */
+const parseBytes = (input: string): number | undefined => {
+  const trimmed = input.trim()
+  const n = /^\d+$/.test(trimmed)
+    ? Number(trimmed)
+    : Option.getOrUndefined(Option.flatMap(ByteSize.fromString(trimmed), ByteSize.toNumber))
+  return n !== undefined && Number.isSafeInteger(n) && n >= 1 ? n : undefined
+}
+
+const ByteCount = Schema.String.check(Schema.makeFilter((input: string) =>
+  parseBytes(input) !== undefined ||
+  `expected a size such as "8MiB", "512 KiB" or a number of bytes (at least 1), got ${JSON.stringify(input.slice(0, 40))}`
+))
+
+/**
+ * A body cap read from the variable `name`: a size such as `"8MiB"`, `"512 KiB"`,
+ * `"1.5 MB"` (decimal units are powers of 1,000, binary ones of 1,024) or a number of
+ * bytes; `fallback` when unset. Anything else is a `ConfigError` naming the variable.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const cap = Effect.gen(function*() {
+ *   return yield* Upstream.maxBytesConfig("HYBRID_WEATHER_MAX_BYTES", Upstream.defaultMaxBytes)
+ * })
+ * // HYBRID_WEATHER_MAX_BYTES=2MiB → 2097152; unset → 8388608
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const maxBytesConfig = (name: string, fallback: number): Config.Config<number> =>
+  Config.schema(ByteCount, name).pipe(
+    Config.map((input) => parseBytes(input) ?? fallback),
+    Config.withDefault(fallback)
+  )
+
+/** Bytes of an error answer's body read for its message. */
+const errorBodyBytes = 64 * 1024
+
+// --- policies ----------------------------------------------------------------------------
 
 /**
  * The HTTP statuses openai-node retries (408, 409, 429, 5xx): the one rule shared by the
@@ -127,52 +258,234 @@ export const parseRetryAfter = (
   return millis !== undefined && millis > 0 && millis <= 60_000 ? Duration.millis(millis) : undefined
 }
 
-const ErrorBody = Schema.Struct({ error: Schema.Struct({ message: Schema.String }) })
-const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
+// --- errors, scrubbed at construction ----------------------------------------------------
 
-const fail = (request: HttpClientRequest.HttpClientRequest, fields: {
+/** Request headers whose values are credentials. */
+const credentialHeader = /^(?:proxy-)?authorization$|api[-_]?key|auth[-_]?token|^cookie$/i
+
+const urlPassword = (url: string): string => {
+  try {
+    return new URL(url).password
+  } catch {
+    return "" // not a URL: no password in it
+  }
+}
+
+/** The credentials `request` carries: its credential headers' values (and the token after a scheme), its URL's password. */
+const requestSecrets = (request: HttpClientRequest.HttpClientRequest): Array<string> => {
+  const found: Array<string> = []
+  for (const [name, raw] of Object.entries(request.headers)) {
+    if (!credentialHeader.test(name)) continue
+    const value: unknown = raw
+    const text = Redacted.isRedacted(value) ? String(Redacted.value(value)) : String(value)
+    found.push(text)
+    const token = /^\s*[A-Za-z]+\s+(\S+)\s*$/.exec(text)?.[1]
+    if (token !== undefined) found.push(token)
+  }
+  const password = urlPassword(request.url)
+  if (password !== "") {
+    found.push(password)
+    try {
+      found.push(decodeURIComponent(password))
+    } catch {
+      // a malformed %-escape: the raw form is enough
+    }
+  }
+  return found
+}
+
+type Fields = {
   readonly kind: Kind
   readonly detail: string
   readonly cause?: string | undefined
   readonly status?: number | undefined
   readonly retryAfter?: Duration.Duration | undefined
   readonly serverMessage?: string | undefined
-}) => new UpstreamError({ method: request.method, url: request.url, ...fields })
+  readonly maxBytes?: number | undefined
+  readonly bytes?: number | undefined
+}
 
-/** An `HttpClientError` as an `UpstreamError`: request errors are connection errors. */
-const fromHttp = (request: HttpClientRequest.HttpClientRequest, error: HttpClientError): UpstreamError => {
+/**
+ * The only way this module builds an `UpstreamError`: `detail` and `serverMessage` are
+ * scrubbed with the request's credentials and `options.secrets`, `url` loses its userinfo.
+ */
+const fail = (request: HttpClientRequest.HttpClientRequest, options: Options, fields: Fields): UpstreamError => {
+  const scrub = Scrub.make({ secrets: [...(options.secrets ?? []), ...requestSecrets(request)] })
+  return new UpstreamError({
+    ...fields,
+    method: request.method,
+    url: scrub.text(Scrub.url(request.url)),
+    detail: scrub.text(fields.detail),
+    serverMessage: fields.serverMessage === undefined ? undefined : scrub.text(fields.serverMessage)
+  })
+}
+
+/** An `HttpClientError` of sending (no answer yet) as an `UpstreamError`. */
+const fromHttp = (request: HttpClientRequest.HttpClientRequest, options: Options, error: HttpClientError): UpstreamError => {
   const reason = error.reason
   switch (reason._tag) {
     case "StatusCodeError":
-      return fail(request, { kind: "status", status: reason.response.status, detail: `HTTP ${reason.response.status}` })
+      return fail(request, options, { kind: "status", status: reason.response.status, detail: `HTTP ${reason.response.status}` })
     case "DecodeError":
     case "EmptyBodyError":
-      return fail(request, { kind: "decode", detail: `unreadable body (${reason._tag})` })
+      return fail(request, options, { kind: "decode", detail: `unreadable body (${reason._tag})` })
     default:
-      return fail(request, { kind: "connection", cause: reason._tag, detail: `${reason._tag}: ${reason.description ?? "request failed"}` })
+      return fail(request, options, { kind: "connection", cause: reason._tag, detail: `${reason._tag}: ${reason.description ?? "request failed"}` })
   }
 }
 
-/** Sends `request`; a status outside 2xx is an `UpstreamError` of kind `status`. */
-const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest) =>
+const causeText = (error: HttpClientError): string => {
+  const cause: unknown = error.reason.cause ?? error.cause
+  return Predicate.hasProperty(cause, "message") && typeof cause.message === "string" && cause.message !== ""
+    ? cause.message
+    : error.reason._tag
+}
+
+const size = (bytes: number): string => ByteSize.format(ByteSize.bytes(bytes))
+
+// --- the capped reader -------------------------------------------------------------------
+
+const maxBytesOf = (options: Options): number => {
+  const max = options.maxBytes ?? defaultMaxBytes
+  if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`Upstream: maxBytes must be a positive integer, got ${max}`)
+  return max
+}
+
+const declaredLength = (response: HttpClientResponse.HttpClientResponse): number | undefined => {
+  const header = response.headers["content-length"]
+  if (header === undefined || !/^\s*\d+\s*$/.test(header)) return undefined
+  return Number(header)
+}
+
+/**
+ * The body of `response` as it streams in, through the cap: a `Content-Length` over
+ * `maxBytes` fails at once, before a byte is read; otherwise the bytes are counted as they
+ * arrive and the stream fails with kind `too-large` at the chunk that passes the cap —
+ * nothing more is read (the connection is closed when the stream ends). A body that
+ * breaks off (reset, aborted, closed early) fails with kind `connection`, a transport
+ * failure. Every body `json` and `events` read goes through here.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { HttpClient, HttpClientRequest } from "effect/http"
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const request = HttpClientRequest.get("http://127.0.0.1:8080/large.csv")
+ * // the number of lines of a CSV of at most 1 MiB, never holding more than a chunk of it
+ * const lines = Effect.gen(function*() {
+ *   const client = yield* HttpClient.HttpClient
+ *   const response = yield* client.execute(request)
+ *   return yield* Upstream.body(request, response, { maxBytes: 1024 * 1024 }).pipe(
+ *     Stream.decodeText(),
+ *     Stream.splitLines,
+ *     Stream.runCount
+ *   )
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category readers
+ */
+export const body = (
+  request: HttpClientRequest.HttpClientRequest,
+  response: HttpClientResponse.HttpClientResponse,
+  options: Options = {}
+): Stream.Stream<Uint8Array, UpstreamError> =>
+  Stream.suspend(() => {
+    const maxBytes = maxBytesOf(options)
+    const declared = declaredLength(response)
+    if (declared !== undefined && declared > maxBytes) {
+      return Stream.fail(fail(request, options, {
+        kind: "too-large",
+        detail: `the answer declares ${size(declared)} (Content-Length ${declared}), over the ${size(maxBytes)} cap (${maxBytes} bytes); nothing was read`,
+        maxBytes,
+        bytes: 0
+      }))
+    }
+    let bytes = 0
+    return response.stream.pipe(
+      Stream.mapError((error) =>
+        fail(request, options, {
+          kind: "connection",
+          cause: "TransportError",
+          detail: `the body broke off after ${bytes} bytes: ${causeText(error)}`,
+          bytes
+        })
+      ),
+      Stream.mapEffect((chunk) => {
+        bytes += chunk.length
+        return bytes <= maxBytes ? Effect.succeed(chunk) : Effect.fail(fail(request, options, {
+          kind: "too-large",
+          detail: `the body passed the ${size(maxBytes)} cap (${maxBytes} bytes); stopped reading at ${bytes} bytes`,
+          maxBytes,
+          bytes
+        }))
+      })
+    )
+  })
+
+/** A stream of bytes as text (UTF-8, decoded chunk by chunk: no copy of the whole in bytes). */
+const collectText = <E>(stream: Stream.Stream<Uint8Array, E>): Effect.Effect<string, E> =>
+  Effect.suspend(() => {
+    const decoder = new TextDecoder()
+    return Stream.runFold(stream, () => [] as Array<string>, (parts, chunk) => {
+      parts.push(decoder.decode(chunk, { stream: true }))
+      return parts
+    }).pipe(Effect.map((parts) => parts.join("") + decoder.decode()))
+  })
+
+/** At most the first `errorBodyBytes` (and a chunk) of an error answer's body, as text; "" when it cannot be read. */
+const errorText = (request: HttpClientRequest.HttpClientRequest, response: HttpClientResponse.HttpClientResponse) =>
+  Effect.suspend(() => {
+    let bytes = 0
+    return collectText(
+      body(request, response, { maxBytes: Number.MAX_SAFE_INTEGER }).pipe(
+        Stream.takeUntil((chunk) => (bytes += chunk.length) >= errorBodyBytes)
+      )
+    ).pipe(Effect.orElseSucceed(() => ""))
+  })
+
+const ErrorBody = Schema.Union([
+  Schema.Struct({ error: Schema.Struct({ message: Schema.String }) }),
+  Schema.Struct({ error: Schema.String }),
+  Schema.Struct({ message: Schema.String })
+])
+const decodeErrorBody = Schema.decodeUnknownOption(Schema.fromJsonString(ErrorBody))
+
+/** The provider's message in an error answer's body, if it has one (not yet scrubbed or cut). */
+const messageOf = (response: HttpClientResponse.HttpClientResponse, text: string): string | undefined => {
+  const decoded = decodeErrorBody(text)
+  if (Option.isSome(decoded)) {
+    const b = decoded.value
+    return "message" in b ? b.message : typeof b.error === "string" ? b.error : b.error.message
+  }
+  const type = response.headers["content-type"] ?? ""
+  return type.startsWith("text/plain") && text.trim() !== "" ? text : undefined
+}
+
+// --- calls -------------------------------------------------------------------------------
+
+/** Sends `request` in the current scope; a status outside 2xx is an `UpstreamError` of kind `status`. */
+const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest, options: Options) =>
   Effect.gen(function*() {
-    const response = yield* client.execute(request).pipe(Effect.mapError((e) => fromHttp(request, e)))
+    const response = yield* HttpClient.withScope(client).execute(request).pipe(Effect.mapError((e) => fromHttp(request, options, e)))
     if (response.status >= 200 && response.status < 300) return response
-    const text = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
+    const text = yield* errorText(request, response)
     const now = yield* Clock.currentTimeMillis
-    const serverMessage = Option.getOrUndefined(Option.map(decodeErrorBody(text), (b) => b.error.message.slice(0, 200)))
-    return yield* fail(request, {
+    return yield* fail(request, options, {
       kind: "status",
       status: response.status,
       detail: `HTTP ${response.status}`,
       retryAfter: parseRetryAfter(response.headers, now),
-      serverMessage
+      serverMessage: messageOf(response, text)
     })
   })
 
 /**
- * Sends `request` and decodes a 2xx JSON body with `schema`; every other outcome is an
- * `UpstreamError` (see the module comment).
+ * Sends `request` and decodes a 2xx JSON body with `schema`, the body read through the
+ * cap (`options.maxBytes`, default 8 MiB); every other outcome is an `UpstreamError` (see
+ * the module comment). The connection is released when the call ends.
  *
  * @example
  * ```ts
@@ -181,8 +494,10 @@ const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClie
  * import { Upstream } from "@hybrid/agent"
  *
  * const Quote = Schema.Struct({ text: Schema.String })
- * const quote = Effect.flatMap(HttpClient.HttpClient.asEffect(), (client) =>
- *   Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/quote"), Quote))
+ * const quote = Effect.gen(function*() {
+ *   const client = yield* HttpClient.HttpClient
+ *   return yield* Upstream.json(client, HttpClientRequest.get("http://127.0.0.1:8080/quote"), Quote, { maxBytes: 64 * 1024 })
+ * })
  * ```
  *
  * @since 0.1.0
@@ -191,22 +506,27 @@ const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClie
 export const json = <S extends Schema.Top & { readonly DecodingServices: never }>(
   client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest,
-  schema: S
-): Effect.Effect<S["Type"], UpstreamError> =>
-  Effect.flatMap(send(client, request), (response) =>
-    HttpClientResponse.schemaBodyJson(schema)(response).pipe(
-      Effect.mapError((error) =>
-        Schema.isSchemaError(error)
-          ? fail(request, { kind: "decode", detail: `body does not match the schema: ${error.message}` })
-          : fromHttp(request, error)
-      )
-    ))
+  schema: S,
+  options: Options = {}
+): Effect.Effect<S["Type"], UpstreamError> => {
+  const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(schema))
+  const call: Effect.Effect<S["Type"], UpstreamError, Scope.Scope> = Effect.gen(function*() {
+    const response = yield* send(client, request, options)
+    const text = yield* collectText(body(request, response, options))
+    return yield* decode(text).pipe(
+      Effect.mapError((error) => fail(request, options, { kind: "decode", detail: `body does not match the schema: ${error.message}` }))
+    )
+  })
+  return Effect.scoped(call)
+}
 
 /**
  * Sends `request` and reads a `text/event-stream` answer: once the status is 2xx, a
  * `Stream` of each event's `data` decoded as JSON with `schema`, ending at the stream's
  * end or at a `data: [DONE]` event (OpenAI's `stream: true`). A status outside 2xx fails
- * the effect; a broken connection or an event that is not the Schema fails the stream.
+ * the effect; a body that breaks off, passes `options.maxBytes` in all (default 8 MiB)
+ * or has an event that is not the Schema fails the stream. The connection lives as long
+ * as the `Scope`: read the stream inside it.
  *
  * @example
  * ```ts
@@ -215,10 +535,11 @@ export const json = <S extends Schema.Top & { readonly DecodingServices: never }
  * import { Upstream } from "@hybrid/agent"
  *
  * const Chunk = Schema.Struct({ delta: Schema.String })
- * const deltas = Effect.flatMap(HttpClient.HttpClient.asEffect(), (client) =>
- *   Upstream.events(client, HttpClientRequest.post("http://127.0.0.1:8080/stream"), Chunk)).pipe(
- *   Effect.map(Stream.map((chunk) => chunk.delta))
- * )
+ * const text = Effect.gen(function*() {
+ *   const client = yield* HttpClient.HttpClient
+ *   const chunks = yield* Upstream.events(client, HttpClientRequest.post("http://127.0.0.1:8080/stream"), Chunk, { maxBytes: 1024 * 1024 })
+ *   return yield* chunks.pipe(Stream.map((chunk) => chunk.delta), Stream.mkString)
+ * }).pipe(Effect.scoped)
  * ```
  *
  * @since 0.1.0
@@ -227,12 +548,12 @@ export const json = <S extends Schema.Top & { readonly DecodingServices: never }
 export const events = <S extends Schema.Top & { readonly DecodingServices: never }>(
   client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest,
-  schema: S
-): Effect.Effect<Stream.Stream<S["Type"], UpstreamError>, UpstreamError> => {
+  schema: S,
+  options: Options = {}
+): Effect.Effect<Stream.Stream<S["Type"], UpstreamError>, UpstreamError, Scope.Scope> => {
   const decode = Schema.decodeUnknownEffect(Schema.fromJsonString(schema))
-  return Effect.map(send(client, request), (response) =>
-    response.stream.pipe(
-      Stream.mapError((e) => fromHttp(request, e)),
+  return Effect.map(send(client, request, options), (response) =>
+    body(request, response, options).pipe(
       Stream.decodeText(),
       Stream.splitLines,
       Stream.filter((line) => line.startsWith("data:")),
@@ -240,7 +561,7 @@ export const events = <S extends Schema.Top & { readonly DecodingServices: never
       Stream.takeWhile((data) => data !== "[DONE]"),
       Stream.mapEffect((data) =>
         decode(data).pipe(
-          Effect.mapError((error) => fail(request, { kind: "decode", detail: `event does not match the schema: ${error.message}` }))
+          Effect.mapError((error) => fail(request, options, { kind: "decode", detail: `event does not match the schema: ${error.message}` }))
         )
       )
     ))

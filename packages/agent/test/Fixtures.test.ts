@@ -63,16 +63,16 @@ describe("Fixtures", () => {
       assert.strictEqual(w.forecast.length, 3)
       const news = Schema.decodeUnknownSync(Schema.fromJsonString(News.Body))((yield* get(`${urls.news}/news?q=electric+cars`)).text)
       assert.strictEqual(news.articles.length, 5)
-      assert.isTrue(news.articles.every((a) => a.title.toLowerCase().includes("electric cars")))
+      // the stories about electric cars, in their own words: nothing pastes the query back
+      assert.isAtLeast(news.articles.filter((a) => /electric car|charger|batter/i.test(`${a.title} ${a.summary}`)).length, 4)
+      assert.isTrue(news.articles.every((a, i) => i === 0 || a.publishedAt <= news.articles[i - 1]!.publishedAt))
       const kb = Schema.decodeUnknownSync(Schema.fromJsonString(KnowledgeBase.Body))((yield* get(`${urls.kb}/kb/search?q=asyncio&limit=4`)).text)
       assert.strictEqual(kb.documents.length, 4)
       for (const doc of kb.documents) {
-        const paragraphs = doc.text.split("\n\n")
-        assert.isAtLeast(paragraphs.length, 3)
-        assert.isTrue(doc.text.toLowerCase().includes("asyncio"))
-        assert.isAbove(doc.text.split(/\s+/).length, 80)
+        assert.isTrue(`${doc.title} ${doc.text}`.toLowerCase().includes("asyncio"))
+        assert.isAbove(doc.text.split(/\s+/).length, 40)
       }
-      assert.isTrue(kb.documents.every((d, i) => i === 0 || d.score < kb.documents[i - 1]!.score))
+      assert.isTrue(kb.documents.every((d, i) => i === 0 || d.score <= kb.documents[i - 1]!.score))
       assert.strictEqual((yield* get(`${urls.kb}/health`)).text, "ok")
     }))
 
@@ -125,7 +125,7 @@ describe("Fixtures", () => {
       const c = yield* bodies(8)
       assert.deepStrictEqual(a, b)
       assert.notStrictEqual(a[0], c[0])
-      assert.notStrictEqual(a[2], c[2])
+      assert.notStrictEqual(a[1], c[1]) // the knowledge base is the docs: the seed plays no part
     }))
 
   live("fixed and uniform latency at scale 0.05 stay within bounds; slow multiplies", () =>

@@ -14,6 +14,35 @@ import { redisUrl, requireRedis, uniquePrefix } from "../../core/test/redis.ts"
 const enabled = await requireRedis("Fleet breaker tests")
 const node = fileURLToPath(new URL("../../../node_modules/node/bin/node", import.meta.url))
 const child = fileURLToPath(new URL("./fixtures/fleet-breaker-child.ts", import.meta.url))
+const llmChild = fileURLToPath(new URL("./fixtures/fleet-llm-child.ts", import.meta.url))
+
+/** An OpenAI-compatible server: 500 until `healthy`, then a chat completion; counts requests. */
+const llmServer = () =>
+  new Promise<{ url: string; requests: () => number; heal: () => void; close: () => void }>((resolve) => {
+    let requests = 0
+    let healthy = false
+    const server = http.createServer((_request, response) => {
+      requests++
+      if (!healthy) return void response.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "down" } }))
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({
+        id: "c1",
+        model: "m",
+        choices: [{ message: { content: "back" }, finish_reason: "stop" }],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }
+      }))
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      resolve({
+        url: `http://127.0.0.1:${port}/v1`,
+        requests: () => requests,
+        heal: () => {
+          healthy = true
+        },
+        close: () => server.close()
+      })
+    })
+  })
 
 /** A news server: 500 until `healthy`, then a valid body after `delayMs`; counts requests. */
 const newsServer = () =>
@@ -49,8 +78,8 @@ interface Agent {
   readonly done: Promise<Array<Record<string, unknown>>>
 }
 
-const agent = (calls: number, env: Record<string, string>): Agent => {
-  const proc = spawn(node, [child, String(calls)], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } })
+const agent = (calls: number, env: Record<string, string>, script = child): Agent => {
+  const proc = spawn(node, [script, String(calls)], { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, ...env } })
   let out = ""
   const ready = new Promise<void>((resolve) =>
     proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -85,6 +114,7 @@ describe.skipIf(!enabled)("Fleet: a source's circuit breaker shared through Redi
         HYBRID_NEWS_RETRIES: "0",
         HYBRID_NEWS_BREAKER_FAILURES: "3",
         HYBRID_NEWS_BREAKER_OPEN: "1500 millis",
+        HYBRID_NEWS_BREAKER_PROBES: "1", // one probe for the fleet (the default lets 3 run at once half-open)
         HYBRID_NEWS_TIMEOUT: "3 seconds"
       }
       // every process starts now (imports take seconds on a loaded machine), each phase releases its own
@@ -114,5 +144,36 @@ describe.skipIf(!enabled)("Fleet: a source's circuit breaker shared through Redi
       assert.strictEqual(server.requests(), 4)
       const probe = c![0]!["outcome"] === "ok" ? c! : d!
       assert.deepStrictEqual(probe[1], { circuit: "closed" })
+    }), 60_000)
+
+  it.live("the LLM's breaker too: process A opens it; process B fails fast, sends nothing; after the open duration a probe closes it for the fleet", () =>
+    Effect.gen(function*() {
+      const server = yield* Effect.acquireRelease(Effect.promise(llmServer), (s) => Effect.sync(s.close))
+      const env = {
+        HYBRID_REDIS_URL: redisUrl,
+        HYBRID_REDIS_PREFIX: uniquePrefix("fleet-llm-breaker"),
+        OPENAI_BASE_URL: server.url,
+        HYBRID_LLM_RETRIES: "0",
+        HYBRID_LLM_BREAKER_FAILURES: "3",
+        HYBRID_LLM_BREAKER_OPEN: "1500 millis"
+      }
+      const processes = [agent(3, env, llmChild), agent(1, env, llmChild), agent(1, env, llmChild)]
+      yield* Effect.addFinalizer(() => Effect.sync(() => processes.forEach((p) => p.proc.kill("SIGKILL"))))
+      yield* Effect.promise(() => Promise.all(processes.map((p) => p.ready)))
+      const [pa, pb, pc] = processes
+      const [a] = yield* Effect.promise(() => run([pa!]))
+      assert.deepStrictEqual(a!.slice(0, 3).map((l) => l["outcome"]), ["InternalProviderError", "InternalProviderError", "InternalProviderError"])
+      assert.deepStrictEqual(a![3], { circuit: "open" })
+      assert.strictEqual(server.requests(), 3)
+      const [b] = yield* Effect.promise(() => run([pb!]))
+      assert.strictEqual(b![0]!["outcome"], "InternalProviderError")
+      assert.include(b![0]!["detail"] as string, "circuit open")
+      assert.strictEqual(server.requests(), 3) // B sent nothing
+      server.heal()
+      yield* Effect.sleep(1_600)
+      const [c] = yield* Effect.promise(() => run([pc!]))
+      assert.strictEqual(c![0]!["outcome"], "ok")
+      assert.deepStrictEqual(c![1], { circuit: "closed" })
+      assert.strictEqual(server.requests(), 4)
     }), 60_000)
 })

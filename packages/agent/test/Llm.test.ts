@@ -194,4 +194,75 @@ describe("OpenAi", () => {
         Layer.provide(config({ OPENAI_BASE_URL: `${baseUrl}/`, OPENAI_API_KEY: secret }))
       )))
     }))
+  live("the circuit breaker: 5xx in a row open it and calls fail fast without a request; 429s do not; one probe closes it", () =>
+    Effect.gen(function*() {
+      let answer: 200 | 429 | 500 = 500
+      let requests = 0
+      const node = createServer()
+      const http = yield* NodeHttpServer.make(() => node, { port: 0, host: "127.0.0.1", gracefulShutdownTimeout: Duration.millis(50) })
+      yield* http.serve(Effect.sync(() => {
+        requests++
+        if (answer === 429) return HttpServerResponse.jsonUnsafe({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after-ms": "1" } })
+        if (answer === 500) return HttpServerResponse.jsonUnsafe({ error: { message: "boom" } }, { status: 500 })
+        return HttpServerResponse.jsonUnsafe({
+          id: "c1",
+          model: "m",
+          choices: [{ message: { content: "back" }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 }
+        })
+      }))
+      if (http.address._tag === "UnixPathAddress") return yield* Effect.die("unexpected unix socket")
+      const env = {
+        OPENAI_BASE_URL: `http://127.0.0.1:${http.address.port}/v1`,
+        HYBRID_LLM_RETRIES: "0",
+        HYBRID_LLM_BREAKER_FAILURES: "3",
+        HYBRID_LLM_BREAKER_OPEN: "400 millis"
+      }
+      const reasonOf = (exit: Exit.Exit<unknown, unknown>) =>
+        Exit.isFailure(exit) ? (Cause.squash(exit.cause) as { reason?: { _tag?: string; description?: string } }).reason : undefined
+      yield* Effect.gen(function*() {
+        const client = yield* OpenAi.Client
+        // 429s are the caller's problem, not the server's health: the circuit stays closed
+        answer = 429
+        for (let i = 0; i < 4; i++) assert.strictEqual(reasonOf(yield* Effect.exit(ask))?._tag, "RateLimitError")
+        assert.strictEqual(yield* client.circuit, "closed")
+        answer = 500
+        for (let i = 0; i < 3; i++) assert.strictEqual(reasonOf(yield* Effect.exit(ask))?._tag, "InternalProviderError")
+        assert.strictEqual(yield* client.circuit, "open")
+        assert.strictEqual(requests, 7)
+        const refused = reasonOf(yield* Effect.exit(ask))
+        assert.strictEqual(refused?._tag, "InternalProviderError")
+        assert.include(refused?.description, "circuit open after 3 consecutive failures")
+        assert.strictEqual(requests, 7) // nothing sent
+        // after the open duration one probe goes through; its success closes the circuit
+        answer = 200
+        yield* Effect.sleep(500)
+        assert.strictEqual((yield* ask).text, "back")
+        assert.strictEqual(yield* client.circuit, "closed")
+        assert.strictEqual(requests, 8)
+      }).pipe(Effect.provide(OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(config(env)))))
+    }), 20_000)
+  live("the retry budget: an endpoint that keeps failing gets its floor of retries, not 3 per call", () =>
+    Effect.gen(function*() {
+      let requests = 0
+      const node = createServer()
+      const http = yield* NodeHttpServer.make(() => node, { port: 0, host: "127.0.0.1", gracefulShutdownTimeout: Duration.millis(50) })
+      yield* http.serve(Effect.sync(() => {
+        requests++
+        return HttpServerResponse.jsonUnsafe({ error: { message: "boom" } }, { status: 500 })
+      }))
+      if (http.address._tag === "UnixPathAddress") return yield* Effect.die("unexpected unix socket")
+      const env = {
+        OPENAI_BASE_URL: `http://127.0.0.1:${http.address.port}/v1`,
+        HYBRID_LLM_RETRIES: "3",
+        HYBRID_LLM_BREAKER_FAILURES: "0", // no breaker: the budget alone
+        HYBRID_LLM_RETRY_BUDGET: "0",
+        HYBRID_LLM_RETRY_FLOOR: "0.2" // 2 retries per 10 s
+      }
+      yield* Effect.gen(function*() {
+        for (let i = 0; i < 3; i++) assert.isTrue(Exit.isFailure(yield* Effect.exit(ask)))
+        // 3 first attempts + the 2 retries the budget had; without it, 3 × 4 = 12
+        assert.strictEqual(requests, 5)
+      }).pipe(Effect.provide(OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(config(env)))))
+    }), 20_000)
 })

@@ -291,7 +291,7 @@ describe("ServeApi over HTTP", () => {
       // the check can fail: a document without its info is refused
       assert.isFalse((await new Validator().validate({ ...served, info: undefined })).valid)
       assert.strictEqual(served.openapi, "3.1.0")
-      assert.hasAllKeys(served.paths, ["/v1/answer", "/healthz", "/readyz"])
+      assert.hasAllKeys(served.paths, ["/v1/answer", "/v1/answer/stream", "/healthz", "/readyz"])
       assert.includeMembers(Object.keys(served.paths["/v1/answer"].post.responses), ["200", "400", "413", "503"])
       const docs = await fetch(`${url}/docs`)
       assert.strictEqual(docs.status, 200)

@@ -209,6 +209,8 @@ async def pipeline(args) -> dict:
         "cpuTotalMs": cpu_total,
         "poolMs": statistics.median(samples["pool"]),
         "boundMs": max(io_total / args.concurrency, cpu_total / args.workers),
+        "cpuMs": samples["cpu"],
+        "poolSamplesMs": samples["pool"],
         "gatherMs": samples["gather"],
         "pipelineMs": samples["pipeline"],
     }

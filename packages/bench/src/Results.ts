@@ -159,6 +159,13 @@ export const Results = Schema.Struct({
   facts: RunFacts,
   durationMs: Num,
   reports: Schema.Array(ScenarioResult),
+  pending: Schema.optional(Schema.Array(Schema.String)).annotate({
+    description: "scenarios chosen for the run but not finished when this document was written: the run was still " +
+      "going (the document is rewritten after every scenario) or was stopped; absent when the run completed"
+  }),
+  failed: Schema.optional(Schema.Array(Schema.Struct({ scenario: Schema.String, error: Schema.String }))).annotate({
+    description: "scenarios that failed, each with the first line of its error; the run went on with the next one"
+  }),
   baseline: Schema.optional(Schema.Struct({ path: Schema.String, date: Schema.String, commit: Schema.optional(Schema.String) }))
 }).annotate({ identifier: "Results", title: "Hybrid bench results", description: "one run of @hybrid/bench" })
 

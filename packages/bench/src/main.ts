@@ -10,7 +10,8 @@
  * document (`Results.ts`: raw samples, spreads, facts) and an HTML report with charts:
  * to `bench-results/bench.json` and `bench-results/bench.html` under the repository root
  * unless `--json` / `--html` say where (relative paths are taken from the directory
- * `pnpm bench` was started in).
+ * `pnpm bench` was started in). The JSON is rewritten after every scenario, its `pending`
+ * naming the scenarios still to run: a run that is stopped keeps every scenario it finished.
  *
  * `--baseline old.json` compares every figure with an earlier run (a change is real only
  * when the 95 % intervals do not overlap) in the terminal and the HTML;
@@ -22,7 +23,8 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Console, Effect, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import cliProgress from "cli-progress"
@@ -34,7 +36,8 @@ import { isMachineLimited, MACHINE_LIMITED } from "./Control.ts"
 import * as Facts from "./facts.ts"
 import * as Markdown from "./markdown.ts"
 import { html } from "./report.ts"
-import { FORMAT, type Results, ResultsJson, type ScenarioResult } from "./Results.ts"
+import { ResultsJson, type ScenarioResult } from "./Results.ts"
+import * as Run from "./Run.ts"
 import { type Progress, repetitions, type Scenario } from "./Scenario.ts"
 import { agent } from "./scenarios/agent.ts"
 import { cluster } from "./scenarios/cluster.ts"
@@ -45,6 +48,15 @@ import { pipeline } from "./scenarios/pipeline.ts"
 import { resilience } from "./scenarios/resilience.ts"
 import { serve } from "./scenarios/serve.ts"
 import * as Table from "./table.ts"
+
+/** Some scenarios failed (each is under `failed` in the JSON, with its error): exit 1. */
+class ScenariosFailed extends Schema.TaggedError<ScenariosFailed>()("ScenariosFailed", {
+  scenarios: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `${this.scenarios.length} scenario(s) failed: ${this.scenarios.join(", ")} (their errors are in the JSON's "failed")`
+  }
+}
 
 /** Every scenario, in the order of the lessons. */
 const scenarios: ReadonlyArray<Scenario> = [ioFanout, resilience, cpu, pipeline, agent, fleet, cluster, serve]
@@ -154,50 +166,29 @@ const bench = Command.make("hybrid-bench", {
       : Option.none()
     const reps = repetitions({ quick: args.quick, repetitions: Option.getOrUndefined(args.repetitions) })
     const facts = Facts.runFacts({ quick: args.quick, repetitions: reps })
-    const started = performance.now()
     for (const line of Facts.describe(facts)) yield* Console.log(line)
     const width = Math.max(...chosen.map((s) => s.name.length))
-    const reports: Array<ScenarioResult> = []
-    for (const scenario of chosen) {
-      yield* Console.log(`\n${Table.wrap(`${scenario.description}${args.quick ? " (quick)" : ""}`, `== ${scenario.name}: `)}`)
-      const loadBefore = Facts.loadAverage()
-      const t0 = performance.now()
-      const report = yield* Effect.scoped(Effect.gen(function*() {
-        const { finish, progress } = yield* progressBar(scenario.name, width)
-        const report = yield* scenario.run({ quick: args.quick, repetitions: reps, progress })
-        finish()
-        return report
-      }))
-      const result: ScenarioResult = {
-        ...report,
-        description: scenario.description,
-        durationMs: performance.now() - t0,
-        loadBefore,
-        loadAfter: Facts.loadAverage(),
-        ...(isMachineLimited(report.control) ? { machineLimited: true } : {})
-      }
-      reports.push(result)
-      for (const line of describeResult(result, facts.cores)) yield* Console.log(line)
-    }
-    const results: Results = {
-      format: FORMAT,
-      facts: { ...facts, loadAfter: Facts.loadAverage() },
-      durationMs: performance.now() - started,
-      reports,
-      ...Option.match(baseline, {
-        onNone: () => ({}),
-        onSome: ({ path, results: old }) => ({
-          baseline: { path, date: old.facts.date, ...(old.facts.git === undefined ? {} : { commit: old.facts.git.commit }) }
-        })
-      })
-    }
+    const results = yield* Run.run({
+      scenarios: chosen,
+      quick: args.quick,
+      repetitions: reps,
+      facts,
+      baseline: Option.match(baseline, {
+        onNone: () => undefined,
+        onSome: ({ path, results: old }) => ({ path, date: old.facts.date, ...(old.facts.git === undefined ? {} : { commit: old.facts.git.commit }) })
+      }),
+      save: (document) => writeFile(jsonPath, Schema.encodeSync(ResultsJson)(document)),
+      progress: (scenario) => Effect.map(progressBar(scenario.name, width), ({ finish, progress }) => ({ ...progress, finish })),
+      onStart: (scenario) => Console.log(`\n${Table.wrap(`${scenario.description}${args.quick ? " (quick)" : ""}`, `== ${scenario.name}: `)}`),
+      onResult: (result) => Effect.forEach(describeResult(result, facts.cores), (line) => Console.log(line), { discard: true }),
+      onFailure: (failure) => Console.error(`  FAILED: ${failure.error}`)
+    })
     const changes = Option.match(baseline, { onNone: () => [], onSome: ({ results: old }) => Baseline.compare(old, results) })
     if (Option.isSome(baseline)) {
       yield* Console.log(`\n== against the baseline ${baseline.value.path} (${baseline.value.results.facts.date})`)
       for (const line of Baseline.describe(changes)) yield* Console.log(line)
     }
     const json = Schema.encodeSync(ResultsJson)(results)
-    yield* writeFile(jsonPath, json)
     yield* writeFile(htmlPath, yield* html(results, changes))
     yield* Console.log(`\nwrote ${jsonPath}\nwrote ${htmlPath}`)
     if (Option.isSome(args.markdown)) {
@@ -211,6 +202,9 @@ const bench = Command.make("hybrid-bench", {
       yield* Console.log(`wrote ${baselinePath} (compare a later run with --baseline ${baselinePath})`)
     }
     yield* Console.log(`total ${(results.durationMs / 1000).toFixed(1)} s; load ${results.facts.loadAfter.join(" ")} at the end`)
+    if (results.failed !== undefined) {
+      return yield* Effect.fail(new ScenariosFailed({ scenarios: results.failed.map((f) => f.scenario) }))
+    }
   })).pipe(Command.withDescription("Hybrid next to its peers, scenario by scenario, in one run"))
 
 Command.run(bench, { version: "0.1.0" }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

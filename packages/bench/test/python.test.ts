@@ -29,6 +29,9 @@ describe.skipIf(!hasPython)("asyncio_bench.py", () => {
     assert.isAbove(result.boundMs as number, 0)
     assert.lengthOf(result.gatherMs as Array<number>, 1)
     assert.lengthOf(result.pipelineMs as Array<number>, 1)
+    // raw samples for the peer's own bound and pool, one per repetition (the scenario's spread)
+    assert.lengthOf(result.cpuMs as Array<number>, 1)
+    assert.lengthOf(result.poolSamplesMs as Array<number>, 1)
     assert.isAtLeast((result.pipelineMs as Array<number>)[0]!, 16 * 7 / 4) // Σ I/O / concurrency
   })
 }, 60_000)

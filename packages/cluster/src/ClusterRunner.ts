@@ -59,7 +59,8 @@
  *
  * @since 0.1.0
  */
-import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as NodeCrypto from "@effect/platform-node/NodeCrypto"
 import type * as Batch from "@hybrid/core/Batch"
 import * as Deadline from "@hybrid/core/Deadline"
 import { InvalidOption } from "@hybrid/core/InvalidOption"
@@ -94,6 +95,19 @@ export {
  * How to reach the cluster: its database, and the table prefix that keeps this
  * cluster's tables apart from others in the same database.
  *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { ClusterRunner } from "@hybrid/cluster"
+ *
+ * // callers and runners share these: the same database, prefix and persisted tasks
+ * const cluster: ClusterRunner.ClusterOptions = {
+ *   database: Redacted.make(process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test"),
+ *   prefix: "primes",
+ *   persisted: ["CountPrimes"]
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -113,6 +127,20 @@ export interface ClusterOptions {
 /**
  * Options of a caller.
  *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ * import { Tasks } from "./primes.ts"
+ *
+ * // the same payload is the same call: a retried CountPrimes({ n }) runs once
+ * const options: ClusterRunner.LayerOptions = {
+ *   database: "postgres://postgres@127.0.0.1:5432/test",
+ *   persisted: "all",
+ *   idempotencyKey: (task, payload) => `${task.name}:${JSON.stringify(payload)}`
+ * }
+ * const runner = ClusterRunner.layer(Tasks, options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -129,6 +157,20 @@ export interface LayerOptions extends ClusterOptions {
 /**
  * Options of a runner process: where it listens, and its local pool — a `NodeRunner`
  * worker file, or in-process handlers.
+ *
+ * @example
+ * ```ts
+ * import { ClusterRunner } from "@hybrid/cluster"
+ * import { countPrimes, Tasks } from "./primes.ts"
+ *
+ * // a runner that computes in its own thread (no worker file), on port 34432
+ * const options: ClusterRunner.ServeOptions<typeof Tasks.tasks[number]> = {
+ *   database: "postgres://postgres@127.0.0.1:5432/test",
+ *   port: 34432,
+ *   handlers: { CountPrimes: ({ n }) => countPrimes(n) }
+ * }
+ * const runner = ClusterRunner.serve(Tasks, options)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -236,7 +278,7 @@ export const withKey = (key: string) => <A, E, R>(self: Effect.Effect<A, E, R>):
  *
  * @example
  * ```ts
- * import { NodeFileSystem } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
  * import { Batch } from "@hybrid/core"
  * import { ClusterRunner } from "@hybrid/cluster"
  * import { Effect } from "effect"
@@ -474,7 +516,7 @@ const handlersFor = <T extends Task.Any>(
  * @example
  * ```ts
  * import { ClusterRunner } from "@hybrid/cluster"
- * import { NodeRuntime } from "@effect/platform-node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Layer } from "effect"
  * import { Tasks } from "./primes.ts"
  *

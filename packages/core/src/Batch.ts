@@ -68,7 +68,8 @@
  *
  * @example
  * ```ts
- * import { NodeFileSystem, NodeRuntime } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Effect } from "effect"
  * import { Batch } from "@hybrid/core"
  *
@@ -104,12 +105,30 @@ export {
   /**
    * The input file is missing or unreadable.
    *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Batch } from "@hybrid/core"
+   *
+   * declare const run: Effect.Effect<Batch.Summary, Batch.InputNotFound>
+   * const checked = run.pipe(Effect.catchTag("InputNotFound", (e) => Effect.die(`no input at ${e.path}: ${e.reason}`)))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   InputNotFound,
   /**
    * The output or the journal cannot be written.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Batch } from "@hybrid/core"
+   *
+   * declare const run: Effect.Effect<Batch.Summary, Batch.OutputNotWritable>
+   * const checked = run.pipe(Effect.catchTag("OutputNotWritable", (e) => Effect.logError(`cannot write ${e.path}: ${e.reason}`)))
+   * ```
    *
    * @since 0.1.0
    * @category errors
@@ -193,6 +212,17 @@ export class LineTooLarge extends Schema.TaggedError<LineTooLarge>()("LineTooLar
 }
 
 /**
+ * The rate limits of a run: requests and tokens per minute, and whether concurrency adapts
+ * to overload.
+ *
+ * @example
+ * ```ts
+ * import { Batch } from "@hybrid/core"
+ *
+ * // an API tier of 500 requests and 200k tokens a minute; concurrency adapts to 429s
+ * const limits: Batch.Limits = { requestsPerMinute: 500, tokensPerMinute: 200_000, adaptive: { min: 2 } }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -205,6 +235,17 @@ export interface Limits {
 
 /**
  * Where a call is: its 1-based line and its attempt (1 for the first).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Batch } from "@hybrid/core"
+ *
+ * declare const complete: (prompt: string, idempotencyKey: string) => Effect.Effect<string>
+ * // the key is the same for this line in every run: safe to pass as an idempotency key
+ * const handler = (request: { readonly prompt: string }, context: Batch.Context) =>
+ *   complete(request.prompt, context.key).pipe(Effect.tap(() => Effect.log(`line ${context.line}, attempt ${context.attempt}`)))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -221,6 +262,27 @@ export interface Context {
 }
 
 /**
+ * What `run` takes: the input and output files, the handler, and how to run it
+ * (concurrency, limits, retries, resume).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Batch } from "@hybrid/core"
+ *
+ * const Request = Schema.Struct({ prompt: Schema.String })
+ * declare const complete: (prompt: string) => Effect.Effect<{ readonly text: string }, Error>
+ *
+ * const options: Batch.Options<typeof Request.Type, { readonly text: string }, Error, never> = {
+ *   input: "prompts.jsonl",
+ *   output: "answers.jsonl",
+ *   request: Request,
+ *   handler: ({ prompt }) => complete(prompt),
+ *   concurrency: 16,
+ *   resume: true
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -269,6 +331,19 @@ export interface Options<Req, Res, E, R> {
 
 /**
  * What a run did.
+ *
+ * @example
+ * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import { Effect } from "effect"
+ * import { Batch } from "@hybrid/core"
+ *
+ * const report = (s: Batch.Summary) => `${s.ok}/${s.lines} ok, ${s.failed} failed (lines ${s.failedLines.join(", ")}), ${s.ms} ms`
+ * const program = Batch.run({ input: "in.jsonl", output: "out.jsonl", handler: (req) => Effect.succeed(req) }).pipe(
+ *   Effect.map(report),
+ *   Effect.provide(NodeFileSystem.layer)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -366,6 +441,26 @@ const defaultRetry = { times: 5, while: Limit.isOverload } as const
  * Runs `handler` on every line of `input` and appends one result per line to `output`.
  * See the module documentation. Options are checked when called (`InvalidOption`).
  *
+ * @example
+ * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import { Effect, Schema } from "effect"
+ * import { Batch } from "@hybrid/core"
+ *
+ * const Line = Schema.Struct({ url: Schema.String })
+ * declare const check: (url: string) => Effect.Effect<{ readonly status: number }, Error>
+ *
+ * // one result per line in links.out.jsonl; rerun with resume: true after a crash to skip what is done
+ * const program = Batch.run({
+ *   input: "links.jsonl",
+ *   output: "links.out.jsonl",
+ *   request: Line,
+ *   handler: ({ url }) => check(url),
+ *   concurrency: 32,
+ *   limits: { requestsPerMinute: 600 }
+ * }).pipe(Effect.provide(NodeFileSystem.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -436,7 +531,7 @@ const checkPaths = (fs: FileSystem.FileSystem, input: string, output: string, jo
  *
  * @example
  * ```ts
- * import { NodeFileSystem } from "@effect/platform-node"
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
  * import { Effect } from "effect"
  * import { Batch } from "@hybrid/core"
  *

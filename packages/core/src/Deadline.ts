@@ -68,6 +68,17 @@ import * as options from "./internal/options.ts"
 /**
  * The deadline passed before the effect finished.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * const answer = Effect.sleep("5 seconds").pipe(
+ *   Deadline.within("1 second"),
+ *   Effect.catchTag("DeadlineExceeded", (e) => Effect.succeed(`gave up after ${e.elapsed} ms`))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -84,6 +95,17 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("De
 
 /**
  * A per-call `timeout` ran out before the inherited deadline did.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * const call = Effect.sleep("3 seconds").pipe(
+ *   Deadline.timeout("500 millis"),
+ *   Effect.catchTag("TimeoutExceeded", (e) => Effect.logWarning(`slow call: ${e.timeout} ms timeout`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -103,6 +125,18 @@ export class TimeoutExceeded extends Schema.TaggedError<TimeoutExceeded>()("Time
  * The current deadline, in milliseconds on Effect's `Clock`; `undefined` when none is set.
  * Read it with `current` / `remaining`; set it with `within` or `at`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * // the deadline in force, as epoch milliseconds (undefined when there is none)
+ * const program = Effect.gen(function*() {
+ *   const deadline = yield* Deadline.Current
+ *   return deadline === undefined ? "no deadline" : new Date(deadline).toISOString()
+ * }).pipe(Deadline.within("2 seconds"))
+ * ```
+ *
  * @since 0.1.0
  * @category references
  */
@@ -113,6 +147,17 @@ export const Current = Context.Reference<number | undefined>("@hybrid/core/Deadl
 /**
  * The current deadline as an instant on Effect's `Clock`, if any.
  *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const deadline = yield* Deadline.current
+ *   return Option.isSome(deadline) ? `due at ${deadline.value}` : "no deadline"
+ * }).pipe(Deadline.within("2 seconds"))
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -120,6 +165,19 @@ export const current: Effect.Effect<Option.Option<number>> = Effect.map(Current,
 
 /**
  * The time left before the current deadline (zero once it has passed), if any.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect, Option } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * // skip the optional step when less than 500 ms are left
+ * const step = Effect.gen(function*() {
+ *   const left = yield* Deadline.remaining
+ *   if (Option.isSome(left) && Duration.isLessThan(left.value, Duration.millis(500))) return "skipped"
+ *   return yield* Effect.succeed("enriched")
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -207,6 +265,15 @@ const runUntil = <A, E, R, E2>(
  * Effect's `Clock`. `within` is the usual entry point; `at` is for a deadline that
  * arrives from elsewhere (a request header, a worker message).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * const endOfSlot = Date.now() + 60_000
+ * const job = Effect.sleep("1 second").pipe(Deadline.at(endOfSlot))
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
@@ -224,6 +291,16 @@ export const at = (instant: number) => {
 /**
  * Runs `self` with the deadline `min(inherited deadline, now + duration)`. Past it, `self`
  * is interrupted and the result is `DeadlineExceeded`. Children inherit the deadline.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline, Gather } from "@hybrid/core"
+ *
+ * const search = (source: string) => Effect.sleep("100 millis").pipe(Effect.as(source))
+ * // every child inherits the 2 s budget: the whole gather fails with DeadlineExceeded past it
+ * const answer = Gather.all([search("web"), search("news")]).pipe(Deadline.within("2 seconds"))
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -243,6 +320,16 @@ export const within = (duration: Duration.Input) => {
  * A per-call timeout capped by the remaining deadline: `self` gets `min(duration,
  * remaining)`. Fails with `TimeoutExceeded` when `duration` was the shorter,
  * `DeadlineExceeded` when the deadline was.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline } from "@hybrid/core"
+ *
+ * const lookup = Effect.sleep("50 millis").pipe(Effect.as({ temperature: 21 }))
+ * // at most 300 ms for this call, and never past the enclosing 2 s deadline
+ * const program = lookup.pipe(Deadline.timeout("300 millis"), Deadline.within("2 seconds"))
+ * ```
  *
  * @since 0.1.0
  * @category combinators

@@ -42,12 +42,32 @@ import * as options from "./internal/options.ts"
 /**
  * How many effects run at once: a positive integer, or `"unbounded"` (the default).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const concurrency: Gather.Concurrency = 4
+ * const pages = Gather.all([1, 2, 3].map((n) => Effect.succeed(n)), { concurrency })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export type Concurrency = number | "unbounded"
 
 /**
+ * The options of `all`, `settle` and `asCompleted`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const bounded: Gather.Options = { concurrency: 8 }
+ * const results = Gather.settle(["a", "b"].map((id) => Effect.succeed(id)), bounded)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -57,6 +77,16 @@ export interface Options {
 
 /**
  * Every effect given to `first` failed. `errors` holds each one's error, in input order.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const mirrors = Gather.first([Effect.fail("eu down"), Effect.fail("us down")]).pipe(
+ *   Effect.catchTag("AllFailed", (e) => Effect.succeed(`no mirror: ${e.errors.join(", ")}`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -72,6 +102,16 @@ export class AllFailed<E = unknown> extends Schema.TaggedError<AllFailed<any>>()
 
 /**
  * One completed input of `asCompleted`: its position in the input and how it ended.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Exit, Stream } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const report = (c: Gather.Completed<string, never>) =>
+ *   Exit.isSuccess(c.exit) ? `#${c.index}: ${c.exit.value}` : `#${c.index} failed`
+ * const lines = Gather.asCompleted([Effect.succeed("a"), Effect.succeed("b")]).pipe(Stream.map(report))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -92,6 +132,17 @@ export const concurrencyOf = (where: string, opts: Options | undefined): Concurr
  * an array or a record, like `Effect.all`). The first failure interrupts the others and
  * is the failure.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const user = Effect.succeed({ name: "Ada" })
+ * const orders = Effect.succeed([1, 2, 3])
+ * // both at once; the record's shape is kept: { user: { name: string }, orders: number[] }
+ * const page = Gather.all({ user, orders })
+ * ```
+ *
  * @since 0.1.0
  * @category combinators
  */
@@ -105,6 +156,17 @@ export const all = <const Arg extends Iterable<Effect.Effect<any, any, any>> | R
  * Runs every effect concurrently and never fails: one `Exit` per input, in input order —
  * asyncio's `gather(return_exceptions=True)`, with interruptions and defects kept apart
  * from failures.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Exit } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const exits = yield* Gather.settle([Effect.succeed(1), Effect.fail("boom"), Effect.succeed(3)])
+ *   return exits.filter(Exit.isSuccess).map((exit) => exit.value) // [1, 3]
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -121,6 +183,19 @@ export const settle = <A, E, R>(
  * Runs every effect concurrently and emits `{ index, exit }` as each one completes, in
  * completion order — asyncio's `as_completed`, but keeping which input each result
  * belongs to. The stream never fails; stopping it early interrupts what is still running.
+ *
+ * @example
+ * ```ts
+ * import { Console, Effect, Exit, Stream } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const slow = Effect.sleep("200 millis").pipe(Effect.as("slow"))
+ * const fast = Effect.sleep("10 millis").pipe(Effect.as("fast"))
+ * // prints "1 Success" then "0 Success": completion order, each with its input's index
+ * const program = Gather.asCompleted([slow, fast]).pipe(
+ *   Stream.runForEach(({ exit, index }) => Console.log(index, Exit.isSuccess(exit) ? "Success" : "Failure"))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -142,6 +217,16 @@ export const asCompleted = <A, E, R>(
  * Runs every effect concurrently; the first success wins and the others are interrupted.
  * Fails only when all fail, with `AllFailed` holding every error in input order (a defect
  * or an interruption in any of them is kept as such).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gather } from "@hybrid/core"
+ *
+ * const fromEu = Effect.sleep("80 millis").pipe(Effect.as("eu"))
+ * const fromUs = Effect.sleep("30 millis").pipe(Effect.as("us"))
+ * const fastest = Gather.first([fromEu, fromUs]) // "us"; the eu call is interrupted
+ * ```
  *
  * @since 0.1.0
  * @category combinators

@@ -30,6 +30,17 @@ import { Duration, Effect } from "effect"
 import * as options from "./internal/options.ts"
 
 /**
+ * How many backups `after` may start.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hedge } from "@hybrid/core"
+ *
+ * const twoBackups: Hedge.HedgeOptions = { max: 2 }
+ * const read = Effect.succeed("row").pipe(Hedge.after("100 millis", twoBackups))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -41,6 +52,16 @@ export interface HedgeOptions {
 /**
  * Runs `self`, and a backup copy every `delay` while none has succeeded, up to `max`
  * backups. The first success wins; the rest are interrupted.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Hedge } from "@hybrid/core"
+ *
+ * const query = Effect.sleep("250 millis").pipe(Effect.as("row"))
+ * // a second copy starts if the first has not answered within 100 ms; the first answer wins
+ * const read = query.pipe(Hedge.after("100 millis"))
+ * ```
  *
  * @since 0.1.0
  * @category combinators

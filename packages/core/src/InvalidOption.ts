@@ -22,6 +22,21 @@
 import * as Schema from "effect/Schema"
 
 /**
+ * A Hybrid constructor rejected an option: `where` (the constructor), `option`, the
+ * `value` and what it must be (`expected`). Constructors throw it — a defect inside an
+ * `Effect` — so a bad setting fails at start-up with a message a person can act on.
+ *
+ * @example
+ * ```ts
+ * import { InvalidOption, Retry } from "@hybrid/core"
+ *
+ * try {
+ *   Retry.policy({ times: -1 })
+ * } catch (e) {
+ *   if (e instanceof InvalidOption) console.error(e.message) // Retry.policy: option "times" must be …
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -46,6 +46,18 @@ import { retryAfter } from "./Retry.ts"
 /**
  * Wraps effects so they run under the limit. `E` is what the limit itself can fail with.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limit: Limit.Limiter = yield* Limit.concurrency(4)
+ *   yield* Effect.forEach([1, 2, 3, 4, 5, 6], (n) => limit(Effect.succeed(n)), { concurrency: "unbounded" })
+ *   return yield* limit.running // 0 once they are done
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -59,6 +71,19 @@ export interface Limiter<E = never> {
 
 /**
  * A bulkhead was full: `limit` calls running and `queue` waiting.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Limit.bulkhead({ limit: 10, queue: 20 })
+ *   return yield* bulkhead(Effect.succeed("report")).pipe(
+ *     Effect.catchTag("BulkheadFull", (e) => Effect.succeed(`busy (${e.limit} running, ${e.queue} waiting), try later`))
+ *   )
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -74,6 +99,20 @@ export class BulkheadFull extends Schema.TaggedError<BulkheadFull>()("BulkheadFu
 
 /**
  * One call asked a rate limit for more tokens than a whole window holds: it could never run.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const tokens = yield* Limit.rate({ limit: 10_000, window: "1 minute" })
+ *   // one call asking for more than a whole minute allows could never run
+ *   return yield* tokens.withCost(50_000)(Effect.succeed("summary")).pipe(
+ *     Effect.catchTag("CostExceedsLimit", (e) => Effect.succeed(`too large: ${e.cost} > ${e.limit}`))
+ *   )
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -147,6 +186,20 @@ const withPermit = <A, E, R>(semaphore: Semaphore.Semaphore, counters: Counters,
 /**
  * At most `n` wrapped calls run at once; the others wait (a semaphore as a combinator).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const fetchUser: (id: number) => Effect.Effect<string>
+ *
+ * // at most 5 requests to the user service at once, however many callers share the limit
+ * const program = Effect.gen(function*() {
+ *   const limit = yield* Limit.concurrency(5)
+ *   return yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], (id) => limit(fetchUser(id)), { concurrency: "unbounded" })
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -161,6 +214,20 @@ export const concurrency = (n: number): Effect.Effect<Limiter> => {
 /**
  * At most `limit` calls run and `queue` wait; any more fail at once with `BulkheadFull`
  * (cockatiel's bulkhead): a slow dependency cannot pile up unbounded work.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const render: (page: string) => Effect.Effect<string>
+ *
+ * // 4 renders at once, 8 waiting; the 13th fails at once with BulkheadFull instead of piling up
+ * const program = Effect.gen(function*() {
+ *   const bulkhead = yield* Limit.bulkhead({ limit: 4, queue: 8 })
+ *   return yield* bulkhead(render("/home"))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -268,6 +335,9 @@ export interface Reservation {
 }
 
 /**
+ * The options of `rate`: how many tokens per window, the algorithm, a call's cost, and an
+ * optional shared store.
+ *
  * @example
  * ```ts
  * import type { Limit } from "@hybrid/core"
@@ -651,6 +721,16 @@ const slidingWindow = (limit: number, window: number): Effect.Effect<RateLedger>
  * (`TimeoutExceeded`, `DeadlineExceeded`, Effect's `TimeoutError`), a full bulkhead or a
  * rate limiter's refusal. The default signal of `adaptive`.
  *
+ * @example
+ * ```ts
+ * import { Limit, Retry } from "@hybrid/core"
+ *
+ * // retry only what says "slow down": 429/503, Retry-After, timeouts, a full bulkhead
+ * const policy = Retry.policy({ times: 5, while: Limit.isOverload })
+ * const yes = Limit.isOverload({ status: 429 }) // true
+ * const no = Limit.isOverload({ status: 404 }) // false
+ * ```
+ *
  * @since 0.1.0
  * @category predicates
  */
@@ -665,6 +745,18 @@ export const isOverload = (error: unknown): boolean => {
 }
 
 /**
+ * The options of `adaptive`: where the limit starts, its bounds, and what counts as an
+ * overload signal.
+ *
+ * @example
+ * ```ts
+ * import { Limit } from "@hybrid/core"
+ *
+ * // start at 8 in flight, never below 2 or above 64; back off by 20 % on each overload signal
+ * const options: Limit.AdaptiveOptions = { initial: 8, min: 2, max: 64, backoff: 0.8 }
+ * const limiter = Limit.adaptive(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -683,6 +775,18 @@ export interface AdaptiveOptions {
 /**
  * A concurrency limit that adjusts itself.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter: Limit.AdaptiveLimiter = yield* Limit.adaptive({ initial: 4, min: 1, max: 32 })
+ *   yield* limiter(Effect.succeed("ok"))
+ *   return yield* limiter.limit // 4 or 5: it grows while calls succeed with the limit in use
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -697,6 +801,20 @@ export interface AdaptiveLimiter extends Limiter {
  * half of it in flight), each success raises it by one; an overload signal (see
  * `isOverload`, or a success slower than `latencyTolerance` × the fastest seen)
  * multiplies it by `backoff`. It stays within [min, max]; other failures leave it alone.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * declare const callModel: (prompt: string) => Effect.Effect<string, { readonly status: number }>
+ *
+ * // finds how many calls the model endpoint takes at once: 429s and slow answers lower it
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* Limit.adaptive({ initial: 4, min: 1, max: 64 })
+ *   return yield* Effect.forEach(["a", "b", "c"], (p) => limiter(callModel(p)), { concurrency: "unbounded" })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -751,17 +869,20 @@ export const adaptive = (opts: AdaptiveOptions): Effect.Effect<AdaptiveLimiter> 
 }
 
 /**
+ * The options of `learned`: the bounds of the window it learns and how it reads an
+ * upstream's 429s and headers.
+ *
  * @example
  * ```ts
  * import type { Limit } from "@hybrid/core"
  *
- * const openAi: Limit.LearnedOptions = { maxWindow: "1 minute", margin: "50 millis" }
+ * const openAi: Limit.LearnedOptions = { maxWindow: "1 minute", margin: "50 millis", key: "openai" }
  * ```
  *
  * @since 0.1.0
  * @category models
  */
-export interface LearnedOptions {
+export interface LearnedOptions<R = never> {
   /** The longest window the upstream may use (and the longest wait a 429 may ask). Default 1 minute. */
   readonly maxWindow?: Duration.Input | undefined
   /** Added to the learned window, for the network between here and there. Default 1 % of it, at least 5 ms. */
@@ -775,8 +896,136 @@ export interface LearnedOptions {
    * `x-ratelimit-reset-requests` headers (`headers` or `response.headers`);
    * `x-ratelimit-limit-requests` as the limit per minute.
    */
-  readonly feedback?: ((error: unknown) => learnedRate.Feedback | undefined) | undefined
+  readonly feedback?: ((error: unknown) => LearnedFeedback | undefined) | undefined
+  /**
+   * The upstream's name in a shared store (required with `store`): every process using
+   * it learns together and paces together. Default: unique to this limit.
+   */
+  readonly key?: string | undefined
+  /**
+   * Where the pacer's log and what it learned live: `memoryLearnedStore` (the default,
+   * this process) or a shared one such as `RedisLimit.learnedStore()`. Without `store`,
+   * a keyed limit uses `SharedLearnedStore` when it is provided.
+   */
+  readonly store?: LearnedStore<R> | undefined
 }
+
+/**
+ * One learned limit, as `Limit.learned` asks a `LearnedStore` for it (milliseconds).
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const spec: Limit.LearnedSpec = { key: "openai", maxWindow: 60_000, margin: undefined, defaultRetryAfter: 1_000 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LearnedSpec {
+  readonly key: string
+  readonly maxWindow: number
+  /** `undefined`: 1 % of the learned window, at least 5 ms. */
+  readonly margin: number | undefined
+  readonly defaultRetryAfter: number
+}
+
+/**
+ * Where `Limit.learned` keeps its log of sends and what it learned from the upstream's
+ * 429s: `memoryLearnedStore` in this process, `RedisLimit.learnedStore` in Redis — then a
+ * rate learned by one process paces them all, and a `Retry-After` told to one pauses
+ * them all.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const describe = (store: Limit.LearnedStore<unknown>): string => `learned limits kept in ${store.name}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LearnedStore<R = never> {
+  readonly name: string
+  readonly pacer: (spec: LearnedSpec) => Effect.Effect<LearnedPacer, never, R>
+}
+
+/**
+ * A learned limit's pacer in a `LearnedStore`: `admit` waits for a slot and logs the
+ * send; `observe` learns from a 429 (its `LearnedFeedback`); `learned` reads N per W.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pacer: Limit.LearnedPacer = yield* Limit.memoryLearnedStore.pacer({ key: "k", maxWindow: 60_000, margin: 0, defaultRetryAfter: 1_000 })
+ *   const sent = yield* pacer.admit
+ *   yield* pacer.observe(sent, { status: 429, limit: 100, windowMillis: 60_000 })
+ *   return yield* pacer.learned // { limit: 100, windowMillis: 60000 }
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LearnedPacer = learnedRate.Paced<LimitStoreError>
+
+/**
+ * What a 429 said, as `LearnedOptions.feedback` reads it: the status, how long to wait,
+ * and the limit per window when the upstream states it.
+ *
+ * @example
+ * ```ts
+ * import type { Limit } from "@hybrid/core"
+ *
+ * const said: Limit.LearnedFeedback = { status: 429, retryAfterMillis: 1_200 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LearnedFeedback = learnedRate.Feedback
+
+/**
+ * The default `LearnedStore`: the pacer in this process (`Clock` time).
+ *
+ * @example
+ * ```ts
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Limit.learned({ store: Limit.memoryLearnedStore })
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const memoryLearnedStore: LearnedStore = {
+  name: "memory",
+  pacer: (spec) => Effect.sync(() => new learnedRate.Pacer(spec))
+}
+
+/**
+ * The store every `Limit.learned` **with a `key`** and no `store` option uses when this
+ * service is provided (by `RedisLimit.layer`, or the agent's `Fleet.layer`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Limit } from "@hybrid/core"
+ *
+ * const program = Limit.learned({ key: "openai" }).pipe(
+ *   Effect.provide(Layer.succeed(Limit.SharedLearnedStore, Limit.memoryLearnedStore))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class SharedLearnedStore extends Context.Service<SharedLearnedStore, LearnedStore>()("@hybrid/core/Limit/SharedLearnedStore") {}
 
 /**
  * A rate limit learned from the upstream.
@@ -796,9 +1045,13 @@ export interface LearnedOptions {
  * @category models
  */
 export interface LearnedLimit extends Limiter {
-  /** The upstream's limit as learned so far (requests per window), if any. */
+  /** The upstream's limit as learned so far (requests per window), if any — across the fleet on a shared store. */
   readonly learned: Effect.Effect<{ readonly limit: number; readonly window: Duration.Duration } | undefined>
+  /** The limit's key (its name in a shared store). */
+  readonly key: string
 }
+
+let learnedKeys = 0
 
 /**
  * A rate limit that learns the upstream's sliding-window limit (N requests per W) from
@@ -809,6 +1062,12 @@ export interface LearnedLimit extends Limiter {
  * points at). A later 429 lowers N to what the upstream's window shows and pauses every
  * call for its `Retry-After`; a whole window without one raises N by one. Put it inside
  * the retry and outside the per-attempt timeout: waiting for a slot is not an attempt.
+ *
+ * On a shared `store` (`RedisLimit.learnedStore`, or `SharedLearnedStore` with a `key`)
+ * the log of sends and what was learned are the fleet's: the first 429 any process gets
+ * sets N and W for all, and they pace together, N per W in all, not N each. If the
+ * store fails, each process goes on with a pacer of its own (one warning logged): the
+ * upstream still enforces its limit, so a failed store costs 429s, never a stall.
  *
  * Effect's `RateLimiter.adaptiveConsume` / `adaptiveFeedback` were tried first: their
  * learning phase counts every request *started* until the next 429, so a queue released
@@ -830,20 +1089,28 @@ export interface LearnedLimit extends Limiter {
  * @since 0.1.0
  * @category constructors
  */
-export const learned = (opts: LearnedOptions = {}): Effect.Effect<LearnedLimit> => {
+export const learned = <R = never>(opts: LearnedOptions<R> = {}): Effect.Effect<LearnedLimit, never, R> => {
   const where = "Limit.learned"
-  const maxWindow = options.duration(where, "maxWindow", opts.maxWindow ?? 60_000, true)
-  const margin = opts.margin === undefined ? undefined : options.duration(where, "margin", opts.margin)
-  const defaultRetryAfter = options.duration(where, "defaultRetryAfter", opts.defaultRetryAfter ?? 1_000)
-  return Effect.sync(() => {
-    const pacer = new learnedRate.Pacer({
-      maxWindow,
-      margin: margin ?? ((window) => Math.max(5, window / 100)),
-      defaultRetryAfter,
-      feedback: opts.feedback ?? learnedRate.defaultFeedback
-    })
+  const spec: Omit<LearnedSpec, "key"> = {
+    maxWindow: options.duration(where, "maxWindow", opts.maxWindow ?? 60_000, true),
+    margin: opts.margin === undefined ? undefined : options.duration(where, "margin", opts.margin),
+    defaultRetryAfter: options.duration(where, "defaultRetryAfter", opts.defaultRetryAfter ?? 1_000)
+  }
+  if (opts.store !== undefined && opts.store !== memoryLearnedStore && opts.key === undefined) {
+    options.reject(where, "key", undefined, "a key naming the upstream (with store)")
+  }
+  const key = opts.key ?? `@hybrid/core/Limit.learned/${++learnedKeys}`
+  const feedback = opts.feedback ?? learnedRate.defaultFeedback
+  return Effect.gen(function*() {
+    const shared = opts.store === undefined && opts.key !== undefined
+      ? yield* Effect.serviceOption(SharedLearnedStore)
+      : Option.none()
+    const store: LearnedStore<R> = opts.store ?? (Option.isSome(shared) ? shared.value : memoryLearnedStore as LearnedStore<R>)
+    const pacer = store === memoryLearnedStore
+      ? new learnedRate.Pacer(spec)
+      : yield* Effect.map(store.pacer({ key, ...spec }), (remote) => learnedRate.withLocal(remote, new learnedRate.Pacer(spec), key))
     const counters: Counters = { running: 0, waiting: 0 }
-    const wrap = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    const wrap = <A, E, R1>(self: Effect.Effect<A, E, R1>): Effect.Effect<A, E, R1> =>
       Effect.suspend(() => {
         counters.waiting++
         return pacer.admit.pipe(
@@ -851,18 +1118,18 @@ export const learned = (opts: LearnedOptions = {}): Effect.Effect<LearnedLimit> 
           Effect.flatMap((entry) => {
             counters.running++
             return self.pipe(
-              Effect.tapError((error) => pacer.observe(entry, error)),
+              Effect.tapError((error) => {
+                const said = feedback(error)
+                return said?.status === 429 ? pacer.observe(entry, said) : Effect.void
+              }),
               Effect.ensuring(Effect.sync(() => counters.running--))
             )
           })
         )
       })
     return Object.assign(makeLimiter<never>(counters, wrap), {
-      learned: Effect.sync(() =>
-        pacer.limit === undefined || pacer.window === undefined
-          ? undefined
-          : { limit: pacer.limit, window: Duration.millis(pacer.window) }
-      )
+      key,
+      learned: Effect.map(pacer.learned, (l) => l === undefined ? undefined : { limit: l.limit, window: Duration.millis(l.windowMillis) })
     })
   })
 }

@@ -102,6 +102,21 @@ import type * as Task from "./Task.ts"
 /**
  * Options of `NodeRunner.layer`.
  *
+ * @example
+ * ```ts
+ * import { NodeRunner } from "@hybrid/core"
+ * import { Tasks } from "./primes.ts"
+ *
+ * const options: NodeRunner.Options = {
+ *   worker: new URL("./primes.worker.ts", import.meta.url),
+ *   size: 4,
+ *   maxQueue: 1000,
+ *   taskTimeout: "30 seconds",
+ *   recycleAfter: { heapUsedMb: 512 }
+ * }
+ * const pool = NodeRunner.layer(Tasks, options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -199,6 +214,15 @@ export type Balancer = (task: { readonly name: string }, workers: ReadonlyArray<
 /**
  * Statistics of a running pool.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NodeRunner } from "@hybrid/core"
+ *
+ * const describe = (s: NodeRunner.PoolStats) => `${s.workers.length} workers, ${s.queued} queued, ${s.spawned} spawned`
+ * const stats = Effect.flatMap(NodeRunner.Pool, (pool) => pool.stats).pipe(Effect.map(describe))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -223,6 +247,19 @@ export interface PoolStats {
 
 /**
  * Introspection of the pool provided by `NodeRunner.layer`, next to `Runner`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { NodeRunner, Runner } from "@hybrid/core"
+ * import { CountPrimes, Tasks } from "./primes.ts"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Runner.forEach(CountPrimes, [{ n: 1e5 }, { n: 2e5 }])
+ *   const pool = yield* NodeRunner.Pool
+ *   return yield* pool.stats // workers, their state and load, spawned, queued
+ * }).pipe(Effect.provide(NodeRunner.layer(Tasks, { worker: new URL("./primes.worker.ts", import.meta.url), size: 2 })))
+ * ```
  *
  * @since 0.1.0
  * @category services
@@ -282,6 +319,21 @@ const validate = (options: Options): PoolImpl.Options => {
  * statistics (`NodeRunner.Pool`). The pool lives as long as the layer's scope; workers are
  * started (in parallel) when the layer is built. Bad options throw `InvalidOption` at once.
  *
+ * @example
+ * ```ts
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import { Effect } from "effect"
+ * import { NodeRunner, Runner } from "@hybrid/core"
+ * import { CountPrimes, Tasks } from "./primes.ts"
+ *
+ * // two worker threads run primes.worker.ts; the calls go to whichever is free
+ * Runner.forEach(CountPrimes, [{ n: 2e6 }, { n: 3e6 }]).pipe(
+ *   Effect.tap((counts) => Effect.log(counts)),
+ *   Effect.provide(NodeRunner.layer(Tasks, { worker: new URL("./primes.worker.ts", import.meta.url), size: 2 })),
+ *   NodeRuntime.runMain
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -303,6 +355,16 @@ export const layer = <T extends Task.Any>(
  * file. Handlers are Effects or plain (synchronous) functions; a thrown exception is a
  * defect of that call only. Runs until the pool closes the worker.
  *
+ * @example
+ * ```ts
+ * // primes.worker.ts
+ * import { NodeRunner } from "@hybrid/core"
+ * import { countPrimes, Tasks } from "./primes.ts"
+ *
+ * // prefer `serve` from "@hybrid/core/worker": same function, without the pool in the worker
+ * NodeRunner.serve(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })
+ * ```
+ *
  * @since 0.1.0
  * @category workers
  */
@@ -311,6 +373,16 @@ export const serve: <T extends Task.Any>(group: Task.Group<T>, handlers: NoInfer
 
 /**
  * The worker side as a layer (what `serve` launches), to compose with other layers.
+ *
+ * @example
+ * ```ts
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import { Layer } from "effect"
+ * import { NodeRunner } from "@hybrid/core"
+ * import { countPrimes, Tasks } from "./primes.ts"
+ *
+ * NodeRuntime.runMain(Layer.launch(NodeRunner.layerServer(Tasks, { CountPrimes: ({ n }) => countPrimes(n) })))
+ * ```
  *
  * @since 0.1.0
  * @category workers

@@ -10,9 +10,10 @@
  *
  * @example
  * ```ts
+ * import type { Duration } from "effect"
  * import { Options } from "@hybrid/core"
  *
- * const make = (opts: { readonly size: number; readonly timeout: string }) => ({
+ * const make = (opts: { readonly size: number; readonly timeout: Duration.Input }) => ({
  *   size: Options.integer("Cache.make", "size", opts.size),
  *   timeoutMs: Options.duration("Cache.make", "timeout", opts.timeout, true)
  * })

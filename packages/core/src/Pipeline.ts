@@ -74,6 +74,18 @@ export {
    * A batch function returned a different number of results than it was given items:
    * every item of that batch fails with it.
    *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Pipeline } from "@hybrid/core"
+   *
+   * // a batch function must return one result per item: this one drops one, so every item fails
+   * const report = Pipeline.from([1, 2, 3])
+   *   .batch("store", (rows) => Effect.succeed(rows.slice(1)), { size: 3 })
+   *   .run()
+   *   .pipe(Effect.map((r) => r.outcomes.map((o) => o._tag === "Failed" ? String(o.error) : o._tag)))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
@@ -81,12 +93,35 @@ export {
   /**
    * The run's totals do not add up — raised as a defect, since it is a bug.
    *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Pipeline } from "@hybrid/core"
+   *
+   * // never expected: it is a defect (a bug in the pipeline), visible in the cause
+   * const program = Pipeline.from([1, 2]).stage("double", (n) => Effect.succeed(n * 2)).run().pipe(
+   *   Effect.catchDefect((defect) =>
+   *     defect instanceof Pipeline.ConservationViolated ? Effect.die(`pipeline bug: ${defect.detail}`) : Effect.die(defect))
+   * )
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   ConservationViolated,
   /**
    * A stage's effect died (or interrupted itself): the item fails with this.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Pipeline } from "@hybrid/core"
+   *
+   * const report = Pipeline.from(["1", "x"])
+   *   .stage("parse", (s) => Effect.sync(() => { if (s === "x") throw new Error("not a number"); return Number(s) }))
+   *   .run()
+   *   .pipe(Effect.map((r) => r.outcomes.flatMap((o) => o._tag === "Failed" && o.error instanceof Pipeline.StageDefect ? [o.input] : [])))
+   * ```
    *
    * @since 0.1.0
    * @category errors
@@ -96,6 +131,13 @@ export {
 
 /**
  * An item that went through every stage. `index` is its position in the source.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const show = (o: Pipeline.Ok<string, number>) => `#${o.index} ${o.input} → ${o.value}`
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -109,6 +151,13 @@ export interface Ok<In, Out> {
 
 /**
  * An item that failed at `stage`.
+ *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const show = (o: Pipeline.Failed<string, Error>) => `#${o.index} ${o.input} failed in ${o.stage}: ${String(o.error)}`
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -125,6 +174,13 @@ export interface Failed<In, E> {
  * An item that was still in `stage` (running, or waiting in its queue) when the run was
  * stopped.
  *
+ * @example
+ * ```ts
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const show = (o: Pipeline.Cancelled<string>) => `#${o.index} ${o.input} cancelled before ${o.stage} finished`
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -138,12 +194,39 @@ export interface Cancelled<In> {
 /**
  * How one input ended: exactly one per input.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const line = (o: Pipeline.Outcome<string, number, Error>): string =>
+ *   o._tag === "Ok" ? `${o.input}: ${o.value}` : o._tag === "Failed" ? `${o.input}: error in ${o.stage}` : `${o.input}: cancelled`
+ * const program = Pipeline.from(["a", "bb"])
+ *   .stage("length", (s) => Effect.succeed(s.length))
+ *   .run({ sink: (o) => Effect.log(line(o)) })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export type Outcome<In, Out, E> = Ok<In, Out> | Failed<In, E> | Cancelled<In>
 
 /**
+ * What one stage did in a run: items in and out, failures, busy and blocked time,
+ * utilization and queue depth.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const busiest = (stages: ReadonlyArray<Pipeline.StageReport>) =>
+ *   stages.map((s) => `${s.name}: ${(s.utilization * 100).toFixed(0)} % busy, queue ≤ ${s.maxQueueDepth}`)
+ * const program = Pipeline.from([1, 2, 3]).stage("inc", (n) => Effect.succeed(n + 1)).run().pipe(
+ *   Effect.map((report) => busiest(report.stages))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -169,6 +252,19 @@ export interface StageReport {
 }
 
 /**
+ * What a run did: counts of inputs and outcomes, each stage's report, the bottleneck, and
+ * the wall time.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const summary = (r: Pipeline.PipelineReport<unknown, unknown, unknown>) =>
+ *   `${r.ok}/${r.inputs} ok, ${r.failed} failed in ${r.wallMs} ms; bottleneck: ${r.bottleneck ?? "none"}`
+ * const program = Pipeline.from([1, 2, 3]).stage("inc", (n) => Effect.succeed(n + 1)).run().pipe(Effect.map(summary))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -191,6 +287,18 @@ export interface PipelineReport<In, Out, E> {
 }
 
 /**
+ * The options of a stage: its workers and the capacity of its input queue.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * declare const fetchPage: (url: string) => Effect.Effect<string>
+ * const io: Pipeline.StageOptions = { concurrency: 32, buffer: 64 } // many requests in flight
+ * const pages = Pipeline.from(["https://example.com"]).stage("fetch", fetchPage, io)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -202,6 +310,20 @@ export interface StageOptions {
 }
 
 /**
+ * The options of a batching stage: a stage's options plus the batch size and how long a
+ * batch may wait to fill.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * declare const insertRows: (rows: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<number>>
+ * // 500 rows per insert, or what arrived within 200 ms
+ * const options: Pipeline.BatchOptions = { size: 500, within: "200 millis" }
+ * const stored = Pipeline.from(["a", "b"]).batch("insert", insertRows, options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -213,6 +335,20 @@ export interface BatchOptions extends StageOptions {
 }
 
 /**
+ * The options of `run`: the order of outcomes, a sink receiving each one, and a signal
+ * that stops the run.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * // outcomes in input order, each written as it arrives; stop after 10 s
+ * const program = Pipeline.from([1, 2, 3])
+ *   .stage("square", (n) => Effect.succeed(n * n))
+ *   .run({ ordered: true, sink: (o) => Effect.log(o._tag), until: Effect.sleep("10 seconds") })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -230,6 +366,17 @@ export interface RunOptions<In, Out, E, E2, R2, R3> {
 /**
  * A pipeline under construction: a source and its stages. Immutable: each `stage` /
  * `batch` returns a new pipeline. Nothing runs until `run`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * // a reusable pipeline shape: a value, built once, run on many sources
+ * const enrich = (words: Iterable<string>): Pipeline.Pipeline<string, number> =>
+ *   Pipeline.from(words).stage("length", (w) => Effect.succeed(w.length))
+ * const report = enrich(["a", "bb"]).run()
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -259,6 +406,16 @@ export interface Pipeline<In, Out, E = never, R = never, SE = never> {
 
 /**
  * What a pipeline reads: an iterable, a `Stream`, or a `Queue` (read until it is ended).
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * const fromArray: Pipeline.Source<number> = [1, 2, 3]
+ * const fromStream: Pipeline.Source<number> = Stream.range(1, 100)
+ * const pipeline = Pipeline.from(fromStream)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -330,6 +487,18 @@ const runTraced = Effect.fn("Pipeline.run")(function*(
 /**
  * Starts a pipeline from a source: an iterable (read lazily, one item at a time), a
  * `Stream`, or a `Queue` (read until it is ended; an item taken is never dropped).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Pipeline } from "@hybrid/core"
+ *
+ * // from a Stream: lines of input, each parsed and checked
+ * const lines = Stream.make("1", "2", "three")
+ * const report = Pipeline.from(lines)
+ *   .stage("parse", (s) => Number.isNaN(Number(s)) ? Effect.fail(`not a number: ${s}`) : Effect.succeed(Number(s)))
+ *   .run()
+ * ```
  *
  * @since 0.1.0
  * @category constructors

@@ -35,9 +35,15 @@
  *
  * Every process sharing a key must use the same `limit` and `window`.
  *
+ * The same Redis shares two more kinds of state, each one Lua script per step:
+ * `budgetStore` — a `Retry.budget`'s counts, so a fleet retries at most `ratio` of its
+ * combined traffic — and `learnedStore` — a `Limit.learned` pacer's log and what the
+ * upstream's 429s taught, so one process's lesson paces them all. `layer` provides all
+ * three as the shared stores of keyed limits and budgets.
+ *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *
@@ -56,12 +62,17 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Semaphore } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Semaphore } from "effect"
 import { Redis } from "effect/persistence"
 import * as options from "./internal/options.ts"
+import * as retryBudget from "./internal/retryBudget.ts"
 import * as Limit from "./Limit.ts"
+import * as Retry from "./Retry.ts"
 
 /**
+ * The options of the Redis store: its key prefix, its timeout, the reservations' lease,
+ * and what a call does when Redis fails.
+ *
  * @example
  * ```ts
  * import type { RedisLimit } from "@hybrid/core"
@@ -234,7 +245,7 @@ const nextId = () => `${instance}:${(++entries).toString(36)}`
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *
@@ -274,12 +285,16 @@ export const store = (opts: StoreOptions = {}): Limit.RateStore<Redis.Redis> => 
 }
 
 /**
- * Provides `Limit.SharedRateStore` on Redis: every keyed `Limit.rate` without a `store`
- * option then shares its window through this Redis.
+ * Provides the shared stores on Redis — `Limit.SharedRateStore` (`store`),
+ * `Retry.SharedBudgetStore` (`budgetStore`) and `Limit.SharedLearnedStore`
+ * (`learnedStore`): every keyed `Limit.rate`, `Retry.budget` and `Limit.learned`
+ * without a `store` option then shares its state through this Redis. `prefix`,
+ * `timeout` and `onStoreError` apply to all three (the learned pacer always falls back
+ * to pacing alone).
  *
  * @example
  * ```ts
- * import { NodeRedis } from "@effect/platform-node"
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
  * import { Effect, Layer } from "effect"
  * import { Limit, RedisLimit } from "@hybrid/core"
  *
@@ -290,15 +305,19 @@ export const store = (opts: StoreOptions = {}): Limit.RateStore<Redis.Redis> => 
  * @since 0.1.0
  * @category layers
  */
-export const layer = (opts: StoreOptions = {}): Layer.Layer<Limit.SharedRateStore, never, Redis.Redis> => {
-  const shared = store(opts)
-  return Layer.effect(
-    Limit.SharedRateStore,
-    Effect.map(Redis.Redis, (redis): Limit.RateStore => ({
-      name: shared.name,
-      ledger: (spec) => Effect.provideService(shared.ledger(spec), Redis.Redis, redis)
-    }))
-  )
+export const layer = (
+  opts: StoreOptions = {}
+): Layer.Layer<Limit.SharedRateStore | Retry.SharedBudgetStore | Limit.SharedLearnedStore, never, Redis.Redis> => {
+  const rates = store(opts)
+  const budgets = budgetStore(opts)
+  const learned = learnedStore(opts)
+  return Layer.effectContext(Effect.map(Redis.Redis, (redis) => {
+    const provided = <A, E>(effect: Effect.Effect<A, E, Redis.Redis>) => Effect.provideService(effect, Redis.Redis, redis)
+    return Context.make(Limit.SharedRateStore, { name: rates.name, ledger: (spec) => provided(rates.ledger(spec)) }).pipe(
+      Context.add(Retry.SharedBudgetStore, { name: budgets.name, ledger: (spec) => provided(budgets.ledger(spec)) }),
+      Context.add(Limit.SharedLearnedStore, { name: learned.name, pacer: (spec) => provided(learned.pacer(spec)) })
+    )
+  }))
 }
 
 const makeRemote = (
@@ -389,3 +408,381 @@ const withFallback = (remote: Limit.RateLedger, spec: Limit.RateSpec, expected: 
       }
     }
   )
+
+// --- retry budgets ---------------------------------------------------------------------
+
+/**
+ * One step of a retry budget (`op`: `"deposit"`, `"withdraw"` or `"available"`), the
+ * arithmetic of `Retry.budget` (buckets of a tenth of the window, Redis `TIME`): returns
+ * 1/0 for a withdrawal, the balance for `"available"`.
+ */
+const budgetScript = Redis.script(
+  (counts: string, windowMillis: number, buckets: number, ratio: number, minPerSecond: number, op: string) => [
+    counts,
+    windowMillis,
+    buckets,
+    ratio,
+    minPerSecond,
+    op
+  ],
+  {
+    numberOfKeys: 1,
+    lua: `
+local key = KEYS[1]
+local window, buckets, ratio, min, op = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local current = math.floor(now / (window / buckets))
+local attempts, retries = 0, 0
+local fields = redis.call("HGETALL", key)
+for i = 1, #fields, 2 do
+  local index = tonumber(string.sub(fields[i], 3))
+  if index <= current - buckets then
+    redis.call("HDEL", key, fields[i])
+  elseif string.sub(fields[i], 1, 1) == "a" then
+    attempts = attempts + tonumber(fields[i + 1])
+  else
+    retries = retries + tonumber(fields[i + 1])
+  end
+end
+redis.call("PEXPIRE", key, math.ceil(2 * window))
+local balance = math.floor(ratio * attempts + min * window / 1000 + 1e-9) - retries
+if op == "deposit" then
+  redis.call("HINCRBY", key, "a:" .. current, 1)
+  return 1
+elseif op == "withdraw" then
+  if balance < 1 then return 0 end
+  redis.call("HINCRBY", key, "r:" .. current, 1)
+  return 1
+end
+return math.max(0, balance)`
+  }
+).withReturnType<number>()
+
+/**
+ * Options of `budgetStore`: the key prefix, the timeout of each store call, and what a
+ * retry budget does when Redis fails.
+ *
+ * @example
+ * ```ts
+ * import type { RedisLimit } from "@hybrid/core"
+ *
+ * const local: RedisLimit.BudgetStoreOptions = { onStoreError: { fallback: { expectedProcesses: 8 } } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetStoreOptions {
+  /** Prefix of every Redis key. Default `"hybrid:limit:"`. */
+  readonly prefix?: string | undefined
+  /** The longest one store call may take. Default 500 ms. */
+  readonly timeout?: Duration.Input | undefined
+  /**
+   * When Redis fails: `"fail"` (the default: `Retry.budget` refuses retries — fail
+   * closed), or count locally with the same `ratio` and `minPerSecond / expectedProcesses`
+   * (one warning logged), asking Redis again every `recheck`.
+   */
+  readonly onStoreError?: "fail" | { readonly fallback: { readonly expectedProcesses: number } } | undefined
+  /** With the fallback: how long to stay local before asking Redis again. Default 1 s. */
+  readonly recheck?: Duration.Input | undefined
+}
+
+/**
+ * A `Retry.BudgetStore` on Redis: the first attempts and retries of every process using
+ * the same `key` are counted together, each step one atomic Lua script (`HGETALL` of at
+ * most 20 bucket counters, prune, decide, `HINCRBY`) on Redis's clock — two processes can
+ * never both take the last retry.
+ *
+ * @example
+ * ```ts
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
+ * import { Effect } from "effect"
+ * import { RedisLimit, Retry } from "@hybrid/core"
+ *
+ * declare const callApi: Effect.Effect<string, { readonly _tag: "Http503" }>
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1, key: "api", store: RedisLimit.budgetStore() })
+ *   return yield* callApi.pipe(Retry.retry(Retry.policy({ times: 3 }), { budget }))
+ * }).pipe(Effect.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const budgetStore = (opts: BudgetStoreOptions = {}): Retry.BudgetStore<Redis.Redis> => {
+  const where = "RedisLimit.budgetStore"
+  const prefix = opts.prefix ?? "hybrid:limit:"
+  const timeout = options.duration(where, "timeout", opts.timeout ?? 500, true)
+  const recheck = options.duration(where, "recheck", opts.recheck ?? 1_000, true)
+  const policy = opts.onStoreError ?? "fail"
+  const expected = policy === "fail"
+    ? undefined
+    : options.integer(where, "onStoreError.fallback.expectedProcesses", policy.fallback.expectedProcesses)
+  return {
+    name: "redis",
+    ledger: (spec) =>
+      Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const run = redis.eval(budgetScript)
+        const key = `${prefix}{${spec.key}}:budget`
+        const step = (op: "deposit" | "withdraw" | "available") =>
+          run(key, spec.windowMillis, retryBudget.BUCKETS, spec.ratio, spec.minPerSecond, op).pipe(
+            Effect.mapError((error) => storeError(spec.key, `budget ${op}`, String(error.cause ?? error).slice(0, 200))),
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.fail(storeError(spec.key, `budget ${op}`, `no answer within ${timeout} ms`))
+            })
+          )
+        const remote: Retry.BudgetLedger = {
+          deposit: Effect.asVoid(step("deposit")),
+          withdraw: Effect.map(step("withdraw"), (taken) => taken === 1),
+          available: step("available")
+        }
+        if (expected === undefined) return remote
+        const local = yield* Retry.memoryBudgetStore.ledger({ ...spec, minPerSecond: spec.minPerSecond / expected })
+        return yield* withLocal(remote, local, `Retry.budget ${JSON.stringify(spec.key)}`, recheck)
+      })
+  }
+}
+
+/** On a store failure, counts in `local` for `recheck`, then asks Redis again; warns once. */
+const withLocal = (
+  remote: Retry.BudgetLedger,
+  local: Retry.BudgetLedger,
+  what: string,
+  recheck: number
+): Effect.Effect<Retry.BudgetLedger> =>
+  Effect.sync(() => {
+    let localUntil = 0
+    let warned = false
+    const fallBack = (error: Limit.LimitStoreError) =>
+      Effect.gen(function*() {
+        localUntil = (yield* Clock.currentTimeMillis) + recheck
+        if (warned) return
+        warned = true
+        yield* Effect.logWarning(`${what}: ${error.message}; counting in this process until Redis answers`)
+      })
+    const each = <A>(pick: (ledger: Retry.BudgetLedger) => Effect.Effect<A, Limit.LimitStoreError>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        now < localUntil
+          ? pick(local)
+          : Effect.catchTag(pick(remote), "LimitStoreError", (error) => Effect.andThen(fallBack(error), pick(local))))
+    return { deposit: each((l) => l.deposit), withdraw: each((l) => l.withdraw), available: each((l) => l.available) }
+  })
+
+// --- learned limits --------------------------------------------------------------------
+
+/** Runs first in both learned-limit scripts: the clock, the state, the horizon, the pruned log. */
+const learnedPrelude = `
+local log, state = KEYS[1], KEYS[2]
+local max_window, margin_arg, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local s = redis.call("HMGET", state, "limit", "window", "learnedAt", "lastThrottle", "lastProbe", "blocked")
+local limit, window = tonumber(s[1]), tonumber(s[2])
+local learned_at, last_throttle, last_probe = tonumber(s[3]) or 0, tonumber(s[4]) or 0, tonumber(s[5]) or 0
+local blocked = tonumber(s[6]) or 0
+local function fmt(x) return string.format("%.3f", x) end
+local function margin(w) if margin_arg >= 0 then return margin_arg end return math.max(5, w / 100) end
+local horizon = (window or max_window) + margin(window or max_window)
+redis.call("ZREMRANGEBYSCORE", log, "-inf", fmt(now - horizon))
+local function keep()
+  redis.call("PEXPIRE", log, ttl)
+  redis.call("PEXPIRE", state, math.max(ttl, 3600000))
+end
+`
+
+/** Admits a send (`{1, at}`) or says how long until a slot may be free (`{0, millis}`): `Pacer.waitAt` in Lua. */
+const learnedAdmitScript = Redis.script(
+  (log: string, state: string, maxWindow: number, margin: number, ttl: number, id: string) => [
+    log,
+    state,
+    maxWindow,
+    margin,
+    ttl,
+    id
+  ],
+  {
+    numberOfKeys: 2,
+    lua: `${learnedPrelude}
+if now < blocked then return { 0, fmt(blocked - now) } end
+if limit and window then
+  if now - last_throttle > horizon and now - last_probe > horizon and now - learned_at > horizon then
+    limit = limit + 1
+    redis.call("HSET", state, "limit", limit, "lastProbe", fmt(now))
+  end
+  local count = redis.call("ZCARD", log)
+  if count >= limit then
+    local oldest = redis.call("ZRANGE", log, count - limit, count - limit, "WITHSCORES")
+    return { 0, fmt(tonumber(oldest[2]) + horizon - now) }
+  end
+end
+redis.call("ZADD", log, fmt(now), ARGV[4])
+keep()
+return { 1, fmt(now) }`
+  }
+).withReturnType<readonly [number, string]>()
+
+/**
+ * Learns from a 429 (`Pacer.observe` in Lua): `retryAfter`, `statedLimit`,
+ * `statedWindow` are -1 when the upstream did not say.
+ */
+const learnedObserveScript = Redis.script(
+  (
+    log: string,
+    state: string,
+    maxWindow: number,
+    margin: number,
+    ttl: number,
+    id: string,
+    at: number,
+    retryAfter: number,
+    defaultRetryAfter: number,
+    statedLimit: number,
+    statedWindow: number
+  ) => [log, state, maxWindow, margin, ttl, id, at, retryAfter, defaultRetryAfter, statedLimit, statedWindow],
+  {
+    numberOfKeys: 2,
+    lua: `${learnedPrelude}
+local id, at, retry_after, default_after = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local stated_limit, stated_window = tonumber(ARGV[8]), tonumber(ARGV[9])
+redis.call("ZREM", log, id)
+local wait = default_after
+if retry_after >= 0 then wait = retry_after end
+wait = math.min(wait, max_window)
+blocked = math.max(blocked, now + wait)
+local function learn(l, w)
+  redis.call("HSET", state, "limit", l, "window", fmt(w), "learnedAt", fmt(now), "lastThrottle", fmt(now))
+end
+if stated_limit > 0 and stated_window > 0 then
+  learn(stated_limit, stated_window)
+elseif not (limit and window) then
+  local first = at
+  local head = redis.call("ZRANGE", log, 0, 0, "WITHSCORES")
+  if #head > 0 then first = tonumber(head[2]) end
+  learn(math.max(1, redis.call("ZCARD", log)), math.min(math.max(1, now + wait - first), max_window))
+elseif at < learned_at then
+  redis.call("HSET", state, "limit", math.max(1, limit - 1))
+else
+  local in_window = redis.call("ZCOUNT", log, "(" .. fmt(now + wait - window), "+inf")
+  redis.call("HSET", state, "limit", math.max(1, math.min(limit - 1, in_window)), "lastThrottle", fmt(now))
+end
+redis.call("HSET", state, "blocked", fmt(blocked))
+keep()
+return 1`
+  }
+).withReturnType<number>()
+
+/** What the fleet learned: `{limit, window}` as strings, or nils. */
+const learnedStateScript = Redis.script(
+  (state: string) => [state],
+  { numberOfKeys: 1, lua: `return redis.call("HMGET", KEYS[1], "limit", "window")` }
+).withReturnType<readonly [string | null, string | null]>()
+
+/**
+ * Options of `learnedStore`: the key prefix and the timeout of each store call.
+ *
+ * @example
+ * ```ts
+ * import type { RedisLimit } from "@hybrid/core"
+ *
+ * const options: RedisLimit.LearnedStoreOptions = { prefix: "myapp:limit:", timeout: "250 millis" }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LearnedStoreOptions {
+  /** Prefix of every Redis key. Default `"hybrid:limit:"`. */
+  readonly prefix?: string | undefined
+  /** The longest one store call may take; past it the process paces alone for a second. Default 500 ms. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * A `Limit.LearnedStore` on Redis: the log of sends to the upstream and what its 429s
+ * taught are the fleet's — the same rules as the in-process pacer (see
+ * `Limit.learned`), one Lua script per admission and per 429, on Redis's clock. A
+ * `Retry-After` told to one process pauses every process; the N per W learned from
+ * the fleet's own log paces the fleet as a whole. When Redis fails or times out, each
+ * process paces alone (one warning) and asks again after a second.
+ *
+ * @example
+ * ```ts
+ * import * as NodeRedis from "@effect/platform-node/NodeRedis"
+ * import { Effect } from "effect"
+ * import { Limit, RedisLimit } from "@hybrid/core"
+ *
+ * declare const callUpstream: Effect.Effect<string, { readonly status: number }>
+ *
+ * const program = Effect.gen(function*() {
+ *   const paced = yield* Limit.learned({ key: "upstream", store: RedisLimit.learnedStore() })
+ *   return yield* callUpstream.pipe(paced)
+ * }).pipe(Effect.provide(NodeRedis.layer({ url: "redis://127.0.0.1:6379" })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const learnedStore = (opts: LearnedStoreOptions = {}): Limit.LearnedStore<Redis.Redis> => {
+  const where = "RedisLimit.learnedStore"
+  const prefix = opts.prefix ?? "hybrid:limit:"
+  const timeout = options.duration(where, "timeout", opts.timeout ?? 500, true)
+  return {
+    name: "redis",
+    pacer: (spec) =>
+      Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const admitOnce = redis.eval(learnedAdmitScript)
+        const observeOnce = redis.eval(learnedObserveScript)
+        const read = redis.eval(learnedStateScript)
+        const log = `${prefix}{${spec.key}}:learned:log`
+        const state = `${prefix}{${spec.key}}:learned:state`
+        const margin = spec.margin ?? -1
+        const ttl = Math.ceil(2 * (spec.maxWindow + (spec.margin ?? spec.maxWindow / 100))) + 1_000
+        const bounded = <A>(operation: string, effect: Effect.Effect<A, Redis.RedisError>) =>
+          effect.pipe(
+            Effect.mapError((error) => storeError(spec.key, operation, String(error.cause ?? error).slice(0, 200))),
+            Effect.timeoutOrElse({
+              duration: timeout,
+              orElse: () => Effect.fail(storeError(spec.key, operation, `no answer within ${timeout} ms`))
+            })
+          )
+        const turn = Semaphore.makeUnsafe(1)
+        const admit = Effect.gen(function*() {
+          const id = nextId()
+          while (true) {
+            const [admitted, value] = yield* bounded("learned admit", admitOnce(log, state, spec.maxWindow, margin, ttl, id))
+            if (admitted === 1) return { at: Number(value), id }
+            yield* Effect.sleep(Math.max(1, Math.min(Math.ceil(Number(value)), 250)))
+          }
+        })
+        return {
+          admit: Semaphore.withPermit(turn, admit),
+          observe: (entry, feedback) => {
+            const { at, id } = entry as { readonly at: number; readonly id: string }
+            return Effect.asVoid(bounded(
+              "learned observe",
+              observeOnce(
+                log,
+                state,
+                spec.maxWindow,
+                margin,
+                ttl,
+                id,
+                at,
+                feedback.retryAfterMillis ?? -1,
+                spec.defaultRetryAfter,
+                feedback.limit ?? -1,
+                feedback.windowMillis ?? -1
+              )
+            ))
+          },
+          learned: Effect.map(bounded("learned read", read(state)), ([limit, window]) =>
+            limit === null || window === null ? undefined : { limit: Number(limit), windowMillis: Number(window) })
+        } satisfies Limit.LearnedPacer
+      })
+  }
+}

@@ -45,14 +45,44 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Option, Predicate, Random, Schedule } from "effect"
 import * as Deadline from "./Deadline.ts"
 import * as options from "./internal/options.ts"
+import * as retryBudget from "./internal/retryBudget.ts"
+import type { LimitStoreError } from "./Limit.ts"
 
 /**
+ * How a backoff delay is randomized: `"full"` (the default), `"equal"`, `"decorrelated"`,
+ * or `"none"`.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * const jitter: Retry.Jitter = "decorrelated"
+ * const policy = Retry.policy({ times: 5, jitter })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
 export type Jitter = "full" | "equal" | "decorrelated" | "none"
 
 /**
+ * The options of `policy`: how many retries, the backoff (base, factor, cap, jitter), a
+ * time limit, and which errors to retry.
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * interface HttpError { readonly status: number }
+ * const options: Retry.PolicyOptions<HttpError> = {
+ *   times: 4,
+ *   base: "200 millis",
+ *   maxElapsed: "10 seconds",
+ *   while: (e) => e.status === 429 || e.status >= 500
+ * }
+ * const policy = Retry.policy(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -76,6 +106,18 @@ export interface PolicyOptions<E = unknown> {
 /**
  * Why `retry` stopped retrying.
  *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const why = (reason: Retry.GiveUpReason) => reason === "not-retryable" ? "permanent error" : `gave up (${reason})`
+ * const program = Effect.fail("503").pipe(
+ *   Retry.retry(Retry.policy({ times: 2, base: "10 millis" })),
+ *   Effect.tapCause((cause) => Effect.log(Option.match(Retry.report(cause), { onNone: () => "", onSome: (r) => why(r.reason) })))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -83,6 +125,16 @@ export type GiveUpReason = "exhausted" | "max-elapsed" | "deadline" | "budget" |
 
 /**
  * What the policy decided after an attempt failed (the schedule's output).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schedule } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // a policy is a Schedule: its output says what it decided
+ * const describe = (d: Retry.Decision) => d._tag === "Retry" ? `retry #${d.attempt} in ${d.delay}` : `give up: ${d.reason}`
+ * const logged = Retry.policy({ times: 3 }).pipe(Schedule.tap(({ output }) => Effect.log(describe(output))))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -94,6 +146,16 @@ export type Decision =
 /**
  * A resolved retry policy: a `Schedule` over errors `E`, usable with `Effect.retry`, and
  * the input of `Retry.retry`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // one policy, shared by every call to the same dependency
+ * const upstream: Retry.Policy<Error> = Retry.policy<Error>({ times: 3, cap: "2 seconds" })
+ * const call = (id: string) => Effect.fail(new Error(`503 for ${id}`)).pipe(Retry.retry(upstream))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -116,6 +178,18 @@ export interface Settings<E> {
 /**
  * How a `retry` gave up, attached to the failure's `Cause` (read it with `report`).
  *
+ * @example
+ * ```ts
+ * import { Cause, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const summary = (cause: Cause.Cause<unknown>): string =>
+ *   Option.match(Retry.report(cause), {
+ *     onNone: () => "not retried",
+ *     onSome: (r: Retry.Report) => `${r.attempts} attempts, ${r.reason}: ${String(r.lastError)}`
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -129,6 +203,16 @@ export interface Report {
 /**
  * The `Cause` annotation key under which `retry` stores its `Report`.
  *
+ * @example
+ * ```ts
+ * import { Cause, Context, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // what Retry.report reads: the cause's annotation under ReportKey
+ * const attempts = (cause: Cause.Cause<unknown>) =>
+ *   Option.map(Context.getOption(Cause.annotations(cause), Retry.ReportKey), (r) => r.attempts)
+ * ```
+ *
  * @since 0.1.0
  * @category annotations
  */
@@ -136,6 +220,21 @@ export class ReportKey extends Context.Service<ReportKey, Report>()("@hybrid/cor
 
 /**
  * The `Report` of the `retry` that produced this failure, if any.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Effect.fail("timeout").pipe(
+ *   Retry.retry(Retry.policy({ times: 2, base: "10 millis" })),
+ *   Effect.tapCause((cause) =>
+ *     Option.match(Retry.report(cause), {
+ *       onNone: () => Effect.void,
+ *       onSome: (r) => Effect.logWarning(`gave up after ${r.attempts} attempts (${r.reason})`)
+ *     }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -147,6 +246,16 @@ export const report = <E>(cause: Cause.Cause<E>): Option.Option<Report> =>
  * The `retryAfter` an error carries, directly or under `reason` (as Effect's
  * `RateLimiterError` and `CircuitBreakerError` do), if it is a `Duration` or a number of
  * milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { Option } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // a 429 that carries the server's Retry-After, in milliseconds
+ * const delay = Retry.retryAfter({ _tag: "RateLimited", retryAfter: 1500 }) // Some(1.5 seconds)
+ * const none = Option.isNone(Retry.retryAfter(new Error("boom"))) // true
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -168,6 +277,16 @@ const isDeadlineExceeded = (error: unknown): boolean => Predicate.isTagged(error
 
 /**
  * Builds a retry policy. Options are checked here; a bad one throws `InvalidOption`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * // up to 4 retries: ~100, 200, 400, 800 ms (full jitter), never waiting more than 2 s at once
+ * const policy = Retry.policy({ times: 4, base: "100 millis", cap: "2 seconds" })
+ * const flaky = Effect.fail("503").pipe(Retry.retry(policy))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -273,66 +392,232 @@ const decide = <E>(settings: Settings<E>, state: State, input: Input<E>): Decisi
 /**
  * A retry budget shared by many callers: retries are allowed only up to `ratio` of the
  * first attempts seen in the last `window`, plus `minPerSecond` retries per second, so a
- * failing dependency cannot cause a retry storm (Finagle's and gRPC's retry budgets).
+ * failing dependency cannot cause a retry storm (Finagle's `RetryBudget`, gRPC's retry
+ * throttling). On a shared store (`RedisLimit.budgetStore`, or `SharedBudgetStore`) the
+ * counts are the whole fleet's: eight replicas together retry at most `ratio` of their
+ * combined traffic, not eight times the floor.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget: Retry.Budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1 })
+ *   return yield* budget.available // 10: the floor of 1 per second over the 10 s window
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
  */
 export interface Budget {
-  /** Retries the budget would allow right now. */
+  /** Retries the budget would allow right now (`NaN` when its store fails). */
   readonly available: Effect.Effect<number>
-  /** @internal */
-  readonly recordAttempt: (now: number) => void
-  /** @internal */
-  readonly tryWithdraw: (now: number) => boolean
+  /** The budget's name in a shared store. */
+  readonly key: string
+  /** Counts one first attempt (a store failure is logged once, and the attempt not counted). */
+  readonly deposit: Effect.Effect<void>
+  /** Takes one retry if the window has one to spare; a store failure refuses it (fail closed). */
+  readonly withdraw: Effect.Effect<boolean>
 }
 
 /**
+ * The options of `budget`: retries allowed per first attempt, a floor per second, and the
+ * window they are counted over.
+ *
+ * @example
+ * ```ts
+ * import type { Retry } from "@hybrid/core"
+ *
+ * const tenPercent: Retry.BudgetOptions = { ratio: 0.1, minPerSecond: 1, window: "10 seconds", key: "llm-retries" }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
-export interface BudgetOptions {
+export interface BudgetOptions<R = never> {
   /** Retries allowed per first attempt, in [0, 1]. */
   readonly ratio: number
-  /** Retries per second always allowed, whatever the traffic. */
+  /** Retries per second always allowed, whatever the traffic (for the whole fleet on a shared store). */
   readonly minPerSecond: number
-  /** How far back attempts and retries are counted. Default 10 s. */
+  /** How far back attempts and retries are counted (in 10 buckets). Default 10 s. */
   readonly window?: Duration.Input | undefined
+  /** The budget's name in a shared store (required with `store`). Default: unique to this budget. */
+  readonly key?: string | undefined
+  /**
+   * Where the counts live: `memoryBudgetStore` (the default, this process) or a shared
+   * one such as `RedisLimit.budgetStore()` (every process using the same `key`).
+   * Without `store`, a keyed budget uses `SharedBudgetStore` when it is provided.
+   */
+  readonly store?: BudgetStore<R> | undefined
 }
 
 /**
- * Creates a retry budget to share between `retry` calls (`retry(policy, { budget })`).
- * Retries it refuses fail with the original error (report reason `"budget"`).
+ * One budget, as `Retry.budget` asks a `BudgetStore` for it.
+ *
+ * @example
+ * ```ts
+ * import type { Retry } from "@hybrid/core"
+ *
+ * const spec: Retry.BudgetSpec = { key: "llm-retries", ratio: 0.1, minPerSecond: 1, windowMillis: 10_000 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetSpec {
+  readonly key: string
+  readonly ratio: number
+  readonly minPerSecond: number
+  readonly windowMillis: number
+}
+
+/**
+ * A budget's counts in a `BudgetStore`: each operation is one atomic step (one script on
+ * Redis). Counting is by buckets of a tenth of the window (see `Retry.budget`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Effect.gen(function*() {
+ *   const ledger: Retry.BudgetLedger = yield* Retry.memoryBudgetStore.ledger({ key: "k", ratio: 0.5, minPerSecond: 0, windowMillis: 1_000 })
+ *   yield* ledger.deposit
+ *   yield* ledger.deposit
+ *   return yield* ledger.withdraw // true: 2 attempts × 0.5 earn one retry
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetLedger {
+  readonly deposit: Effect.Effect<void, LimitStoreError>
+  readonly withdraw: Effect.Effect<boolean, LimitStoreError>
+  readonly available: Effect.Effect<number, LimitStoreError>
+}
+
+/**
+ * Where a `Retry.budget` keeps its counts: `memoryBudgetStore` in this process,
+ * `RedisLimit.budgetStore` in Redis for a fleet.
+ *
+ * @example
+ * ```ts
+ * import type { Retry } from "@hybrid/core"
+ *
+ * const describe = (store: Retry.BudgetStore<unknown>): string => `retry counts kept in ${store.name}`
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BudgetStore<R = never> {
+  /** Names the store in errors and warnings. */
+  readonly name: string
+  readonly ledger: (spec: BudgetSpec) => Effect.Effect<BudgetLedger, never, R>
+}
+
+/**
+ * The default budget store: counts in this process (`Clock` time, so `TestClock` drives it).
+ *
+ * @example
+ * ```ts
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Retry.budget({ ratio: 0.2, minPerSecond: 1, store: Retry.memoryBudgetStore })
+ * ```
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const memoryBudgetStore: BudgetStore = {
+  name: "memory",
+  ledger: (spec) =>
+    Effect.sync(() => {
+      const counts = new retryBudget.Counts(spec)
+      return {
+        deposit: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => counts.deposit(now))),
+        withdraw: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => counts.withdraw(now))),
+        available: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => counts.available(now)))
+      }
+    })
+}
+
+/**
+ * The store every `Retry.budget` **with a `key`** and no `store` option uses when this
+ * service is provided (e.g. by `RedisLimit.layer`, or the agent's `Fleet.layer`):
+ * how an application shares its named retry budgets without passing a store to each.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * const program = Retry.budget({ ratio: 0.1, minPerSecond: 1, key: "llm-retries" }).pipe(
+ *   Effect.provide(Layer.succeed(Retry.SharedBudgetStore, Retry.memoryBudgetStore))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class SharedBudgetStore extends Context.Service<SharedBudgetStore, BudgetStore>()("@hybrid/core/Retry/SharedBudgetStore") {}
+
+let budgetKeys = 0
+
+/**
+ * Creates a retry budget to share between `retry` calls (`retry(policy, { budget })`):
+ * in any window (sliding by a tenth of `window`), retries ≤ `ratio` × first attempts +
+ * `minPerSecond` × `window` — across every process sharing `store` and `key`. Retries it
+ * refuses fail with the original error (report reason `"budget"`). When a shared store
+ * fails, retries are refused (fail closed: an outage is no time for extra load) and one
+ * warning is logged; `RedisLimit.budgetStore`'s fallback counts locally instead.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Retry } from "@hybrid/core"
+ *
+ * declare const callApi: Effect.Effect<string, { readonly _tag: "Http503" }>
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* Retry.budget({ ratio: 0.1, minPerSecond: 1, key: "api-retries" })
+ *   return yield* callApi.pipe(Retry.retry(Retry.policy({ times: 3 }), { budget }))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const budget = (opts: BudgetOptions): Effect.Effect<Budget> => {
+export const budget = <R = never>(opts: BudgetOptions<R>): Effect.Effect<Budget, never, R> => {
   const where = "Retry.budget"
   const ratio = options.ratio(where, "ratio", opts.ratio)
   const minPerSecond = options.finite(where, "minPerSecond", opts.minPerSecond)
-  const window = options.duration(where, "window", opts.window ?? 10_000, true)
-  return Effect.sync(() => {
-    const attempts: Array<number> = []
-    const retries: Array<number> = []
-    const prune = (now: number) => {
-      while (attempts.length > 0 && attempts[0]! <= now - window) attempts.shift()
-      while (retries.length > 0 && retries[0]! <= now - window) retries.shift()
-    }
-    const balance = (now: number) => {
-      prune(now)
-      return Math.floor(ratio * attempts.length + minPerSecond * (window / 1000)) - retries.length
-    }
+  const windowMillis = options.duration(where, "window", opts.window ?? 10_000, true)
+  if (opts.store !== undefined && opts.store !== memoryBudgetStore && opts.key === undefined) {
+    options.reject(where, "key", undefined, "a key naming the shared budget (with store)")
+  }
+  const key = opts.key ?? `@hybrid/core/Retry.budget/${++budgetKeys}`
+  return Effect.gen(function*() {
+    const shared = opts.store === undefined && opts.key !== undefined
+      ? yield* Effect.serviceOption(SharedBudgetStore)
+      : Option.none()
+    const store: BudgetStore<R> = opts.store ?? (Option.isSome(shared) ? shared.value : memoryBudgetStore as BudgetStore<R>)
+    const ledger = yield* store.ledger({ key, ratio, minPerSecond, windowMillis })
+    let warned = false
+    const warnOnce = (error: LimitStoreError) =>
+      Effect.suspend(() => {
+        if (warned) return Effect.void
+        warned = true
+        return Effect.logWarning(`Retry.budget ${JSON.stringify(key)}: ${error.message}; refusing retries while the store fails`)
+      })
     return {
-      available: Effect.map(Clock.currentTimeMillis, (now) => Math.max(0, balance(now))),
-      recordAttempt: (now) => {
-        attempts.push(now)
-      },
-      tryWithdraw: (now) => {
-        if (balance(now) < 1) return false
-        retries.push(now)
-        return true
-      }
+      key,
+      available: Effect.catch(ledger.available, (error) => Effect.as(warnOnce(error), Number.NaN)),
+      deposit: Effect.catch(ledger.deposit, warnOnce),
+      withdraw: Effect.catch(ledger.withdraw, (error) => Effect.as(warnOnce(error), false))
     }
   })
 }
@@ -341,6 +626,19 @@ export const budget = (opts: BudgetOptions): Effect.Effect<Budget> => {
  * Runs `self`, retrying failures as `policy` says (defects and interruptions are never
  * retried). Gives up with the last error unchanged, its `Cause` annotated with a
  * `Report`; a retry that could not finish before the current deadline is not started.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Deadline, Retry } from "@hybrid/core"
+ *
+ * declare const fetchQuote: Effect.Effect<string, { readonly _tag: "Http"; readonly status: number }>
+ *
+ * const quote = fetchQuote.pipe(
+ *   Retry.retry(Retry.policy({ times: 3, while: (e: { readonly status: number }) => e.status >= 500 })),
+ *   Deadline.within("3 seconds") // no retry starts that could not finish in time
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -352,7 +650,7 @@ export const retry = <E2>(policy: Policy<E2>, opts?: { readonly budget?: Budget 
     const state = makeState(settings.base)
     const budget = opts?.budget
     const first = yield* Clock.currentTimeMillis
-    budget?.recordAttempt(first)
+    if (budget !== undefined) yield* budget.deposit
     let attempts = 0
     while (true) {
       const started = yield* Clock.currentTimeMillis
@@ -375,7 +673,7 @@ export const retry = <E2>(policy: Policy<E2>, opts?: { readonly budget?: Budget 
       })
       const reason: GiveUpReason | undefined = decision._tag === "GiveUp"
         ? decision.reason
-        : budget !== undefined && !budget.tryWithdraw(now)
+        : budget !== undefined && !(yield* budget.withdraw)
         ? "budget"
         : undefined
       if (reason !== undefined) {

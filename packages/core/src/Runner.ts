@@ -54,41 +54,119 @@ import type * as Task from "./Task.ts"
 
 export {
   /**
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Runner } from "@hybrid/core"
+   * import { CountPrimes } from "./primes.ts"
+   *
+   * const count = Runner.run(CountPrimes, { n: 1e6 }).pipe(
+   *   Effect.catchTag("RunnerError", (e) => Effect.logError(`${e.task}: ${e.reason}`).pipe(Effect.as(0)))
+   * )
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   RunnerError,
   /**
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Runner } from "@hybrid/core"
+   * import { CountPrimes } from "./primes.ts"
+   *
+   * // shed load instead of queueing past maxQueue
+   * const count = Runner.run(CountPrimes, { n: 1e6 }).pipe(
+   *   Effect.catchTag("RunnerQueueFull", () => Effect.succeed(-1))
+   * )
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   RunnerQueueFull,
   /**
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Runner } from "@hybrid/core"
+   * import { CountPrimes } from "./primes.ts"
+   *
+   * const count = Runner.run(CountPrimes, { n: 1e9 }).pipe(
+   *   Effect.catchTag("TaskTimeout", (e) => Effect.logWarning(`${e.task} over ${e.timeout} ms`).pipe(Effect.as(0)))
+   * )
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   TaskTimeout,
   /**
+   * @example
+   * ```ts
+   * import { Effect, Schedule } from "effect"
+   * import { Runner } from "@hybrid/core"
+   * import { CountPrimes } from "./primes.ts"
+   *
+   * // the crashed worker is replaced: retrying the call is safe
+   * const count = Runner.run(CountPrimes, { n: 1e6 }).pipe(
+   *   Effect.retry({ while: (e) => e._tag === "WorkerCrashed", schedule: Schedule.recurs(2) })
+   * )
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   WorkerCrashed,
   /**
+   * @example
+   * ```ts
+   * import { Effect, Metric } from "effect"
+   * import { Runner } from "@hybrid/core"
+   *
+   * const busy = Metric.value(Runner.busyWorkers).pipe(Effect.map((state) => state.value))
+   * ```
+   *
    * @since 0.1.0
    * @category metrics
    */
   busyWorkers,
   /**
+   * @example
+   * ```ts
+   * import { Effect, Metric } from "effect"
+   * import { Runner } from "@hybrid/core"
+   *
+   * const waiting = Metric.value(Runner.queueDepth).pipe(Effect.map((state) => state.value))
+   * ```
+   *
    * @since 0.1.0
    * @category metrics
    */
   queueDepth,
   /**
+   * @example
+   * ```ts
+   * import { Effect, Metric } from "effect"
+   * import { Runner } from "@hybrid/core"
+   *
+   * const waits = Metric.value(Runner.queueWait).pipe(Effect.map((state) => `${state.count} calls waited`))
+   * ```
+   *
    * @since 0.1.0
    * @category metrics
    */
   queueWait,
   /**
+   * @example
+   * ```ts
+   * import { Effect, Metric } from "effect"
+   * import { Runner } from "@hybrid/core"
+   *
+   * const runs = Metric.value(Runner.runTime).pipe(Effect.map((state) => `max ${state.max} ms`))
+   * ```
+   *
    * @since 0.1.0
    * @category metrics
    */
@@ -96,11 +174,30 @@ export {
 } from "./internal/runnerCore.ts"
 export type {
   /**
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Runner } from "@hybrid/core"
+   * import { CountPrimes } from "./primes.ts"
+   *
+   * const describe = (e: Runner.RunError): string => `${e._tag}: ${e.message}`
+   * const count = Runner.run(CountPrimes, { n: 10 }).pipe(Effect.tapError((e) => Effect.logError(describe(e))))
+   * ```
+   *
    * @since 0.1.0
    * @category errors
    */
   RunError,
   /**
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { Runner } from "@hybrid/core"
+   *
+   * // what the runner in context can take at once
+   * const capacity = Effect.map(Runner.Runner, (runner: Runner.RunnerShape) => runner.capacity)
+   * ```
+   *
    * @since 0.1.0
    * @category models
    */
@@ -111,6 +208,18 @@ export type {
  * The service that runs tasks. Provide it with `Runner.layerInProcess` or
  * `NodeRunner.layer`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Runner } from "@hybrid/core"
+ * import { CountPrimes } from "./primes.ts"
+ *
+ * const program = Effect.gen(function*() {
+ *   const runner = yield* Runner.Runner
+ *   return yield* runner.run(CountPrimes, { n: 1000 })
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */
@@ -118,6 +227,18 @@ export class Runner extends Context.Service<Runner, RunnerShape>()("@hybrid/core
 
 /**
  * Runs one task on the current `Runner`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Runner } from "@hybrid/core"
+ * import { CountPrimes, countPrimes, Tasks } from "./primes.ts"
+ *
+ * const program = Runner.run(CountPrimes, { n: 100_000 }) // 9592
+ * Effect.runPromise(program.pipe(
+ *   Effect.provide(Runner.layerInProcess(Tasks, { CountPrimes: ({ n }) => countPrimes(n) }))
+ * ))
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -135,6 +256,15 @@ export const run = <T extends Task.Any>(
  * `concurrency` defaults to as many calls as the runner can hold (running plus
  * `maxQueue`), or all of them when there is no `maxQueue`: waiting calls sit in the
  * runner's queue, which is what keeps the workers busy.
+ *
+ * @example
+ * ```ts
+ * import { Runner } from "@hybrid/core"
+ * import { CountPrimes } from "./primes.ts"
+ *
+ * // as many at once as the runner takes (workers × calls per worker, plus its queue)
+ * const counts = Runner.forEach(CountPrimes, [{ n: 1e5 }, { n: 2e5 }, { n: 3e5 }])
+ * ```
  *
  * @since 0.1.0
  * @category combinators
@@ -162,6 +292,15 @@ export const forEach: <T extends Task.Any>(
 /**
  * Options of `Runner.layerInProcess`.
  *
+ * @example
+ * ```ts
+ * import { Runner } from "@hybrid/core"
+ * import { countPrimes, Tasks } from "./primes.ts"
+ *
+ * const options: Runner.InProcessOptions = { taskTimeout: "2 seconds" }
+ * const layer = Runner.layerInProcess(Tasks, { CountPrimes: ({ n }) => countPrimes(n) }, options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -174,6 +313,18 @@ export interface InProcessOptions {
  * A runner that runs every task on the calling thread — for tests and one-core machines.
  * Payloads, results and typed errors make the same Schema round trip as across a worker
  * thread, so switching to `NodeRunner.layer` changes where, not what.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Runner } from "@hybrid/core"
+ * import { CountPrimes, countPrimes, Tasks } from "./primes.ts"
+ *
+ * // the same program, without workers: for tests, or where threads are not worth it
+ * const test = Runner.forEach(CountPrimes, [{ n: 10 }, { n: 20 }]).pipe(
+ *   Effect.provide(Runner.layerInProcess(Tasks, { CountPrimes: ({ n }) => countPrimes(n) }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

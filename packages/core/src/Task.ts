@@ -47,6 +47,15 @@ const TypeId = "~@hybrid/core/Task" as const
 /**
  * A task declaration: a name and the Schemas of its payload, success and error.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Resize: Task.Task<"Resize", Schema.Struct<{ width: Schema.Number }>, typeof Schema.String, typeof Schema.Never> =
+ *   Task.make("Resize", { payload: Schema.Struct({ width: Schema.Number }), success: Schema.String })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -68,6 +77,14 @@ export interface Task<
 /**
  * Any task.
  *
+ * @example
+ * ```ts
+ * import { Task } from "@hybrid/core"
+ *
+ * // a helper over any task: its name for logs
+ * const describe = (task: Task.Any): string => `task ${task.name}`
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -83,6 +100,15 @@ export interface Any {
 /**
  * The decoded payload type of a task.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Resize = Task.make("Resize", { payload: Schema.Struct({ width: Schema.Number }), success: Schema.String })
+ * const payload: Task.Payload<typeof Resize> = { width: 640 }
+ * ```
+ *
  * @since 0.1.0
  * @category type-level
  */
@@ -91,6 +117,15 @@ export type Payload<T extends Any> = T["payload"]["Type"]
 /**
  * The decoded success type of a task.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Resize = Task.make("Resize", { payload: Schema.Struct({ width: Schema.Number }), success: Schema.String })
+ * const result: Task.Success<typeof Resize> = "resized.png"
+ * ```
+ *
  * @since 0.1.0
  * @category type-level
  */
@@ -98,6 +133,16 @@ export type Success<T extends Any> = T["success"]["Type"]
 
 /**
  * The typed error of a task (`never` when it declares none).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * class TooLarge extends Schema.TaggedError<TooLarge>()("TooLarge", { width: Schema.Number }) {}
+ * const Resize = Task.make("Resize", { payload: Schema.Struct({ width: Schema.Number }), error: TooLarge })
+ * const error: Task.Error<typeof Resize> = new TooLarge({ width: 99_999 })
+ * ```
  *
  * @since 0.1.0
  * @category type-level
@@ -109,6 +154,16 @@ export type Error<T extends Any> = T["error"]["Type"]
  * function (only stoppable by terminating its worker — see `NodeRunner`'s `cancelGrace`).
  * A thrown exception is a defect of that call only.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Resize = Task.make("Resize", { payload: Schema.Struct({ width: Schema.Number }), success: Schema.String })
+ * // a plain function or an Effect, from the payload to the result
+ * const resize: Task.Handler<typeof Resize> = ({ width }) => Effect.succeed(`resized to ${width}`)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -118,6 +173,16 @@ export type Handler<T extends Any> = (
 
 /**
  * A set of tasks that run together on one runner (one worker file).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Resize = Task.make("Resize", { payload: Schema.Struct({ width: Schema.Number }), success: Schema.String })
+ * const Tasks = Task.group(Resize)
+ * const names = Tasks.tasks.map((task) => task.name) // ["Resize"]
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -133,6 +198,18 @@ export interface Group<T extends Any> {
 /**
  * One handler per task of a group, keyed by task name.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Add = Task.make("Add", { payload: Schema.Struct({ a: Schema.Number, b: Schema.Number }), success: Schema.Number })
+ * const Neg = Task.make("Neg", { payload: Schema.Struct({ n: Schema.Number }), success: Schema.Number })
+ * const Tasks = Task.group(Add, Neg)
+ * // one handler per task name, each typed by its task
+ * const handlers: Task.Handlers<Task.Tasks<typeof Tasks>> = { Add: ({ a, b }) => a + b, Neg: ({ n }) => -n }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -143,6 +220,15 @@ export type Handlers<T extends Any> = {
 /**
  * The tasks of a group.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Tasks = Task.group(Task.make("Ping", { payload: Schema.Void, success: Schema.String }))
+ * type Ping = Task.Tasks<typeof Tasks> // the Ping task's type
+ * ```
+ *
  * @since 0.1.0
  * @category type-level
  */
@@ -151,6 +237,18 @@ export type Tasks<G> = G extends Group<infer T> ? T : never
 /**
  * Declares a task. `payload` and `success` are Schemas; `error`, if given, is usually a
  * `Schema.TaggedError` (or a union of them).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * // declared once, imported by the main thread and by the worker file
+ * export const CountPrimes = Task.make("CountPrimes", {
+ *   payload: Schema.Struct({ n: Schema.Int }),
+ *   success: Schema.Int
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -179,6 +277,16 @@ export const make = <
 /**
  * Groups tasks that are served by the same worker file.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * const Encode = Task.make("Encode", { payload: Schema.String, success: Schema.String })
+ * const Decode = Task.make("Decode", { payload: Schema.String, success: Schema.String })
+ * export const Tasks = Task.group(Encode, Decode) // what NodeRunner.layer and serve take
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -197,6 +305,13 @@ export const group = <const Tasks extends ReadonlyArray<Any>>(...tasks: Tasks): 
 /**
  * Whether a value is a task declaration.
  *
+ * @example
+ * ```ts
+ * import { Task } from "@hybrid/core"
+ *
+ * const names = (module: Record<string, unknown>) => Object.values(module).filter(Task.isTask).map((t) => t.name)
+ * ```
+ *
  * @since 0.1.0
  * @category guards
  */
@@ -206,6 +321,18 @@ export const isTask = (u: unknown): u is Any => typeof u === "object" && u !== n
  * `effect/workers` `Transferable`: Schemas whose values are moved to (or from) a worker
  * with `postMessage`'s transfer list instead of being copied, e.g.
  * `Task.Transferable.Uint8Array`, or `Task.Transferable.schema(S, (encoded) => [buffer])`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core"
+ *
+ * // the pixels are moved to the worker, not copied
+ * const Blur = Task.make("Blur", {
+ *   payload: Schema.Struct({ pixels: Task.Transferable.Uint8Array }),
+ *   success: Task.Transferable.Uint8Array
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category schemas

@@ -62,6 +62,19 @@ import { Cause, Deferred, Effect, Exit, Fiber, Schema, Scope } from "effect"
  * One or more members of the group failed. `failures` lists every failure, in the order
  * they happened: those that made the group cancel, and those raised while it cancelled.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskGroup } from "@hybrid/core"
+ *
+ * const program = TaskGroup.run((group: TaskGroup.TaskGroup<string, never>) =>
+ *   Effect.gen(function*() {
+ *     yield* group.spawn(Effect.fail("disk full"))
+ *     yield* group.spawn(Effect.never)
+ *   })
+ * ).pipe(Effect.catchTag("TaskGroupError", (e) => Effect.succeed(`failed: ${e.failures.join(", ")}`)))
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -79,6 +92,20 @@ export class TaskGroupError<E = unknown> extends Schema.TaggedError<TaskGroupErr
  * defect). `state` says why: `"shutting-down"` — the group was cancelling its members
  * after a failure or because it was interrupted; `"ended"` — the group had returned.
  *
+ * @example
+ * ```ts
+ * import { Effect, Fiber } from "effect"
+ * import { TaskGroup } from "@hybrid/core"
+ *
+ * // a child may spawn siblings while the group runs; after it ended, spawn dies with TaskGroupClosed
+ * const program = TaskGroup.run((group) =>
+ *   Effect.gen(function*() {
+ *     const child = yield* group.spawn(Effect.succeed(1))
+ *     return yield* Fiber.join(child)
+ *   })
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -94,6 +121,16 @@ export class TaskGroupClosed extends Schema.TaggedError<TaskGroupClosed>()("Task
 
 /**
  * The handle `body` receives.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TaskGroup } from "@hybrid/core"
+ *
+ * const crawl = (group: TaskGroup.TaskGroup<never, never>, url: string) =>
+ *   group.spawn(Effect.log(`fetching ${url}`))
+ * const program = TaskGroup.run((group) => Effect.forEach(["/a", "/b"], (url) => crawl(group, url)))
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -26,6 +26,20 @@ import type { Layer } from "effect"
 import * as Serve from "./internal/runnerServe.ts"
 import type * as TaskModule from "./Task.ts"
 
+/**
+ * Task declarations (`Task.make`, `Task.group`): the same module as `@hybrid/core/Task`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Task } from "@hybrid/core/worker"
+ *
+ * const Double = Task.make("Double", { payload: Schema.Struct({ n: Schema.Number }), success: Schema.Number })
+ * export const Tasks = Task.group(Double)
+ * ```
+ *
+ * @since 0.1.0
+ */
 export * as Task from "./Task.ts"
 
 /**

@@ -6,11 +6,12 @@
 import { NodeRedis } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Logger, Schedule } from "effect"
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import * as Limit from "../src/Limit.ts"
 import * as RedisLimit from "../src/RedisLimit.ts"
+import { start as startChild } from "./children.ts"
 import { redisAnswers, redisUrl, requireRedis, uniquePrefix } from "./redis.ts"
 
 const enabled = await requireRedis("RedisLimit tests")
@@ -19,42 +20,8 @@ if (enabled && !hasServer) {
   if (process.env.CI) throw new Error("RedisLimit tests: redis-server is not on PATH, and CI is set")
   console.log("skipping the Redis-dies test: no redis-server on PATH (install redis-server to enable it)")
 }
-const node = fileURLToPath(new URL("../../../node_modules/node/bin/node", import.meta.url))
 const child = fileURLToPath(new URL("./fixtures/redis-limit-child.ts", import.meta.url))
-
-/** A child process with its stdout split in lines. */
-interface Child {
-  readonly process: ChildProcess
-  readonly lines: Array<string>
-  /** Resolves with the first line satisfying `p` (already seen or to come). */
-  readonly line: (p: (line: string) => boolean) => Promise<string>
-  readonly exited: Promise<number | null>
-}
-
-const start = (args: ReadonlyArray<string>): Child => {
-  const proc = spawn(node, [child, ...args], { stdio: ["pipe", "pipe", "inherit"] })
-  const lines: Array<string> = []
-  const waiters: Array<{ p: (l: string) => boolean; resolve: (l: string) => void }> = []
-  let rest = ""
-  proc.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    const parts = (rest + chunk).split("\n")
-    rest = parts.pop()!
-    for (const l of parts) {
-      lines.push(l)
-      for (const w of waiters.splice(0)) (w.p(l) ? w.resolve(l) : waiters.push(w))
-    }
-  })
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", resolve))
-  return {
-    process: proc,
-    lines,
-    exited,
-    line: (p) => {
-      const seen = lines.find(p)
-      return seen !== undefined ? Promise.resolve(seen) : new Promise((resolve) => waiters.push({ p, resolve }))
-    }
-  }
-}
+const start = (args: ReadonlyArray<string>) => startChild(child, args)
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Clock, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Layer, Logger, Option, Schema } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import { TestClock } from "effect/testing"
-import { Deadline, InvalidOption, Retry } from "@hybrid/core"
+import { Deadline, InvalidOption, Limit, Retry } from "@hybrid/core"
 import { runs, runVirtual } from "./support.ts"
 
 class Flaky extends Schema.TaggedError<Flaky>()("Flaky", {
@@ -128,6 +128,60 @@ describe("Retry", () => {
       const reasons = all.map((e) => Exit.isFailure(e) ? Option.getOrThrow(Retry.report(e.cause)).reason : "success")
       assert.strictEqual(reasons.filter((r) => r === "budget").length, 10)
       assert.strictEqual(yield* budget.available, 0)
+    }))
+
+  it.effect("a retry budget counts the last window only: old attempts stop earning retries, the floor stays", () =>
+    Effect.gen(function*() {
+      // window 1 s in buckets of 100 ms; ratio 0.5 and a floor of 2 per second
+      const budget = yield* Retry.budget({ ratio: 0.5, minPerSecond: 2, window: "1 second" })
+      assert.strictEqual(yield* budget.available, 2) // the floor alone
+      for (let i = 0; i < 6; i++) yield* budget.deposit
+      assert.strictEqual(yield* budget.available, 5) // floor(0.5 × 6 + 2)
+      assert.isTrue(yield* budget.withdraw)
+      assert.strictEqual(yield* budget.available, 4)
+      yield* TestClock.adjust("900 millis") // still inside the window (10th bucket)
+      assert.strictEqual(yield* budget.available, 4)
+      yield* TestClock.adjust("100 millis") // the first bucket leaves: its attempts and its retry with it
+      assert.strictEqual(yield* budget.available, 2)
+      // the floor is a budget too: it runs out within a window and comes back after it
+      assert.isTrue(yield* budget.withdraw)
+      assert.isTrue(yield* budget.withdraw)
+      assert.isFalse(yield* budget.withdraw)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* budget.available, 2)
+    }))
+
+  it.effect("a shared budget store: two budgets with one key count together; a failing store refuses retries, warning once", () =>
+    Effect.gen(function*() {
+      // one store instance shared by key, as Redis would be (two ledgers over one set of counts)
+      const counts = yield* Retry.memoryBudgetStore.ledger({ key: "k", ratio: 1, minPerSecond: 0, windowMillis: 10_000 })
+      const store: Retry.BudgetStore = { name: "shared", ledger: () => Effect.succeed(counts) }
+      const a = yield* Retry.budget({ ratio: 1, minPerSecond: 0, key: "k", store })
+      const b = yield* Retry.budget({ ratio: 1, minPerSecond: 0, key: "k" }).pipe(
+        Effect.provide(Layer.succeed(Retry.SharedBudgetStore, store))
+      )
+      yield* a.deposit
+      assert.isTrue(yield* b.withdraw) // A's attempt earned B's retry
+      assert.isFalse(yield* a.withdraw)
+
+      const failure = new Limit.LimitStoreError({ store: "broken", operation: "budget withdraw", key: "k", reason: "down" })
+      const broken: Retry.BudgetStore = {
+        name: "broken",
+        ledger: () => Effect.succeed({ deposit: Effect.fail(failure), withdraw: Effect.fail(failure), available: Effect.fail(failure) })
+      }
+      const warnings: Array<string> = []
+      const logger = Logger.make((o) => {
+        if (o.logLevel === "Warn") warnings.push(String(o.message))
+      })
+      const c = yield* Retry.budget({ ratio: 1, minPerSecond: 100, key: "k", store: broken })
+      const starts: Array<number> = []
+      const exit = yield* runVirtual(alwaysFailing(starts).pipe(Retry.retry(Retry.policy({ times: 3 }), { budget: c })))
+        .pipe(Effect.provide(Logger.layer([logger])))
+      assert.strictEqual(starts.length, 1) // fail closed: no retry
+      assert.strictEqual(Exit.isFailure(exit) && Option.getOrThrow(Retry.report(exit.cause)).reason, "budget")
+      assert.isTrue(Number.isNaN(yield* c.available))
+      assert.strictEqual(warnings.length, 1)
+      assert.include(warnings[0], "refusing retries")
     }))
 
   it.effect("retries only what `while` allows; DeadlineExceeded is never retried by default", () =>

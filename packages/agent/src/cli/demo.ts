@@ -60,34 +60,56 @@ export const wrap = (text: string, indent = "  ", width = WIDTH): Array<string> 
   return lines
 }
 
+/** `text` in at most `width` columns: cut at a word, with "…", when longer. */
+export const fit = (text: string, width = WIDTH - 1): string => {
+  if (text.length <= width) return text
+  const cut = text.lastIndexOf(" ", width - 1)
+  return `${text.slice(0, cut > width / 2 ? cut : width - 1).replace(/[,;:]$/, "")}…`
+}
+
 /**
- * Shows an answer's progress: on a terminal one line rewritten in place (which sources
- * settled, processing, the LLM's tokens); otherwise a plain line per phase.
+ * An answer's progress as lines: every source awaited (`kb …`) or settled (`kb ok`), then
+ * processing, then the LLM's tokens. `line(event)` is the live line after `event` (a
+ * terminal rewrites it in place); `plain(event)` the line a log gets, when there is one.
  */
-const progress = (label: string, live: boolean) => {
-  const settled: Array<string> = []
+export const progress = (label: string, names: ReadonlyArray<string>) => {
+  const status = new Map(names.map((n) => [n, "…"]))
   let tokens = 0
-  const show = (line: string) =>
-    live ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line.slice(0, WIDTH - 1)}`)) : Console.log(line)
+  let phase = ""
+  const line = () => fit(`  ${label}: ${[...status].map(([n, s]) => `${n} ${s}`).join(", ")}${phase}`)
   return {
-    on: (event: Agent.Event): Effect.Effect<void> => {
-      switch (event._tag) {
-        case "SourceSettled": {
-          const r = event.report
-          settled.push(`${r.name} ${r.status}`)
-          return show(`  ${label}: ${live ? settled.join(", ") : `${r.name} ${r.status} after ${seconds(r.ms)}`}`)
-        }
-        case "ContextDone":
-          return show(`  ${label}: ${live ? `${settled.join(", ")}; processed` : `sources and processing done in ${seconds(event.ms)}`}`)
-        case "Token":
-          tokens++
-          return live ? show(`  ${label}: ${settled.join(", ")}; LLM writing (${tokens} pieces)`) : Effect.void
-        case "Done":
-          return live ? Effect.sync(() => process.stdout.write("\r\x1b[2K")) : Effect.void
-      }
-    }
+    line: (event?: Agent.Event): string => {
+      if (event?._tag === "SourceSettled") status.set(event.report.name, event.report.status)
+      if (event?._tag === "ContextDone") phase = "; processed, asking the LLM"
+      if (event?._tag === "Token") phase = `; LLM writing (${++tokens} pieces)`
+      return line()
+    },
+    plain: (event: Agent.Event): string | undefined =>
+      event._tag === "SourceSettled"
+        ? fit(`  ${label}: ${event.report.name} ${event.report.status} after ${seconds(event.report.ms)}`)
+        : event._tag === "ContextDone"
+        ? fit(`  ${label}: sources and processing done in ${seconds(event.ms)}`)
+        : undefined
   }
 }
+
+/** Where progress goes: a terminal's line rewritten in place, plain lines, or nowhere (`--json`). */
+interface Display {
+  readonly live: boolean
+  readonly show: (line: string | undefined) => Effect.Effect<void>
+  readonly clear: Effect.Effect<void>
+}
+
+const display = (mode: "live" | "plain" | "none"): Display => ({
+  live: mode === "live",
+  show: (line) =>
+    line === undefined || mode === "none"
+      ? Effect.void
+      : mode === "live"
+      ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line}`))
+      : Console.log(line),
+  clear: mode === "live" ? Effect.sync(() => process.stdout.write("\r\x1b[2K")) : Effect.void
+})
 
 /** One answer, timed, its progress shown as it streams; `NoAnswer` becomes a run without an answer. */
 const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, show: (event: Agent.Event) => Effect.Effect<void>) =>
@@ -111,6 +133,22 @@ const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, 
       return { query, wallMs, answer: undefined, error: failure.error.message, sources: failure.error.sources } satisfies Run
     }
     return yield* Effect.failCause(exit.cause)
+  })
+
+/** Answers `queries` one at a time in `mode` with the `Agent` in context, each one's progress on `out`. */
+const answerAll = (queries: ReadonlyArray<string>, budget: Duration.Duration, mode: Agent.Mode, out: Display) =>
+  Effect.gen(function*() {
+    const names = (yield* Agent.Agent).sources.map((s) => s.definition.name)
+    return yield* Effect.forEach(queries, (query, i) => {
+      const label = `${mode} ${i + 1}/${queries.length}`
+      const lines = progress(label, names)
+      const shown = (event: Agent.Event) => event._tag === "Done" ? out.clear : out.show(out.live ? lines.line(event) : lines.plain(event))
+      return out.show(out.live ? lines.line() : undefined).pipe(
+        Effect.andThen(answerOnce(query, budget, mode, shown)),
+        Effect.tap((run) => out.show(fit(`  ${label}: ${seconds(run.wallMs)}, ${run.sources.map((s) => `${s.name} ${s.status}`).join(", ")}`))),
+        Effect.tap(() => out.live ? Effect.sync(() => process.stdout.write("\n")) : Effect.void)
+      )
+    })
   })
 
 const cell = (run: Run, name: string) => {
@@ -165,26 +203,24 @@ export const demo = Command.make(
     // generous: the budget bounds a run, it should never cut a healthy source (a busy CI machine)
     const budget = Duration.millis(60_000 * flags.scale)
     const cores = os.availableParallelism()
-    const say = (line: string) => flags.json ? Effect.void : Effect.forEach(wrap(line, "", WIDTH), (line) => Console.log(line), { discard: true })
-    const live = !flags.json && process.stdout.isTTY === true
+    const print = (text: string, indent = "  ") => Effect.forEach(wrap(text, indent), (line) => Console.log(line), { discard: true })
     yield* Effect.annotateCurrentSpan({ scale: flags.scale, queries: queries.length, faults: Option.getOrElse(flags.faults, () => "") })
 
-    const withAgent = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      Effect.provide(effect, agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed }))
-    yield* say(
-      `hybrid demo: ${queries.length} quer${queries.length === 1 ? "y" : "ies"} against the fixtures ` +
-        `(scale ${flags.scale}, ${cores} worker threads on ${cores} cores, faults: ${Option.getOrElse(flags.faults, () => "none")})`
-    )
+    if (!flags.json) {
+      yield* print(
+        `hybrid demo: ${queries.length} quer${queries.length === 1 ? "y" : "ies"} against the fixtures ` +
+          `(scale ${flags.scale}, ${cores} worker threads on ${cores} cores, faults: ${Option.getOrElse(flags.faults, () => "none")})`,
+        ""
+      )
+    }
     // each mode gets its own fixtures, circuits and workers: the same latency draws, and
     // no circuit opened by the first run changes the second
+    const out = display(flags.json ? "none" : process.stdout.isTTY === true ? "live" : "plain")
     const phase = (mode: Agent.Mode) =>
-      Effect.forEach(queries, (query, i) => {
-        const label = `${mode} ${i + 1}/${queries.length}`
-        const shown = flags.json ? () => Effect.void : progress(label, live).on
-        return answerOnce(query, budget, mode, shown).pipe(
-          Effect.tap((run) => say(`  ${label}: ${seconds(run.wallMs)}`))
-        )
-      }).pipe(withAgent)
+      out.show(fit(`  ${mode}: starting the fixtures and ${cores} worker threads…`)).pipe(
+        Effect.andThen(Effect.provide(answerAll(queries, budget, mode, out), agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed }))),
+        Effect.tap(() => out.clear)
+      )
     const sequential = yield* phase("sequential")
     const hybrid = yield* phase("hybrid")
 
@@ -213,7 +249,6 @@ export const demo = Command.make(
       return
     }
 
-    const print = (text: string, indent = "  ") => Effect.forEach(wrap(text, indent), (line) => Console.log(line), { discard: true })
     for (const [i, query] of queries.entries()) {
       const s = sequential[i]!
       const h = hybrid[i]!

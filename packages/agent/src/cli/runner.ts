@@ -13,13 +13,12 @@
  *
  * @since 0.1.0
  */
-import * as ClusterRunner from "@hybrid/cluster/ClusterRunner"
 import { Console, Effect, Layer, Option, Redacted } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as os from "node:os"
 import * as Processing from "../processing/Processing.ts"
 import { Tasks } from "../processing/tasks.ts"
-import { InvalidInput, reported } from "./shared.ts"
+import { InvalidInput, loadClusterRunner, reported } from "./shared.ts"
 
 /**
  * @since 0.1.0
@@ -45,6 +44,7 @@ export const runner = Command.make(
     )
   },
   Effect.fn("hybrid.runner")(function*(flags) {
+    const ClusterRunner = yield* loadClusterRunner
     // without HYBRID_DATABASE_URL the flag must give the database
     const configured = yield* Effect.option(ClusterRunner.config)
     const database = Option.isSome(flags.databaseUrl)

@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import * as ClusterRunner from "@hybrid/cluster/ClusterRunner"
+import type * as ClusterRunnerModule from "@hybrid/cluster/ClusterRunner"
 import * as Runner from "@hybrid/core/Runner"
 import { Cause, Config, Duration, Effect, Layer, Option, Predicate, Runtime, Schema } from "effect"
 import { CliError, Flag } from "effect/cli"
@@ -313,6 +313,24 @@ export const agent = (options: {
   })
 
 /**
+ * `@hybrid/cluster/ClusterRunner`, loaded when a command first needs it: it brings
+ * `effect/cluster` and the PostgreSQL driver (≈ 1.2 s of module loading here), which a
+ * CLI run without `--cluster` never uses.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { loadClusterRunner } from "@hybrid/agent/cli/shared"
+ *
+ * const config = Effect.flatMap(loadClusterRunner, (ClusterRunner) => ClusterRunner.config)
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const loadClusterRunner: Effect.Effect<typeof ClusterRunnerModule> = Effect.promise(() => import("@hybrid/cluster/ClusterRunner"))
+
+/**
  * The processing `Runner` on a cluster: `ClusterRunner.layer` over the processing tasks,
  * configured by `HYBRID_DATABASE_URL` and `HYBRID_CLUSTER_*` (see `ClusterRunner.config`).
  * A missing URL or an unreachable database is a `RunnerError` naming it (without its
@@ -322,7 +340,8 @@ export const agent = (options: {
  * @category layers
  */
 export const clusterProcessing: Layer.Layer<Runner.Runner, Runner.RunnerError> = Layer.unwrap(
-  Effect.map(ClusterRunner.config, (options) => ClusterRunner.layer(ProcessingTasks, options))
+  Effect.flatMap(loadClusterRunner, (ClusterRunner) =>
+    Effect.map(ClusterRunner.config, (options) => ClusterRunner.layer(ProcessingTasks, options)))
 ).pipe(
   Layer.catchCause((cause): Layer.Layer<Runner.Runner, Runner.RunnerError> =>
     Layer.effect(

@@ -21,8 +21,24 @@
  *   `usage.total_tokens` differs, the reservation is reconciled with it (`Limit.rate`'s
  *   `reserve` / `reconcile`): an overrun is charged, a surplus refunded at once.
  *   `HYBRID_LLM_RPM` limits requests.
+ * - **A circuit breaker** (Effect's `CircuitBreaker`, keyed by the endpoint): after
+ *   `HYBRID_LLM_BREAKER_FAILURES` consecutive failures — 5xx, 408, connection errors,
+ *   timeouts; not 429 or other 4xx — calls fail fast for `HYBRID_LLM_BREAKER_OPEN`
+ *   without a request (an `AiError` `InternalProviderError` saying so, not retried: the
+ *   agent answers extractively at once instead of spending its budget), then one probe
+ *   is let through. With `HYBRID_REDIS_URL` (`Fleet.layer`), the circuit is the fleet's.
+ * - **A retry budget** (`Retry.budget`, keyed by the endpoint): retries are at most
+ *   `HYBRID_LLM_RETRY_BUDGET` (default 0.2) of the first attempts of the last 10 s, plus
+ *   `HYBRID_LLM_RETRY_FLOOR` (default 1) per second — for the whole fleet under
+ *   `Fleet.layer` — so an LLM outage does not meet a retry storm. A refused retry fails
+ *   with the attempt's own error.
  * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
- *   header; errors carry the status and the server's message, never request headers.
+ *   header; errors carry the status and the server's message — scrubbed of the key, of
+ *   anything like a credential, cut to 200 characters — never request headers, and the
+ *   base URL without its userinfo.
+ * - **A cap on every answer** (`HYBRID_LLM_MAX_BYTES`): counted while the body streams
+ *   in; past it the call fails with `InvalidResponseError` (not retried) and nothing more
+ *   is read. `max_tokens` (`HYBRID_LLM_MAX_TOKENS`) caps the completion at the server.
  *
  * Configuration:
  *
@@ -38,6 +54,12 @@
  * | `HYBRID_LLM_TPM`          | unlimited                                           |
  * | `HYBRID_LLM_RPM`          | unlimited                                           |
  * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
+ * | `HYBRID_LLM_BREAKER_FAILURES` | `5` consecutive failures open the circuit (`0`: no breaker) |
+ * | `HYBRID_LLM_BREAKER_OPEN` | `30 seconds` before a probe                         |
+ * | `HYBRID_LLM_RETRY_BUDGET` | `0.2` retries per first attempt (over 10 s)         |
+ * | `HYBRID_LLM_RETRY_FLOOR`  | `1` retry per second allowed whatever the traffic   |
+ * | `HYBRID_LLM_MAX_BYTES`    | `1MiB`: the largest chat answer read, streamed or not (`"4MiB"`, `"500 kB"` or bytes) |
+ * | `HYBRID_LLM_EMBEDDINGS_MAX_BYTES` | `32MiB`: the largest embeddings answer read |
  *
  * Gotchas:
  * - Text only: tools, files and structured output (`generateObject`) fail with
@@ -48,12 +70,15 @@
  *   format); another server's tokenizer may count differently — reconciliation with
  *   `usage` corrects under-estimates, not over-estimates.
  * - A prompt larger than the whole TPM budget can never run: `InvalidRequestError`.
+ * - A streamed answer carries ~150 bytes of JSON per delta: 1 MiB holds some 6,000
+ *   streamed tokens (a non-streamed one far more). Raise `HYBRID_LLM_MAX_BYTES` for
+ *   longer streamed answers.
  *
  * @example
  * ```ts
  * import { Effect, Layer } from "effect"
  * import { LanguageModel } from "effect/ai"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Fixtures, OpenAi } from "@hybrid/agent"
  *
  * const program = LanguageModel.generateText({
@@ -70,17 +95,47 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Duration, Effect, Layer, Metric, Option, Queue, Redacted, Schema, Stream } from "effect"
+import { Cause, Config, Context, Duration, Effect, Exit, Layer, Metric, Option, Queue, Redacted, Schema, type Scope, Stream } from "effect"
 import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } from "effect/ai"
 import { HttpClient, HttpClientRequest } from "effect/http"
+import { CircuitBreaker } from "effect/persistence"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
+import * as Scrub from "../Scrub.ts"
 import * as Upstream from "../Upstream.ts"
 
 // --- settings ----------------------------------------------------------------------------
 
 /**
  * The resolved configuration.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Duration, Effect, Redacted } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // settings from code instead of the environment
+ * const settings: OpenAi.Settings = {
+ *   baseUrl: "http://127.0.0.1:11434/v1",
+ *   apiKey: Redacted.make("not-needed-locally"),
+ *   model: "llama3.2",
+ *   embeddingModel: "nomic-embed-text",
+ *   timeout: Duration.seconds(30),
+ *   retries: 2,
+ *   maxTokens: 512,
+ *   tpm: undefined,
+ *   rpm: undefined,
+ *   rateWindow: Duration.minutes(1),
+ *   breakerFailures: 5,
+ *   breakerOpen: Duration.seconds(30),
+ *   retryBudget: 0.2,
+ *   retryFloor: 1,
+ *   maxBytes: 1024 * 1024,
+ *   embeddingsMaxBytes: 32 * 1024 * 1024
+ * }
+ * const client = OpenAi.fromSettings(settings).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -100,6 +155,18 @@ export interface Settings {
   /** Requests per `rateWindow`; `undefined` = unlimited. */
   readonly rpm: number | undefined
   readonly rateWindow: Duration.Duration
+  /** Consecutive failures that open the circuit; `0`: no breaker. */
+  readonly breakerFailures: number
+  /** How long the circuit stays open before one probe. */
+  readonly breakerOpen: Duration.Duration
+  /** Retries allowed per first attempt (in [0, 1]), counted over 10 s. */
+  readonly retryBudget: number
+  /** Retries per second allowed whatever the traffic. */
+  readonly retryFloor: number
+  /** The largest chat answer read, in bytes (streamed: all its events). */
+  readonly maxBytes: number
+  /** The largest embeddings answer read, in bytes. */
+  readonly embeddingsMaxBytes: number
 }
 
 const optionalInt = (name: string, min: number) =>
@@ -136,7 +203,20 @@ export const config: Config.Config<Settings> = Config.all({
   maxTokens: optionalInt("HYBRID_LLM_MAX_TOKENS", 1),
   tpm: optionalInt("HYBRID_LLM_TPM", 0),
   rpm: optionalInt("HYBRID_LLM_RPM", 0),
-  rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1)))
+  rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
+  breakerFailures: Config.schema(
+    Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),
+    "HYBRID_LLM_BREAKER_FAILURES"
+  ).pipe(Config.withDefault(5)),
+  breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30))),
+  retryBudget: Config.schema(Schema.NumberFromString.check(Schema.isBetween({ minimum: 0, maximum: 1 })), "HYBRID_LLM_RETRY_BUDGET").pipe(
+    Config.withDefault(0.2)
+  ),
+  retryFloor: Config.schema(Schema.NumberFromString.check(Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRY_FLOOR").pipe(
+    Config.withDefault(1)
+  ),
+  maxBytes: Upstream.maxBytesConfig("HYBRID_LLM_MAX_BYTES", 1024 * 1024),
+  embeddingsMaxBytes: Upstream.maxBytesConfig("HYBRID_LLM_EMBEDDINGS_MAX_BYTES", 32 * 1024 * 1024)
 }).pipe(Config.map((s): Settings => ({
   ...s,
   baseUrl: s.baseUrl.replace(/\/+$/, ""),
@@ -149,6 +229,17 @@ export const config: Config.Config<Settings> = Config.all({
 
 /**
  * A chat message as sent (text only).
+ *
+ * @example
+ * ```ts
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const messages: ReadonlyArray<OpenAi.ChatMessage> = [
+ *   { role: "system", content: "Answer in one sentence." },
+ *   { role: "user", content: "Where is Lisbon?" }
+ * ]
+ * const estimate = OpenAi.estimateTokens(messages)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -166,6 +257,19 @@ const Usage = Schema.Struct({
 
 /**
  * The fields of a chat completion this provider reads.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const completion = Schema.decodeUnknownSync(OpenAi.ChatCompletion)({
+ *   id: "chatcmpl-1",
+ *   model: "gpt-4o-mini",
+ *   choices: [{ message: { content: "Lisbon is in Portugal." }, finish_reason: "stop" }]
+ * })
+ * const text = (c: OpenAi.ChatCompletion) => c.choices[0].message.content ?? ""
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -186,6 +290,18 @@ export type ChatCompletion = typeof ChatCompletion.Type
 /**
  * One server-sent event of a `stream: true` chat completion (the fields read).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // one `data:` line of a streamed answer
+ * const chunk = Schema.decodeUnknownSync(OpenAi.ChatChunk)(
+ *   JSON.parse('{"id":"c1","model":"gpt-4o-mini","choices":[{"delta":{"content":"Lis"}}]}')
+ * )
+ * const delta = chunk.choices[0]?.delta.content ?? ""
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -203,6 +319,13 @@ export const ChatChunk = Schema.Struct({
 /**
  * The fields of an embeddings response this provider reads (`encoding_format: "float"`).
  *
+ * @example
+ * ```ts
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const vectors = (e: OpenAi.Embeddings) => [...e.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -217,6 +340,16 @@ export type Embeddings = typeof Embeddings.Type
 
 /**
  * Token accounting since the client was built.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const report = Effect.flatMap(OpenAi.Client, (client) => client.usage).pipe(
+ *   Effect.map((u: OpenAi.TokenUsage) => `${u.requests} requests, ${u.reported} tokens (${u.overReserved} over-reserved)`)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -237,6 +370,13 @@ export interface TokenUsage {
 /**
  * Tokens of a chat as OpenAI counts them (o200k_base chat format).
  *
+ * @example
+ * ```ts
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const tokens = OpenAi.estimateTokens([{ role: "user", content: "What is the weather in Lisbon?" }]) // ≈ 15
+ * ```
+ *
  * @since 0.1.0
  * @category utils
  */
@@ -245,10 +385,86 @@ export const estimateTokens = (messages: ReadonlyArray<ChatMessage>): number => 
 /**
  * Tokens used by the provider (attribute `kind`: `prompt`, `completion`).
  *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const completionTokens = Metric.value(OpenAi.tokens.pipe(Metric.withAttributes({ kind: "completion" }))).pipe(
+ *   Effect.map((state) => state.count)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category metrics
  */
 export const tokens = Metric.counter("hybrid_llm_tokens_total", { description: "LLM tokens reported by the server" })
+
+// --- the circuit breaker -----------------------------------------------------------------
+
+type Attempt = AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded
+
+/** What counts against the circuit: the server's health (5xx, 408, connection errors, timeouts), not 429 or our own limits. */
+const classify = <A>(exit: Exit.Exit<A, Attempt>): CircuitBreaker.Outcome => {
+  if (Exit.isSuccess(exit)) return CircuitBreaker.success
+  const error = exit.cause.reasons.find(Cause.isFailReason)?.error
+  if (error === undefined) return Cause.hasInterruptsOnly(exit.cause) ? CircuitBreaker.ignored : CircuitBreaker.failure()
+  if (error._tag === "TimeoutExceeded") return CircuitBreaker.failure()
+  if (error._tag === "DeadlineExceeded") return CircuitBreaker.ignored
+  if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError" ? CircuitBreaker.failure() : CircuitBreaker.ignored
+  const status = statusOf(error)
+  return status !== undefined && (status >= 500 || status === 408) ? CircuitBreaker.failure() : CircuitBreaker.ignored
+}
+
+/** The endpoint without credentials (a URL's userinfo never reaches a key in Redis). */
+const endpointOf = (baseUrl: string): string => {
+  try {
+    const url = new URL(baseUrl)
+    return `${url.origin}${url.pathname}`
+  } catch {
+    return "unparsable-base-url"
+  }
+}
+
+/**
+ * The LLM's breaker: Effect's `CircuitBreaker` on the provided `CircuitBreakerStore`
+ * (Redis under `Fleet.layer`) or in memory, keyed by the endpoint.
+ */
+const breakerOf = (settings: Settings) =>
+  Effect.gen(function*() {
+    if (settings.breakerFailures === 0) {
+      return {
+        execute: (_method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>) => self,
+        circuit: Effect.succeed("closed" as const)
+      }
+    }
+    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
+    const breaker = yield* CircuitBreaker.make({
+      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
+      openDuration: settings.breakerOpen
+    }).pipe(Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory()))
+    const key = `@hybrid/agent/llm/${endpointOf(settings.baseUrl)}`
+    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) => {
+      const reason = error.reason
+      const description = reason._tag === "CircuitOpen"
+        ? `circuit open after ${settings.breakerFailures} consecutive failures; next probe in ${Duration.format(reason.retryAfter)}`
+        : reason._tag === "CircuitHalfOpen"
+        ? "circuit half-open; a probe is running"
+        : `circuit store unavailable: ${reason.message}`
+      return aiError(method, new AiError.InternalProviderError({ description }))
+    }
+    return {
+      execute: (method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>): Effect.Effect<A, Attempt, R> =>
+        self.pipe(
+          breaker.execute({ key, classify: classify<A> }),
+          Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(refused(method, e)))
+        ),
+      circuit: breaker.state(key).pipe(
+        Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
+        Effect.orElseSucceed(() => "closed" as const)
+      )
+    }
+  })
 
 // --- the client --------------------------------------------------------------------------
 
@@ -265,6 +481,17 @@ const statusOf = (error: AiError.AiError): number | undefined => {
  * Whether openai-node would retry: connection errors, 408, 409, 429, 5xx (timeouts are
  * retried too, before they become `AiError`s).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const answer = LanguageModel.generateText({ prompt: "Where is Lisbon?" }).pipe(
+ *   Effect.catchTag("AiError", (e) => OpenAi.isRetryable(e) ? Effect.fail(e) : Effect.succeed({ text: "unavailable" }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category predicates
  */
@@ -279,6 +506,19 @@ export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | 
 /**
  * The HTTP client of an OpenAI-compatible server, with retries, timeouts and the token
  * budget. `OpenAi.layer` builds `LanguageModel` and `EmbeddingModel` on it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // the raw chat call, under the same retries and token budget as LanguageModel
+ * const program = Effect.gen(function*() {
+ *   const client = yield* OpenAi.Client
+ *   const completion = yield* client.chat([{ role: "user", content: "Say hi" }])
+ *   return completion.choices[0].message.content
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category services
@@ -300,6 +540,8 @@ export class Client extends Context.Service<Client, {
   readonly embeddings: (inputs: ReadonlyArray<string>) => Effect.Effect<Embeddings, AiError.AiError>
   /** Token accounting so far. */
   readonly usage: Effect.Effect<TokenUsage>
+  /** The circuit breaker's state (`"closed"` when there is none or its store fails). */
+  readonly circuit: Effect.Effect<"closed" | "open" | "half-open">
 }>()("@hybrid/agent/OpenAi/Client") {
   /** Reads the `Config`. */
   static readonly layer: Layer.Layer<Client, Config.ConfigError, HttpClient.HttpClient> = Layer.effect(
@@ -311,15 +553,36 @@ export class Client extends Context.Service<Client, {
 /**
  * Builds the client from settings already resolved.
  *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * declare const settings: OpenAi.Settings
+ * // a Client layer from settings built in code (OpenAi.Client.layer reads the environment)
+ * const client = Layer.effect(OpenAi.Client, OpenAi.fromSettings(settings)).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ * const models = Layer.mergeAll(OpenAi.layerLanguageModel, OpenAi.layerEmbeddingModel).pipe(Layer.provide(client))
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"], never, HttpClient.HttpClient> =>
+export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"], never, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
+    const breaker = yield* breakerOf(settings)
+    // keyed, so under Fleet.layer the fleet's retries to this endpoint are counted together
+    const budget = yield* Retry.budget({
+      ratio: settings.retryBudget,
+      minPerSecond: settings.retryFloor,
+      key: `@hybrid/agent/llm/retries/${endpointOf(settings.baseUrl)}`
+    })
     const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
     const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
+    /** Removed from whatever the server's answers put in an error. */
+    const secrets = [settings.apiKey]
     const policy = Retry.policy<AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded>({
       times: settings.retries,
       base: 500,
@@ -335,7 +598,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           description: `the request needs ${error.cost} tokens, more than the whole budget of ${error.limit} per window`
         }))
         : error._tag === "LimitStoreError"
-        ? aiError(method, new AiError.UnknownError({ description: error.message }))
+        ? aiError(method, new AiError.UnknownError({ description: Scrub.patterns.text(error.message) }))
         : aiError(method, new AiError.RateLimitError({}))
 
     /** What the `Upstream` boundary reported, as the `AiError` effect/ai expects. */
@@ -350,6 +613,10 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           }))
         case "decode":
           return aiError(method, new AiError.InvalidResponseError({ description: `unexpected response body: ${error.detail}` }))
+        case "too-large":
+          return aiError(method, new AiError.InvalidResponseError({
+            description: `${error.detail} (${method === "embeddings" ? "HYBRID_LLM_EMBEDDINGS_MAX_BYTES" : "HYBRID_LLM_MAX_BYTES"})`
+          }))
         case "status": {
           const status = error.status ?? 0
           const http = { response: { status, headers: {} } }
@@ -401,7 +668,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         (metered) =>
           rpm === undefined
             ? metered
-            : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered)
+            : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered),
+        breaker.execute(method)
       )
     }
 
@@ -415,12 +683,12 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       retry: typeof policy = policy
     ): Effect.Effect<A, AiError.AiError> =>
       post(method, path, body, read, estimate, total).pipe(
-        Retry.retry(retry),
+        Retry.retry(retry, { budget }),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
             method: "POST",
-            url: `${settings.baseUrl}${path}`,
+            url: Scrub.url(`${settings.baseUrl}${path}`),
             description: e._tag === "TimeoutExceeded"
               ? `no answer within ${e.timeout} ms`
               : `the caller's deadline passed after ${e.elapsed} ms`
@@ -428,13 +696,13 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         )
       )
 
-    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) =>
-    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema)
+    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, maxBytes: number) =>
+    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema, { maxBytes, secrets })
 
     /** Reads a `stream: true` answer: each content delta to `onDelta`, the whole as a `ChatCompletion`. */
     const streamed = (onDelta: (text: string) => Effect.Effect<void>, sent: { emitted: boolean }) =>
     (request: HttpClientRequest.HttpClientRequest) =>
-      Effect.flatMap(Upstream.events(http, request, ChatChunk), (chunks) => {
+      Effect.flatMap(Upstream.events(http, request, ChatChunk, { maxBytes: settings.maxBytes, secrets }), (chunks) => {
         const acc = { id: "", model: settings.model, created: undefined as number | undefined, content: "", finish: null as string | null, usage: undefined as ChatCompletion["usage"] }
         return chunks.pipe(
           Stream.runForEach((chunk) => {
@@ -458,7 +726,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
             ...(acc.usage === undefined ? {} : { usage: acc.usage })
           }))
         )
-      })
+      }).pipe(Effect.scoped)
 
     const chatWith = (
       messages: ReadonlyArray<ChatMessage>,
@@ -476,7 +744,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         // a streamed answer is retried only until its first delta: after that the caller has seen text
         const sent = { emitted: false }
         const completion = yield* (onDelta === undefined
-          ? call("chat", "/chat/completions", body, json(ChatCompletion), estimate, (c) => c.usage?.total_tokens)
+          ? call("chat", "/chat/completions", body, json(ChatCompletion, settings.maxBytes), estimate, (c) => c.usage?.total_tokens)
           : call("chat", "/chat/completions", body, streamed(onDelta, sent), estimate, (c) => c.usage?.total_tokens, Retry.policy({
             times: settings.retries,
             base: 500,
@@ -510,7 +778,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         "embeddings",
         "/embeddings",
         { model: settings.embeddingModel, input: inputs, encoding_format: "float" },
-        json(Embeddings),
+        json(Embeddings, settings.embeddingsMaxBytes),
         estimate,
         (e) => e.usage?.total_tokens
       )
@@ -520,7 +788,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       return result
     })
 
-    return Client.of({ settings, chat, chatStream, embeddings, usage: Effect.sync(() => ({ ...counters })) })
+    return Client.of({ settings, chat, chatStream, embeddings, usage: Effect.sync(() => ({ ...counters })), circuit: breaker.circuit })
   })
 
 /**
@@ -529,19 +797,19 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { OpenAi } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
  *   const client = yield* OpenAi.make
  *   return client.settings.model
- * }).pipe(Effect.provide(NodeHttpClient.layerUndici)) // "gpt-4o-mini" unless OPENAI_MODEL is set
+ * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)) // "gpt-4o-mini" unless OPENAI_MODEL is set
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient> = Effect.gen(function*() {
+export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient | Scope.Scope> = Effect.gen(function*() {
   return yield* fromSettings(yield* config)
 })
 
@@ -552,6 +820,16 @@ const unsupported = (method: string, description: string) =>
 
 /**
  * The prompt as OpenAI chat messages (text parts only).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Prompt } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const messages = OpenAi.toMessages(Prompt.make("Where is Lisbon?")) // [{ role: "user", content: "Where is Lisbon?" }]
+ * const tokens = Effect.map(messages, OpenAi.estimateTokens)
+ * ```
  *
  * @since 0.1.0
  * @category utils
@@ -633,6 +911,18 @@ const generate = (
 /**
  * `LanguageModel` over the `Client`.
  *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // only the LanguageModel (no embeddings), over a Client read from the environment
+ * const model = OpenAi.layerLanguageModel.pipe(Layer.provide(OpenAi.Client.layer), Layer.provide(NodeHttpClient.layerUndici))
+ * const text = LanguageModel.generateText({ prompt: "Where is Lisbon?" }).pipe(Effect.map((r) => r.text), Effect.provide(model))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -667,6 +957,17 @@ export const layerLanguageModel: Layer.Layer<LanguageModel.LanguageModel, never,
  * `EmbeddingModel` over the `Client` (concurrent `embed` calls are batched into one
  * request by `effect/ai`).
  *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { EmbeddingModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * const embeddings = OpenAi.layerEmbeddingModel.pipe(Layer.provide(OpenAi.Client.layer), Layer.provide(NodeHttpClient.layerUndici))
+ * const vector = Effect.flatMap(EmbeddingModel.EmbeddingModel, (model) => model.embed("Lisbon")).pipe(Effect.provide(embeddings))
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -687,6 +988,20 @@ export const layerEmbeddingModel: Layer.Layer<EmbeddingModel.EmbeddingModel, nev
 /**
  * `LanguageModel`, `EmbeddingModel` and the `Client` (for its settings and token usage),
  * configured from the environment.
+ *
+ * @example
+ * ```ts
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { OpenAi } from "@hybrid/agent"
+ *
+ * // OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL… from the environment
+ * const program = LanguageModel.generateText({ prompt: "Where is Lisbon?" }).pipe(
+ *   Effect.map((response) => response.text),
+ *   Effect.provide(OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici)))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -55,6 +55,15 @@ import * as ScrubbedTracer from "./ScrubbedTracer.ts"
 /**
  * What `layer` reads from the environment.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Observability } from "@hybrid/agent"
+ *
+ * const where = Effect.map(Observability.settings, (s: Observability.Settings) =>
+ *   s.endpoint === undefined ? "tracing off" : `spans of ${s.serviceName} to ${s.endpoint}`)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -73,6 +82,16 @@ export interface Settings {
  * `OTEL_SERVICE_NAME` (default `"hybrid"`), `HYBRID_TRACE_DEBUG` (default `false`) and
  * `OPENAI_API_KEY` (the secret to scrub).
  *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { Observability } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() { return yield* Observability.settings }).pipe(
+ *   Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318" })))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category config
  */
@@ -90,6 +109,20 @@ export const settings: Config.Config<Settings> = Config.all({
  * Exports to `endpoint` as `serviceName`: Effect's tracer (wrapped by `ScrubbedTracer`
  * with `scrub`, default `Scrub.patterns`, unless `debug`), metrics and logger over
  * OTLP/HTTP JSON on `FetchHttpClient`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Observability, Scrub } from "@hybrid/agent"
+ *
+ * // spans to a local collector, with the API key scrubbed from every attribute
+ * const tracing = Observability.layerOtlp({
+ *   endpoint: "http://127.0.0.1:4318",
+ *   serviceName: "answers",
+ *   scrub: Scrub.make({ secrets: [process.env.OPENAI_API_KEY] })
+ * })
+ * const program = Effect.log("traced").pipe(Effect.withSpan("job"), Effect.provide(tracing))
+ * ```
  *
  * @since 0.1.0
  * @category layers
@@ -114,6 +147,16 @@ export const layerOtlp = (options: {
 /**
  * The OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nothing (a no-op
  * `Flusher`). Fails with a `ConfigError` naming the variable when it is not a URL.
+ *
+ * @example
+ * ```ts
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+ * import { Effect } from "effect"
+ * import { Observability } from "@hybrid/agent"
+ *
+ * // exports spans when OTEL_EXPORTER_OTLP_ENDPOINT is set, and does nothing otherwise
+ * Effect.log("hello").pipe(Effect.withSpan("main"), Effect.provide(Observability.layer), NodeRuntime.runMain)
+ * ```
  *
  * @since 0.1.0
  * @category layers

@@ -6,15 +6,21 @@
  * answers are refused with `Draining`; the admitted ones run to the end.
  *
  * - **The limit adapts** (`Limit.adaptive`, AIMD): it starts at `initialInFlight`, grows
- *   by one per answer that finishes at normal speed while the limit is in use, and
- *   shrinks (× 0.9) on an overload signal — an answer slower than twice the fastest seen,
- *   or one the caller marks strained (`run`'s `strained`: sources that timed out) — within
- *   [`minInFlight`, `maxInFlight`]. On a machine whose cores are busy elsewhere the
- *   limit comes down to what the CPU can finish in time, instead of every answer timing
- *   out together.
+ *   by one per answer that finishes while the limit is in use, and shrinks (× 0.9) on an
+ *   overload signal — an answer the caller marks strained (`run`'s `strained`: sources
+ *   cut by the deadline, or most of the budget used) — within [`minInFlight`,
+ *   `maxInFlight`]. On a machine whose cores are busy elsewhere the limit comes down to
+ *   what the CPU can finish in time, instead of every answer timing out together.
+ *   `Limit.adaptive`'s own latency signal (slower than twice the fastest answer seen) is
+ *   off: answers vary with their query and their sources, and the budget, not the fastest
+ *   answer, says what is too slow.
  * - **The queue** holds at most `min(maxQueued, current limit)` requests, and a request
- *   waits at most `maxWaitMs` (given per call: half its budget, say) for a slot; past
- *   either, `Overloaded`.
+ *   waits at most `maxWaitMs` (given per call: half its budget, say) for a slot. A request
+ *   whose expected wait — its place in the queue × the mean answer time ÷ the limit —
+ *   is past `maxWaitMs` is refused at once rather than after waiting in vain; so is one
+ *   past the queue; and one that waited `maxWaitMs` after all. All three: `Overloaded`.
+ * - **`admits`** answers synchronously whether a request would be queued or run now: the
+ *   server's middleware asks it before reading a body, so a 503 costs no parsing.
  *
  * Underneath: `@hybrid/core` `Limit.adaptive` (a resizable semaphore with the AIMD
  * controller). Written here: the queue bounds, the mapping to the API's errors, the
@@ -40,12 +46,15 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Context, Effect, Fiber, Layer, Metric } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Metric } from "effect"
 import { InvalidOption, Limit } from "@hybrid/core"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
+ * The options of admission control: the adaptive limit's bounds, the queue in front of it,
+ * and how long a request may wait.
+ *
  * @example
  * ```ts
  * import type { Admission } from "@hybrid/agent"
@@ -134,6 +143,9 @@ export interface RunOptions<A, E> {
 }
 
 /**
+ * The server's admission control as a service: `run` an answer in a slot, `drain` before
+ * shutdown, and the counts now.
+ *
  * @example
  * ```ts
  * import { Effect } from "effect"
@@ -155,6 +167,12 @@ export class Admission extends Context.Service<Admission, {
   readonly drain: Effect.Effect<void>
   /** Counts now. */
   readonly snapshot: Effect.Effect<Snapshot>
+  /**
+   * Whether a request arriving now would get a slot or a queue place (not draining, the
+   * queue not full, its expected wait within `maxWaitMs`). Synchronous and cheap: for a
+   * refusal before any work. `run` checks again.
+   */
+  readonly admits: (maxWaitMs?: number) => boolean
   /** The settings in force. */
   readonly options: Settings
 }>()("@hybrid/agent/serve/Admission") {}
@@ -173,6 +191,25 @@ class Strained {
   constructor(outcome: "value" | "error", inner: unknown) {
     this.outcome = outcome
     this.inner = inner
+  }
+}
+
+/** Off: `Limit.adaptive`'s "slower than this × the fastest answer" signal (it needs a finite number). */
+const noLatencySignal = 1e9
+
+/** The mean answer time, as an exponentially weighted moving average (weight of a new answer: `alpha`). */
+class MeanTime {
+  private value: number | undefined = undefined
+  private readonly alpha: number
+  constructor(alpha: number) {
+    this.alpha = alpha
+  }
+  add(ms: number): void {
+    this.value = this.value === undefined ? ms : this.value + this.alpha * (ms - this.value)
+  }
+  /** The mean so far, or `undefined` before the first answer. */
+  get ms(): number | undefined {
+    return this.value
   }
 }
 
@@ -212,12 +249,30 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       min: settings.minInFlight,
       max: settings.maxInFlight,
       initial: settings.initialInFlight,
-      isOverload: (e) => e instanceof Strained
+      isOverload: (e) => e instanceof Strained,
+      latencyTolerance: noLatencySignal
     })
     let draining = false
+    const mean = new MeanTime(0.2)
+    // the limiter's counters, read synchronously (its Effects are `Effect.sync`)
+    const counts = { running: 0, waiting: 0, limit: settings.initialInFlight }
+    const refresh = Effect.gen(function*() {
+      counts.running = yield* limiter.running
+      counts.waiting = yield* limiter.waiting
+      counts.limit = Math.floor(yield* limiter.limit)
+    })
+    /** Why a request arriving now is refused, or `undefined`. */
+    const refusal = (maxWaitMs: number | undefined): "full" | "wait" | undefined => {
+      const { limit, running, waiting } = counts
+      if (running + waiting >= limit + Math.min(settings.maxQueued, limit)) return "full"
+      if (running < limit || maxWaitMs === undefined || mean.ms === undefined) return undefined
+      // its place in the queue × the mean answer time ÷ the answers running at once
+      return ((waiting + 1) * mean.ms) / limit > maxWaitMs ? "wait" : undefined
+    }
     const gauges = Effect.gen(function*() {
-      yield* Metric.update(ServeMetrics.inFlight, yield* limiter.running)
-      yield* Metric.update(ServeMetrics.queued, yield* limiter.waiting)
+      yield* refresh
+      yield* Metric.update(ServeMetrics.inFlight, counts.running)
+      yield* Metric.update(ServeMetrics.queued, counts.waiting)
       yield* Metric.update(ServeMetrics.limit, yield* limiter.limit)
     })
     const shed = (reason: "overloaded" | "draining") => Metric.update(Metric.withAttributes(ServeMetrics.shed, { reason }), 1)
@@ -235,15 +290,20 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
           yield* shed("draining")
           return yield* Api.Draining.of()
         }
-        const limit = Math.floor(yield* limiter.limit)
-        const running = yield* limiter.running
-        const waiting = yield* limiter.waiting
-        if (running + waiting >= limit + Math.min(settings.maxQueued, limit)) return yield* refuse
+        yield* refresh
+        if (refusal(call.maxWaitMs) !== undefined) return yield* refuse
         let started = false
         // inside the limiter a strained result is a failure (an overload signal); outside it is the result again
-        const limited = limiter(Effect.suspend(() => {
+        const limited = limiter(Effect.gen(function*() {
           started = true
-          return Effect.andThen(gauges, self).pipe(
+          const start = yield* Clock.currentTimeMillis
+          return yield* Effect.andThen(gauges, self).pipe(
+            Effect.onExit((exit) =>
+              // a client that went away says nothing about how long answers take
+              Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
+                ? Effect.void
+                : Effect.map(Clock.currentTimeMillis, (end) => mean.add(end - start))
+            ),
             Effect.mapError((e) => call.overloaded?.(e) === true ? new Strained("error", e) : e),
             Effect.flatMap((value) => call.strained?.(value) === true ? Effect.fail(new Strained("value", value)) : Effect.succeed(value))
           )
@@ -272,6 +332,11 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       drain: Effect.sync(() => {
         draining = true
       }),
+      admits: (maxWaitMs) => {
+        if (draining) return false
+        Effect.runSync(refresh)
+        return refusal(maxWaitMs) === undefined
+      },
       snapshot: Effect.gen(function*() {
         return {
           inFlight: yield* limiter.running,

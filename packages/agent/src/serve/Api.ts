@@ -7,6 +7,7 @@
  * | endpoint               | success                       | errors                                          |
  * |------------------------|-------------------------------|-------------------------------------------------|
  * | `POST /v1/answer`      | 200 `Agent.Answer`            | 400 `BadRequest`, 413 `PayloadTooLarge`, 503 `Overloaded` / `NoAnswer` / `Draining` |
+ * | `POST /v1/answer/stream` | 200 `text/event-stream` of `StreamEvent`s | 400, 413, 503 `Overloaded` / `Draining` (before the stream starts) |
  * | `GET /healthz`         | 200 `Health`                  |                                                 |
  * | `GET /readyz`          | 200 `Ready`                   | 503 `NotReady`                                  |
  *
@@ -14,6 +15,12 @@
  * adds what happened to each source and the LLM); so do the 404 (`NotFound`) and 405
  * (`MethodNotAllowed`) the router answers for paths and methods outside this table
  * (`Middleware`). A message echoes at most `maxEcho` characters of a bad value.
+ *
+ * The stream's events (`event:` name, then its JSON `data:`): `source` (a `SourceReport`,
+ * as each source settles), `context` (every source settled: `{ ms, ok }`), `token` (a
+ * piece of the LLM's text), then `answer` (the `Agent.Answer`, last) — or `error` (the
+ * same `{ error: { tag, message, … } }` as a JSON error body, last), e.g. `NoAnswer` when
+ * no source answered: the stream stops there, before the LLM is asked.
  *
  * Gotchas: HttpApi's own 400 for a body that does not decode is an empty response; the
  * server's middleware turns it into a `BadRequest` naming the field (see `Middleware`).
@@ -24,13 +31,13 @@
  * import { ServeApi as Api } from "@hybrid/agent"
  *
  * const spec = OpenApi.fromApi(Api.Api)
- * console.log(Object.keys(spec.paths)) // ["/v1/answer", "/healthz", "/readyz"]
+ * console.log(Object.keys(spec.paths)) // ["/v1/answer", "/v1/answer/stream", "/healthz", "/readyz"]
  * ```
  *
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as Agent from "../Agent.ts"
 
 /**
@@ -367,10 +374,91 @@ export class Ready extends Schema.Class<Ready>("@hybrid/agent/serve/Ready")({
   sources: Schema.Record(Schema.String, Schema.String)
 }) {}
 
+// --- the stream ----------------------------------------------------------------------------
+
+/** One server-sent event: its name, and its data as JSON of `data`. */
+const sse = <const Name extends string, S extends Schema.Top & { readonly DecodingServices: never; readonly EncodingServices: never }>(
+  name: Name,
+  data: S
+) => Schema.Struct({ event: Schema.Literal(name), data: Schema.fromJsonString(data) })
+
+/**
+ * The `error` event's data: the JSON error body's shape; `NoAnswer` adds the sources' reports
+ * and what the LLM did.
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * const data: Api.StreamError = { error: { tag: "Internal", message: "internal error" } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StreamError = Schema.Struct({
+  error: Schema.Struct({
+    tag: Schema.String,
+    message: Schema.String,
+    field: Schema.optional(Schema.String),
+    sources: Schema.optional(Schema.Array(Agent.SourceReport)),
+    llm: Schema.optional(Schema.String)
+  })
+})
+/**
+ * @example
+ * ```ts
+ * import type { ServeApi as Api } from "@hybrid/agent"
+ *
+ * const data: Api.StreamError = { error: { tag: "NoAnswer", message: "no source answered", sources: [], llm: "not asked" } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamError = typeof StreamError.Type
+
+/**
+ * An event of `POST /v1/answer/stream`, as the handler emits it and a client decodes it:
+ * `{ event, data }` with `event` one of `source`, `context`, `token`, `answer`, `error`
+ * (see the module comment). On the wire each is `event: <name>` and `data: <JSON>`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Schema.decodeUnknownSync(Api.StreamEvent)({ event: "token", data: "{\"text\":\"Rain\"}" })
+ * // { event: "token", data: { text: "Rain" } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StreamEvent = Schema.Union([
+  sse("source", Agent.SourceReport),
+  sse("context", Schema.Struct({ ms: Schema.Number, ok: Schema.Number })),
+  sse("token", Schema.Struct({ text: Schema.String })),
+  sse("answer", Agent.Answer),
+  sse("error", StreamError)
+])
+/**
+ * @example
+ * ```ts
+ * import type { ServeApi as Api } from "@hybrid/agent"
+ *
+ * const event: Api.StreamEvent = { event: "context", data: { ms: 180, ok: 3 } }
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamEvent = typeof StreamEvent.Type
+
 // --- the API -----------------------------------------------------------------------------
 
 /**
- * `POST /v1/answer`.
+ * `POST /v1/answer`, and `POST /v1/answer/stream` (the same request; server-sent events).
  *
  * @example
  * ```ts
@@ -387,6 +475,11 @@ export class AnswerGroup extends HttpApiGroup.make("answer").add(
     payload: AnswerRequest,
     success: Agent.Answer,
     error: [BadRequest, PayloadTooLarge, Overloaded, Draining, NoAnswer]
+  }),
+  HttpApiEndpoint.post("stream", "/v1/answer/stream", {
+    payload: AnswerRequest,
+    success: HttpApiSchema.StreamSse({ events: StreamEvent }),
+    error: [BadRequest, PayloadTooLarge, Overloaded, Draining]
   })
 ) {}
 

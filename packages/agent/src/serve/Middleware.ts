@@ -4,6 +4,10 @@
  * - **request id**: `x-request-id` from the client when it is 1–128 characters of
  *   `[A-Za-z0-9._:-]`, else a new UUID; echoed on the response, on the log line and on
  *   the request's span (`http.request_id`).
+ * - **shedding before parsing**: a `POST` to one of `answerPaths` that `Admission` would
+ *   refuse now (queue full, or draining) is answered `503 Overloaded` / `Draining` with
+ *   `Retry-After` before its body is read or decoded — under overload, refusing is most
+ *   of what the server does, so it must cost next to nothing.
  * - **body limit**: `maxBodyBytes` for every body read (`HttpIncomingMessage.MaxBodySize`);
  *   a `Content-Length` past it is refused before a byte is read, a chunked body as soon as
  *   it passes the limit — never buffered beyond it — with `413 PayloadTooLarge` and
@@ -49,6 +53,9 @@ import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
+ * The options of the server's middleware: the body size limit, the routes (for 404/405)
+ * and the scrubber.
+ *
  * @example
  * ```ts
  * import type { Middleware } from "@hybrid/agent"
@@ -66,6 +73,8 @@ export interface Options {
   readonly routes: ReadonlyMap<string, ReadonlyArray<string>>
   /** Applied to every message shown (default: none). */
   readonly scrub?: ((text: string) => string) | undefined
+  /** The `POST` paths that run under `Admission` (refused before their body is read when it is full). Default none. */
+  readonly answerPaths?: ReadonlyArray<string> | undefined
 }
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
@@ -152,6 +161,9 @@ const fromCause = (
   const path = pathOf(request.url)
   for (const reason of cause.reasons) {
     const error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
+    if (error instanceof Api.Overloaded || error instanceof Api.Draining) {
+      return { status: 503, tag: error.error.tag, message: error.error.message }
+    }
     if (HttpApiError.HttpApiSchemaError.is(error)) return badRequest(error.cause, body, error.kind === "Payload" ? "body" : error.kind.toLowerCase())
     if (HttpApiError.HttpApiPayloadTooLarge.is(error)) return tooLarge(options)
     if (Predicate.isTagged(error, "HttpServerError")) {
@@ -219,6 +231,7 @@ export const layer = (options: Options) =>
       const maxBody = ByteSize.bytes(options.maxBodyBytes)
       const scrub = options.scrub ?? ((text: string) => text)
       const retryAfter = String(admission.options.retryAfterSeconds)
+      const answerPaths = new Set(options.answerPaths ?? [])
       return (app) =>
         Effect.gen(function*() {
           const request = yield* HttpServerRequest.HttpServerRequest
@@ -232,12 +245,16 @@ export const layer = (options: Options) =>
           const asJson = type !== undefined && !type.includes("json")
             ? request.modify({ headers: { ...request.headers, "content-type": "application/json" } })
             : request
+          const served = app.pipe(
+            Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
+            Effect.provideService(HttpServerRequest.HttpServerRequest, asJson)
+          )
           const exit = Number.isFinite(length) && length > options.maxBodyBytes
             ? Exit.succeed(json(tooLarge(options)))
-            : yield* Effect.exit(app.pipe(
-              Effect.provideService(HttpIncomingMessage.MaxBodySize, maxBody),
-              Effect.provideService(HttpServerRequest.HttpServerRequest, asJson)
-            ))
+            : request.method === "POST" && answerPaths.has(path) && !admission.admits()
+            // refused (with the shed metric) before the body is read — unless a slot freed meanwhile
+            ? yield* Effect.exit(Effect.andThen(admission.run(Effect.void), served))
+            : yield* Effect.exit(served)
           const ms = () => Math.round((performance.now() - start) * 10) / 10
           const log = (status: number) =>
             Effect.logInfo(`${request.method} ${path} ${status} ${ms()}ms`).pipe(

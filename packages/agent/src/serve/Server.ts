@@ -6,6 +6,7 @@
  * | route                | what                                                      |
  * |----------------------|-----------------------------------------------------------|
  * | `POST /v1/answer`    | an answer within `budgetMs` (see `ServeApi`)              |
+ * | `POST /v1/answer/stream` | the same, as server-sent events (see `Streaming`)     |
  * | `GET /healthz`       | alive; answers in flight and queued                       |
  * | `GET /readyz`        | taking answers (not draining) and the fixtures reachable  |
  * | `GET /metrics`       | Prometheus text: `ServeMetrics` and the sources' metrics  |
@@ -40,8 +41,9 @@
  * @since 0.1.0
  */
 import { createServer } from "node:http"
+import type * as Http from "node:http"
 import * as os from "node:os"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Console, Duration, Effect, Layer, Option, Predicate, Schema } from "effect"
 import { HttpRouter, HttpServer } from "effect/http"
 import { HttpApiBuilder, HttpApiScalar, OpenApi } from "effect/http-api"
@@ -54,6 +56,8 @@ import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 import * as Middleware from "./Middleware.ts"
+import * as Shed from "./Shed.ts"
+import * as Streaming from "./Streaming.ts"
 
 // --- errors ------------------------------------------------------------------------------
 
@@ -98,6 +102,9 @@ const listenReason = (cause: unknown): string => {
 // --- options -----------------------------------------------------------------------------
 
 /**
+ * The options of `hybrid serve`: where it listens, the default budget, the body limit,
+ * admission and shutdown.
+ *
  * @example
  * ```ts
  * import type { Server } from "@hybrid/agent"
@@ -148,6 +155,9 @@ export const defaultMaxInFlight = (): number => 4 * Math.max(1, os.availablePara
 /** The longest budget a request may ask for. */
 const maxBudgetMs = 60_000
 
+/** The paths whose requests run under `Admission` (and are shed before their body is read). */
+const answerPaths = ["/v1/answer", "/v1/answer/stream"]
+
 /** Paths outside the HttpApi, with their methods. */
 const extraRoutes: ReadonlyArray<readonly [string, ReadonlyArray<string>]> = [
   ["/openapi.json", ["GET"]],
@@ -180,21 +190,16 @@ export const routes = (): ReadonlyMap<string, ReadonlyArray<string>> => {
 
 // --- handlers ----------------------------------------------------------------------------
 
-/** The reports as shown: upstream text in `error` scrubbed and cut. */
-const shownReports = (scrub: Scrub.Scrubber, sources: ReadonlyArray<Agent.SourceReport>) =>
-  sources.map((s) => s.error === undefined ? s : new Agent.SourceReport({ ...s, error: scrub.text(s.error) }))
-
 const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
   HttpApiBuilder.group(Api.Api, "answer", Effect.fnUntraced(function*(handlers) {
     const agent = yield* Agent.Agent
     const admission = yield* Admission.Admission
-    return handlers.handle("answer", ({ payload }) =>
+    return handlers.handle("stream", Streaming.handler({ defaultBudgetMs, scrub })).handle("answer", ({ payload }) =>
       Effect.gen(function*() {
         const arrival = performance.now()
         const budgetMs = payload.budgetMs ?? defaultBudgetMs
         const deadline = Date.now() + budgetMs
         const elapsed = () => Math.round(performance.now() - arrival)
-        const timedOut = (sources: ReadonlyArray<Agent.SourceReport>) => sources.some((s) => s.status === "timeout")
         const answer = yield* admission.run(
           agent.answer(payload.query, { budget: Duration.millis(budgetMs) }).pipe(
             // the budget started on arrival: the wait for a slot counts against it
@@ -204,8 +209,8 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
             // waiting longer than half the budget leaves too little for the answer: a 503 now is better
             maxWaitMs: budgetMs / 2,
             // sources cut by the deadline: this server is doing more than it can finish in time
-            strained: (a) => timedOut(a.sources),
-            overloaded: (e) => e._tag === "NoAnswer" && timedOut(e.sources)
+            strained: (a) => Streaming.strained(a.sources, elapsed(), budgetMs),
+            overloaded: (e) => e._tag === "NoAnswer" && Streaming.timedOut(e.sources)
           }
         ).pipe(
           // the budget is checked on the way in; an InvalidOption here names it all the same
@@ -213,19 +218,19 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
           Effect.catchTag("NoAnswer", (e) =>
             Effect.andThen(
               ServeMetrics.recordAnswer("no-answer", e.sources, elapsed()),
-              Effect.fail(Api.NoAnswer.of(scrub.all(e.message), shownReports(scrub, e.sources), scrub.text(e.llm)))
+              Effect.fail(Api.NoAnswer.of(scrub.all(e.message), Streaming.shown(scrub, e.sources), scrub.text(e.llm)))
             ))
         )
         if (!answer.sources.some((s) => s.status === "ok")) {
           yield* ServeMetrics.recordAnswer("no-answer", answer.sources, elapsed())
           return yield* Api.NoAnswer.of(
             `no source answered (${answer.sources.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
-            shownReports(scrub, answer.sources),
+            Streaming.shown(scrub, answer.sources),
             answer.synthesis === "llm" ? "answered, but from no context: not sent" : "not asked"
           )
         }
         yield* ServeMetrics.recordAnswer(answer.degraded ? "degraded" : "ok", answer.sources, elapsed())
-        return answer.degraded ? new Agent.Answer({ ...answer, sources: shownReports(scrub, answer.sources) }) : answer
+        return answer.degraded ? new Agent.Answer({ ...answer, sources: Streaming.shown(scrub, answer.sources) }) : answer
       }).pipe(Effect.withSpan("hybrid.serve.answer", { attributes: { budgetMs: payload.budgetMs ?? defaultBudgetMs } })))
   }))
 
@@ -288,7 +293,7 @@ export const layer = (options: Options) => {
     apiRoutes,
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
-    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: scrub.all }),
+    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: scrub.all, answerPaths }),
     options.cors === undefined ? Layer.empty : HttpRouter.cors({ allowedOrigins: [options.cors] })
   )
   const lifecycle = Layer.effectDiscard(Effect.gen(function*() {
@@ -307,13 +312,23 @@ export const layer = (options: Options) => {
       })
     )
   }))
+  const maxBodyBytes = options.maxBodyBytes ?? 65_536
   const listener = Layer.mergeAll(
     Layer.effect(
       HttpServer.HttpServer,
-      NodeHttpServer.make(() => createServer({ keepAliveTimeout: 1_000 }), {
-        port: options.port,
-        host: options.host,
-        gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)
+      Effect.gen(function*() {
+        const control = yield* Admission.Admission
+        const context = yield* Effect.context<never>()
+        // CORS on: a browser needs its headers even on a 503, so the middleware sheds instead
+        const shed = (server: Http.Server) =>
+          options.cors === undefined
+            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes })
+            : server
+        return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout: 1_000 })), {
+          port: options.port,
+          host: options.host,
+          gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)
+        })
       }).pipe(
         Effect.mapError((e) => new ListenError({ host: options.host, port: options.port, reason: listenReason(e.cause) }))
       )

@@ -22,7 +22,7 @@
  *
  * @example
  * ```ts
- * import { NodeRuntime } from "@effect/platform-node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Effect, Layer } from "effect"
  * import { Shutdown } from "@hybrid/agent"
  *
@@ -92,7 +92,7 @@ export const layer: Layer.Layer<never> = Layer.effectDiscard(
  *
  * @example
  * ```ts
- * import { NodeRuntime } from "@effect/platform-node"
+ * import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
  * import { Effect } from "effect"
  * import { Shutdown } from "@hybrid/agent"
  *

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { KnowledgeBase, Query, Source } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -26,6 +26,15 @@ import * as Source from "./Source.ts"
 /**
  * `GET /kb/search?q=`: the documents best matching the query, best first.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { KnowledgeBase } from "@hybrid/agent"
+ *
+ * const body = Schema.decodeUnknownSync(KnowledgeBase.Body)({ query: "asyncio", documents: [] })
+ * const titles = (b: KnowledgeBase.Body) => b.documents.map((d) => `${d.title} (${d.score})`)
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -39,20 +48,36 @@ export type Body = typeof Body.Type
 /**
  * The definition, asking for `limit` documents (default 3).
  *
+ * @example
+ * ```ts
+ * import { Agent, KnowledgeBase, News, Weather } from "@hybrid/agent"
+ *
+ * // the top 5 documents instead of 3
+ * const agent = Agent.layer({ sources: [Weather.source, News.source, KnowledgeBase.make({ limit: 5 })] })
+ * ```
+ *
  * @since 0.1.0
  * @category sources
  */
-export const make = (options: { readonly limit?: number | undefined } = {}) =>
-  Source.define({
-    name: "kb",
-    label: "Knowledge base",
-    schema: Body,
-    request: Source.search("/kb/search", options.limit ?? 3),
-    documents: (k) => k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text }))
-  })
+export const make = Source.searchApi({
+  name: "kb",
+  label: "Knowledge base",
+  schema: Body,
+  path: "/kb/search",
+  limit: 3,
+  documents: (k) => k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text }))
+})
 
 /**
  * The definition with its defaults (3 documents).
+ *
+ * @example
+ * ```ts
+ * import { Agent, KnowledgeBase } from "@hybrid/agent"
+ *
+ * // an agent that answers from the knowledge base alone (GET $HYBRID_KB_URL/kb/search)
+ * const agent = Agent.layer({ sources: [KnowledgeBase.source] })
+ * ```
  *
  * @since 0.1.0
  * @category sources

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { News, Query, Source } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -25,6 +25,13 @@ import * as Source from "./Source.ts"
 
 /**
  * `GET /news?q=`: recent articles about the query, newest first.
+ *
+ * @example
+ * ```ts
+ * import { News } from "@hybrid/agent"
+ *
+ * const headlines = (b: News.Body) => b.articles.map((a) => `${a.publishedAt.slice(0, 10)} ${a.title} — ${a.source}`)
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -46,20 +53,36 @@ export type Body = typeof Body.Type
 /**
  * The definition, asking for `limit` articles (default 10).
  *
+ * @example
+ * ```ts
+ * import { Agent, KnowledgeBase, News, Weather } from "@hybrid/agent"
+ *
+ * // 3 articles instead of 10: less to process
+ * const agent = Agent.layer({ sources: [Weather.source, News.make({ limit: 3 }), KnowledgeBase.source] })
+ * ```
+ *
  * @since 0.1.0
  * @category sources
  */
-export const make = (options: { readonly limit?: number | undefined } = {}) =>
-  Source.define({
-    name: "news",
-    label: "News",
-    schema: Body,
-    request: Source.search("/news", options.limit ?? 10),
-    documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
-  })
+export const make = Source.searchApi({
+  name: "news",
+  label: "News",
+  schema: Body,
+  path: "/news",
+  limit: 10,
+  documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
+})
 
 /**
  * The definition with its defaults (10 articles).
+ *
+ * @example
+ * ```ts
+ * import { Agent, News } from "@hybrid/agent"
+ *
+ * // GET $HYBRID_NEWS_URL/news?q=<terms>&limit=10
+ * const agent = Agent.layer({ sources: [News.source] })
+ * ```
  *
  * @since 0.1.0
  * @category sources

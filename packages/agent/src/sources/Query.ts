@@ -20,6 +20,16 @@
  */
 
 /**
+ * A query as the sources read it: the text asked, its content words, and its city.
+ *
+ * @example
+ * ```ts
+ * import { Query } from "@hybrid/agent"
+ *
+ * const query: Query.Query = Query.make("Will it rain in Oslo tomorrow?")
+ * // { text: "Will it rain in Oslo tomorrow?", terms: "rain Oslo tomorrow", city: "Oslo" }
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */

@@ -13,7 +13,7 @@
  *
  * | `reason`         | `kind`                             | when                                          |
  * |------------------|------------------------------------|-----------------------------------------------|
- * | `"failed"`       | `"connection"`, `"status"`, `"decode"` | refused / reset, non-2xx, a body that is not the Schema |
+ * | `"failed"`       | `"connection"`, `"status"`, `"decode"`, `"too-large"` | refused / reset (also mid-body), non-2xx, a whole body that is not the Schema, a body past `HYBRID_NAME_MAX_BYTES` |
  * | `"timeout"`      | `"timeout"`, `"deadline"`          | the source's timeout, or the caller's `Deadline` |
  * | `"circuit-open"` | `"circuit-open"`                   | the breaker rejected the call: no request sent |
  * | `"rate-limited"` | `"status"` (429), `"rate-limit"`   | the server said 429 to the last attempt, or our own RPM limit had no slot within the timeout |
@@ -22,12 +22,12 @@
  *
  * ```text
  * Limit.concurrency (concurrency)           optional: calls past it queue (the breaker never sees them)
- *   Retry.retry(policy)                     connection, timeout, 408/409/429/5xx; waits ≥ Retry-After
+ *   Retry.retry(policy)                     connection (a body broken off too), timeout, 408/409/429/5xx; waits ≥ Retry-After
  *     Hedge.after(hedgeAfter)               optional: a backup request when the first is slow
  *       CircuitBreaker.execute({ key })     one circuit per source; open → fails fast, nothing sent
  *         Limit.rate (rpm)                  waits its turn, at most `timeout`
  *         Deadline.timeout(timeout)         per attempt, capped by the caller's Deadline
- *           Upstream.json                   GET + status policy + Schema decode
+ *           Upstream.json                   GET + status policy + capped read (maxBytes) + Schema decode
  * ```
  *
  * Configuration (`NAME` is the definition's name upper-cased — `WEATHER`, `NEWS`, `KB`;
@@ -43,8 +43,12 @@
  * | `HYBRID_NAME_RPM`             | unlimited (`0` = unlimited)     |
  * | `HYBRID_NAME_CONCURRENCY`     | unlimited (`0` = unlimited): calls in flight at once |
  * | `HYBRID_NAME_HEDGE_AFTER`     | off                             |
- * | `HYBRID_NAME_BREAKER_FAILURES`| `5` consecutive failures open the circuit |
- * | `HYBRID_NAME_BREAKER_OPEN`    | `30 seconds` before a probe     |
+ * | `HYBRID_NAME_BREAKER_FAILURES`| `5`: the fewest failures that open the circuit (from a fresh circuit: 5 in a row) |
+ * | `HYBRID_NAME_BREAKER_RATE`    | `0.5`: …once this share of the last `BREAKER_WINDOW` recorded calls failed |
+ * | `HYBRID_NAME_BREAKER_WINDOW`  | `20` recorded calls                 |
+ * | `HYBRID_NAME_BREAKER_OPEN`    | `30 seconds` before the circuit lets probes through |
+ * | `HYBRID_NAME_BREAKER_PROBES`  | `3` calls at once while half-open (the first decides) |
+ * | `HYBRID_NAME_MAX_BYTES`       | `8MiB`: the largest body read (`"512KiB"`, `"2 MB"` or bytes); past it `too-large`, read no further |
  *
  * Metrics: `hybrid_source_latency_ms` (histogram, per `source`, every `get` including
  * retries), `hybrid_source_failures_total` (counter, per `source`, `reason`, `kind`),
@@ -55,16 +59,28 @@
  *   waiting for it would spend the caller's budget. The error carries the circuit's
  *   `retryAfter`.
  * - A malformed 200 body is not retried (as openai-node does not retry parse errors): a
- *   server that answers garbage rarely stops doing so between two attempts.
- * - Only 5xx, 408, connection errors and timeouts count against the circuit; 429 and
- *   other 4xx are the caller's problem, not the server's health, and are ignored by it.
+ *   server that answers garbage rarely stops doing so between two attempts. Neither is
+ *   a body past the cap. A body that breaks off mid-way is a transport failure: retried.
+ * - Only 5xx, 408, connection errors, timeouts, undecodable and oversized bodies count
+ *   against the circuit; 429 and other 4xx are the caller's problem, not the server's
+ *   health, and are ignored by it — and so are calls cut by the caller's own deadline,
+ *   and calls waiting for a `concurrency` slot (they queue outside the breaker).
+ * - The circuit trips on a failure *rate* (Effect's `CircuitBreaker.rate`), not on a run
+ *   of consecutive failures: under concurrency a burst of slow answers ends many calls
+ *   at once, and a run of 5 is no evidence that a source is failing. From a fresh circuit
+ *   `BREAKER_FAILURES` failures in a row still open it.
+ * - Half-open, Effect's breaker admits one probe and rejects every other call; here up to
+ *   `BREAKER_PROBES − 1` more calls run beside the probe (their outcomes are not
+ *   recorded: the probe's closes or reopens the circuit), so a recovering source is not
+ *   reported `circuit-open` to every concurrent caller. Past that, `circuit-open`. With a
+ *   Redis store (`Fleet`) the probe is the fleet's and the companions are each process's.
  * - The timeout is per attempt; `Retry` does not start an attempt that cannot finish
  *   before the caller's `Deadline`, so wrap calls in `Deadline.within(budget)`.
  *
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source } from "@hybrid/agent"
  *
  * const Quotes = Source.define({
@@ -82,11 +98,12 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Stream } from "effect"
+import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
 import type * as Processing from "../processing/Processing.ts"
+import * as Scrub from "../Scrub.ts"
 import * as Upstream from "../Upstream.ts"
 import type { Query } from "./Query.ts"
 
@@ -94,6 +111,13 @@ import type { Query } from "./Query.ts"
 
 /**
  * What the agent reports for a failed source.
+ *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * const advice = (reason: Source.Reason) => reason === "rate-limited" ? "slow down" : reason === "circuit-open" ? "wait" : "retry later"
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -105,16 +129,35 @@ export type Reason = typeof Reason.Type
 /**
  * What exactly went wrong (finer than `Reason`).
  *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * // kind is finer than reason: which step of the call failed
+ * const transient = (kind: Source.Kind) => kind === "connection" || kind === "timeout"
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
-export const Kind = Schema.Literals(["connection", "status", "decode", "timeout", "deadline", "circuit-open", "rate-limit"])
+export const Kind = Schema.Literals(["connection", "status", "decode", "too-large", "timeout", "deadline", "circuit-open", "rate-limit"])
 /** @since 0.1.0 @category models */
 export type Kind = typeof Kind.Type
 
 /**
  * A source call failed. `reason` is the status to report; `kind`, `status`, `attempts`
  * and `retryAfter` are the detail to act on.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Query, Source } from "@hybrid/agent"
+ *
+ * declare const news: Source.Source
+ * const headlines = news.documents(Query.make("electric cars")).pipe(
+ *   Effect.catchTag("SourceError", (e) => Effect.logWarning(`${e.source} ${e.reason}: ${e.detail}`).pipe(Effect.as([])))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -176,6 +219,14 @@ const sourceError = (
  * `Upstream.isRetryableStatus`. Not the caller's deadline, a decode error, an open circuit or our
  * own rate limit.
  *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * const error = new Source.SourceError({ source: "news", reason: "failed", kind: "status", status: 503, detail: "503 Service Unavailable" })
+ * Source.isRetryable(error) // true: a 503 may pass on the next attempt
+ * ```
+ *
  * @since 0.1.0
  * @category predicates
  */
@@ -198,6 +249,16 @@ export const isRetryable = (error: SourceError): boolean => {
 /**
  * One source's resolved configuration.
  *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * declare const weather: Source.Source
+ * const describe = (s: Source.Settings) => `${s.name} at ${s.url}: ${Duration.toMillis(s.timeout)} ms per attempt, ${s.retries} retries`
+ * const line = describe(weather.settings)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -216,12 +277,31 @@ export interface Settings {
   readonly concurrency: number | undefined
   /** Start a backup request after this long; `undefined` = no hedging. */
   readonly hedgeAfter: Duration.Duration | undefined
+  /** The fewest recorded failures that open the circuit (the rate policy's `minimumCalls`). */
   readonly breakerFailures: number
+  /** The share of failures in the window that opens the circuit, in (0, 1]. */
+  readonly breakerRate: number
+  /** The recorded calls the rate is taken over (at least `breakerFailures`). */
+  readonly breakerWindow: number
   readonly breakerOpen: Duration.Duration
+  /** Calls allowed at once while half-open, the probe included (≥ 1). */
+  readonly breakerProbes: number
+  /** The largest body read, in bytes; past it the call fails with kind `too-large`. */
+  readonly maxBytes: number
 }
 
 /**
  * A definition's defaults under the environment (`HYBRID_<NAME>_*` still wins).
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * // what a definition sets under the environment (HYBRID_<NAME>_… still wins)
+ * const defaults: Source.Defaults = { timeout: Duration.seconds(2), retries: 1, rpm: 600 }
+ * const settings = Source.config("tickets", defaults)
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -282,10 +362,18 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
     concurrency: optional(intAtLeast(0, `${prefix}CONCURRENCY`), defaults.concurrency),
     hedgeAfter: optional(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
     breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(Config.withDefault(defaults.breakerFailures ?? 5)),
-    breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30)))
+    breakerRate: Config.schema(
+      Schema.NumberFromString.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)),
+      `${prefix}BREAKER_RATE`
+    ).pipe(Config.withDefault(defaults.breakerRate ?? 0.5)),
+    breakerWindow: intAtLeast(1, `${prefix}BREAKER_WINDOW`).pipe(Config.withDefault(defaults.breakerWindow ?? 20)),
+    breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30))),
+    breakerProbes: intAtLeast(1, `${prefix}BREAKER_PROBES`).pipe(Config.withDefault(defaults.breakerProbes ?? 3)),
+    maxBytes: Upstream.maxBytesConfig(`${prefix}MAX_BYTES`, defaults.maxBytes ?? Upstream.defaultMaxBytes)
   }).pipe(Config.map((s): Settings => ({
     name,
     ...s,
+    breakerWindow: Math.max(s.breakerWindow, s.breakerFailures),
     url: s.url.replace(/\/+$/, ""),
     rpm: s.rpm === 0 ? undefined : s.rpm,
     concurrency: s.concurrency === 0 ? undefined : s.concurrency,
@@ -298,6 +386,14 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
 /**
  * Latency of every `get`, retries included, in milliseconds (attribute `source`).
  *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const p = Metric.value(Source.latency.pipe(Metric.withAttributes({ source: "news" }))).pipe(Effect.map((s) => s.count))
+ * ```
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -309,6 +405,14 @@ export const latency = Metric.histogram("hybrid_source_latency_ms", {
 /**
  * Failed `get`s (attributes `source`, `reason`, `kind`).
  *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const failed = Metric.value(Source.failures.pipe(Metric.withAttributes({ source: "weather" }))).pipe(Effect.map((s) => s.count))
+ * ```
+ *
  * @since 0.1.0
  * @category metrics
  */
@@ -316,6 +420,15 @@ export const failures = Metric.counter("hybrid_source_failures_total", { descrip
 
 /**
  * Circuit state per source (attribute `source`): 0 closed, 1 half-open, 2 open.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * // 0 closed, 1 half-open, 2 open
+ * const state = Metric.value(Source.breakerState.pipe(Metric.withAttributes({ source: "kb" }))).pipe(Effect.map((s) => s.value))
+ * ```
  *
  * @since 0.1.0
  * @category metrics
@@ -325,6 +438,18 @@ export const breakerState = Metric.gauge("hybrid_source_breaker_state", {
 })
 
 /**
+ * The state of a source's circuit breaker: closed (calls go through), half-open (one
+ * probe), open (calls fail fast).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * declare const sources: ReadonlyArray<Source.Source>
+ * const open = Effect.filter(sources, (s) => Effect.map(s.circuit, (state: Source.CircuitState) => state === "open"))
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -337,6 +462,14 @@ const stateCode = { closed: 0, "half-open": 1, open: 2 } as const
 /**
  * The GET a source makes for a query: `path` under its URL, and the URL parameters.
  *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * // GET <url>/tickets?q=<terms>&status=open
+ * const request = (terms: string): Source.Request => ({ path: "/tickets", params: { q: terms, status: "open" } })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -348,6 +481,21 @@ export interface Request {
 /**
  * Everything that makes a source: see the module comment. `S` is the body's Schema (its
  * decoding must need no services).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
+ * const Tickets: Source.Definition<typeof Body> = Source.define({
+ *   name: "tickets",
+ *   label: "Support tickets",
+ *   schema: Body,
+ *   request: Source.search("/tickets", 5),
+ *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -387,6 +535,43 @@ export const search = (path: string, limit: number) => (query: Query): Request =
 })
 
 /**
+ * A search API's definition maker, the number of results a parameter: each definition it
+ * makes asks `GET path?q=<the query's terms>&limit=<limit>`, `limit` defaulting to the
+ * spec's. `News.make` and `KnowledgeBase.make` are two.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
+ * const make = Source.searchApi({
+ *   name: "tickets",
+ *   label: "Support tickets",
+ *   schema: Body,
+ *   path: "/tickets",
+ *   limit: 5,
+ *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
+ * })
+ * const tickets = make({ limit: 20 }) // GET /tickets?q=…&limit=20
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const searchApi = <S extends Schema.Top & { readonly DecodingServices: never }>(
+  spec: Omit<Definition<S>, "request" | "defaults"> & {
+    readonly path: string
+    readonly limit: number
+    readonly defaults?: DefaultsInput | undefined
+  }
+) =>
+(options: { readonly limit?: number | undefined } = {}): Definition<S> => {
+  const { limit, path, ...definition } = spec
+  return define({ ...definition, request: search(path, options.limit ?? limit) })
+}
+
+/**
  * A definition, its body's type inferred from `schema` (an identity function).
  *
  * @example
@@ -417,6 +602,23 @@ export const define = <S extends Schema.Top & { readonly DecodingServices: never
 /**
  * `Defaults` as written in a definition: durations as `Duration.Input` ("2 seconds", 500).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Source } from "@hybrid/agent"
+ *
+ * // durations as Effect's inputs ("2 seconds"); define turns them into Durations
+ * const defaults: Source.DefaultsInput = { timeout: "2 seconds", hedgeAfter: "300 millis", breakerFailures: 3 }
+ * const Status = Source.define({
+ *   name: "status",
+ *   label: "Status page",
+ *   schema: Schema.Struct({ text: Schema.String }),
+ *   request: () => ({ path: "/status", params: {} }),
+ *   documents: (b) => [{ id: "status", title: "Status", text: b.text }],
+ *   defaults
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -440,6 +642,18 @@ const defaultsOf = (input: DefaultsInput): Defaults => {
 /**
  * A running source of `A`s.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Query, Source, Weather } from "@hybrid/agent"
+ *
+ * const program = Effect.gen(function*() {
+ *   const weather: Source.Source<Weather.Body> = yield* Source.make(Weather.source)
+ *   const body = yield* weather.get(Query.make("weather in Oslo"))
+ *   return `${body.city}: ${body.temperatureC} °C, circuit ${yield* weather.circuit}`
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -461,7 +675,7 @@ export interface Source<A = unknown> {
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source, Weather } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -489,6 +703,7 @@ const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome
     case "connection":
     case "timeout":
     case "decode":
+    case "too-large":
       return CircuitBreaker.failure()
     case "status":
       return error.status !== undefined && (error.status >= 500 || error.status === 408)
@@ -500,7 +715,10 @@ const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome
 }
 
 const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError =>
-  sourceError(name, error.kind, error.detail, { status: error.status, retryAfter: error.retryAfter })
+  sourceError(name, error.kind, error.kind === "too-large" ? `${error.detail} (${envPrefix(name)}MAX_BYTES)` : error.detail, {
+    status: error.status,
+    retryAfter: error.retryAfter
+  })
 
 const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) =>
   error._tag === "TimeoutExceeded"
@@ -515,9 +733,9 @@ const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): S
         retryAfter: reason.retryAfter
       })
     case "CircuitHalfOpen":
-      return sourceError(name, "circuit-open", "circuit half-open; a probe is running")
+      return sourceError(name, "circuit-open", "circuit half-open; its probes are running")
     default:
-      return sourceError(name, "circuit-open", `circuit store unavailable: ${reason.message}`)
+      return sourceError(name, "circuit-open", `circuit store unavailable: ${Scrub.patterns.text(reason.message)}`)
   }
 }
 
@@ -535,6 +753,28 @@ const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): Sour
   })
 }
 
+/**
+ * The trip policy of a source: open once `breakerFailures` calls are recorded and
+ * `breakerRate` of the last `breakerWindow` failed.
+ *
+ * @example
+ * ```ts
+ * import { Source } from "@hybrid/agent"
+ *
+ * Source.tripPolicy({ breakerFailures: 5, breakerRate: 0.5, breakerWindow: 20 })
+ * // { _tag: "Rate", threshold: 0.5, size: 20, minimumCalls: 5 }
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const tripPolicy = (settings: Pick<Settings, "breakerFailures" | "breakerRate" | "breakerWindow">): CircuitBreaker.TripPolicy =>
+  CircuitBreaker.rate({
+    threshold: settings.breakerRate,
+    size: Math.max(settings.breakerWindow, settings.breakerFailures),
+    minimumCalls: settings.breakerFailures
+  })
+
 /** The breaker of one source (a memory store unless a `CircuitBreakerStore` is provided), its state on a gauge. */
 const breakerOf = (settings: Settings) =>
   Effect.gen(function*() {
@@ -543,9 +783,11 @@ const breakerOf = (settings: Settings) =>
       ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value)
       : CircuitBreaker.layerStoreMemory()
     const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
+      tripPolicy: tripPolicy(settings),
       openDuration: settings.breakerOpen
     }).pipe(Effect.provide(storeContext))
+    // half-open: the breaker's own probe, and up to breakerProbes − 1 calls beside it
+    const companions = yield* Semaphore.make(settings.breakerProbes - 1)
     const key = `@hybrid/agent/source/${settings.name}`
     const gauge = Metric.withAttributes(breakerState, { source: settings.name })
     yield* Metric.update(gauge, 0)
@@ -563,7 +805,16 @@ const breakerOf = (settings: Settings) =>
       execute: <A>(self: Effect.Effect<A, SourceError>) =>
         self.pipe(
           breaker.execute({ key, classify }),
-          Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(fromBreaker(settings.name, e)))
+          Effect.catchTag("CircuitBreakerError", (e) =>
+            e.reason._tag !== "CircuitHalfOpen" || settings.breakerProbes === 1
+              ? Effect.fail(fromBreaker(settings.name, e))
+              : self.pipe(
+                Semaphore.withPermitsIfAvailable(companions, 1),
+                Effect.flatMap(Option.match({
+                  onNone: () => Effect.fail(fromBreaker(settings.name, e)),
+                  onSome: Effect.succeed
+                }))
+              ))
         )
     }
   })
@@ -574,7 +825,7 @@ const breakerOf = (settings: Settings) =>
  * @example
  * ```ts
  * import { Duration, Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { News, Source } from "@hybrid/agent"
  *
  * const news = Source.fromSettings(News.source, {
@@ -587,7 +838,11 @@ const breakerOf = (settings: Settings) =>
  *   concurrency: 4,
  *   hedgeAfter: undefined,
  *   breakerFailures: 5,
- *   breakerOpen: Duration.seconds(30)
+ *   breakerRate: 0.5,
+ *   breakerWindow: 20,
+ *   breakerOpen: Duration.seconds(30),
+ *   breakerProbes: 3,
+ *   maxBytes: 2 * 1024 * 1024
  * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * ```
  *
@@ -618,13 +873,13 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
       Effect.mapError((error) =>
         Predicate.isTagged(error, "TimeoutExceeded") || Predicate.isTagged(error, "DeadlineExceeded")
           ? sourceError(name, "rate-limit", `no slot of ${settings.rpm} requests/minute within ${Duration.toMillis(settings.timeout)} ms`)
-          : sourceError(name, "rate-limit", String(error.message))
+          : sourceError(name, "rate-limit", Scrub.patterns.text(String(error.message)))
       )
     )
 
     const attempt = (request: HttpClientRequest.HttpClientRequest) => {
       const one = waitTurn.pipe(
-        Effect.andThen(Upstream.json(client, request, definition.schema).pipe(
+        Effect.andThen(Upstream.json(client, request, definition.schema, { maxBytes: settings.maxBytes }).pipe(
           Effect.mapError((e) => fromUpstream(name, e)),
           Deadline.timeout(settings.timeout),
           Effect.mapError((e) => e._tag === "SourceError" ? e : fromTimeout(name, e))

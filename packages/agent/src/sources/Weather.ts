@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { Effect } from "effect"
- * import { NodeHttpClient } from "@effect/platform-node"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Query, Source, Weather } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
@@ -24,6 +24,13 @@ import * as Source from "./Source.ts"
 
 /**
  * `GET /weather?city=`: the current weather in the city and a three-day forecast.
+ *
+ * @example
+ * ```ts
+ * import { Weather } from "@hybrid/agent"
+ *
+ * const today = (b: Weather.Body) => `${b.city}: ${b.condition}, ${b.temperatureC} °C (feels ${b.feelsLikeC} °C)`
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -44,6 +51,18 @@ export type Body = typeof Body.Type
 
 /**
  * The definition.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Query, Source, Weather } from "@hybrid/agent"
+ *
+ * // GET $HYBRID_WEATHER_URL/weather?city=<the query's city>
+ * const forecast = Effect.gen(function*() {
+ *   const weather = yield* Source.make(Weather.source)
+ *   return (yield* weather.get(Query.make("weather in Lisbon"))).forecast
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category sources

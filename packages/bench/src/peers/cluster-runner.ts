@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { ClusterRunner } from "@hybrid/cluster"
 import { Effect, Layer } from "effect"
 import { ClusterTasks } from "./cluster-tasks.ts"

@@ -5,6 +5,8 @@
  *
  * - `hybrid`: `Limit.rate` on `RedisLimit.store` — one sliding window in Redis for every process;
  * - `local`: `Limit.rate` in memory with `limit / processes` — each process its share;
+ * - `naive`: `Limit.rate` in memory with the whole `limit` in every process — each pod
+ *   believing it owns the account's budget (the setup a fleet starts from);
  * - `bottleneck`: bottleneck's Redis clustering (ioredis), `reservoir` = the limit,
  *   refreshed every window, `weight` = the tokens.
  *
@@ -13,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Effect, ManagedRuntime } from "effect"
 import Bottleneck from "bottleneck"
 import IORedis from "ioredis"
@@ -24,7 +26,7 @@ import { Limit, RedisLimit } from "@hybrid/core"
  * @category models
  */
 export interface ChildConfig {
-  readonly variant: "hybrid" | "local" | "bottleneck"
+  readonly variant: "hybrid" | "local" | "naive" | "bottleneck"
   readonly fixture: string
   readonly redis: string
   readonly prefix: string
@@ -86,7 +88,7 @@ const rateLimit = async (config: ChildConfig): Promise<Peer> => {
       close: () => runtime.dispose()
     }
   }
-  const rate = await Effect.runPromise(Limit.rate({ limit: config.limit / config.processes, window: config.windowMs, margin: config.windowMs * config.margin }))
+  const rate = await Effect.runPromise(Limit.rate({ limit: config.variant === "naive" ? config.limit : config.limit / config.processes, window: config.windowMs, margin: config.windowMs * config.margin }))
   return {
     admit: async (cost) => {
       const reservation = await Effect.runPromise(rate.reserve(cost))

@@ -2,8 +2,9 @@
  * The `serve` scenario's load generator, run as its own process so it never competes
  * with the server for an event loop: autocannon keeps `connections` connections busy
  * with `POST /v1/answer` (the sample queries in turn, `budgetMs` each) for `seconds`,
- * and this script prints one JSON line — every response's status and latency summarised
- * per status, and how many 200s had every source `ok`.
+ * and this script prints one JSON line — every response's latency summarised per status
+ * and, for errors, per status and tag (`503 Overloaded`: shed at admission; `503
+ * NoAnswer`: an answer with no source), and how many 200s had every source `ok`.
  *
  * `node serve-load.ts <url> <connections> <seconds> <budgetMs>`
  */
@@ -26,7 +27,9 @@ if (url === undefined || !(connections >= 1) || !(seconds > 0) || !(budgetMs >= 
   process.exit(2)
 }
 
-const latencies = new Map<number, Array<number>>()
+const latencies = new Map<string, Array<number>>()
+/** The status (and error tag) of the response autocannon is about to report: `onResponse` runs just before its `response` event. */
+let lastKey = ""
 let allOk = 0
 let someOk = 0
 let next = 0
@@ -48,7 +51,15 @@ const instance = autocannon({
       body: JSON.stringify({ query: Agent.sampleQueries[next++ % Agent.sampleQueries.length], budgetMs })
     }),
     onResponse: (status: number, body: string) => {
-      if (status !== 200) return
+      lastKey = String(status)
+      if (status !== 200) {
+        try {
+          lastKey = `${status} ${(JSON.parse(body) as { error: { tag: string } }).error.tag}`
+        } catch {
+          // not a JSON error body: the status alone
+        }
+        return
+      }
       try {
         const sources = (JSON.parse(body) as { sources: ReadonlyArray<{ status: string }> }).sources
         if (sources.every((s) => s.status === "ok")) allOk++
@@ -69,11 +80,12 @@ const instance = autocannon({
     return [status, { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }]
   }))
   const total = [...latencies.values()].reduce((n, ms) => n + ms.length, 0)
-  const ok = latencies.get(200)?.length ?? 0
+  const ok = latencies.get("200")?.length ?? 0
   console.log(JSON.stringify({ connections, seconds: elapsedS, total, ok, allOk, someOk, byStatus }))
 })
 instance.on("response", (_client, status, _bytes, ms) => {
-  const list = latencies.get(status) ?? []
+  const key = lastKey.startsWith(String(status)) ? lastKey : String(status)
+  const list = latencies.get(key) ?? []
   list.push(ms)
-  latencies.set(status, list)
+  latencies.set(key, list)
 })

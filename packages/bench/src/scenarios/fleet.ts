@@ -1,10 +1,12 @@
 /**
  * `fleet`: 1, 2, 4 and 8 processes (real `node` processes) sharing one TPM budget against
  * a fixture LLM that answers 429 past it (a sliding window of `LIMIT` tokens per scaled
- * minute), with three limiters (`peers/fleet-child.ts`):
+ * minute), with four limiters (`peers/fleet-child.ts`):
  *
  * - **Hybrid**: `Limit.rate` on `RedisLimit.store` — one exact sliding window in Redis;
  * - **local**: `Limit.rate` in memory with `limit / N` per process;
+ * - **naive**: `Limit.rate` in memory with the whole limit in every process (each
+ *   process believing it owns the budget, as a fleet starts out);
  * - **bottleneck**: bottleneck's Redis clustering (ioredis), reservoir = the limit
  *   refreshed every window, weight = the tokens.
  *
@@ -22,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
 import * as http from "node:http"
@@ -56,6 +58,7 @@ const MARGIN = Number(process.env.FLEET_MARGIN ?? 0.03)
 const variants = [
   { id: "hybrid", label: "Hybrid: Limit.rate on RedisLimit.store (one sliding window)" },
   { id: "local", label: "local Limit.rate, limit / N per process" },
+  { id: "naive", label: "local Limit.rate, the whole limit per process" },
   { id: "bottleneck", label: "bottleneck Redis cluster (reservoir per window)" }
 ] as const
 type VariantId = typeof variants[number]["id"]

@@ -2,17 +2,23 @@
  * `serve`: `hybrid serve --scale 0.05` under load — the server as an operator runs it (its
  * own process, default admission control), driven by autocannon from another process
  * (`peers/serve-load.ts`) at 10, 50 and 200 connections for a bounded time each, every
- * request `POST /v1/answer` with one of the sample queries and `budgetMs` 2000.
+ * request `POST /v1/answer` with one of the sample queries and `budgetMs` 2000. The
+ * fixture services run in a third process (`peers/serve-fixtures.ts`, configured into
+ * the server by `HYBRID_<NAME>_URL` / `OPENAI_BASE_URL`), so the server's event loop
+ * serves the server alone — as it would in front of real services.
  *
  * Per connection count: answers/s (200s per second), p50 / p99 of the accepted answers
- * (200), the share of 503s (shed by admission control, or `NoAnswer`), the p99 of the
- * 503s, the share of 200s with every source `ok` (an answer from all three sources), and
- * the server's RSS after the round. Targets (issue 13), at 200 connections: ≥ 99 % of
+ * (200), the share of 503s, split into shed by admission control (`Overloaded`, with
+ * their p99) and `NoAnswer` (an answer with no source), the share of 200s with every
+ * source `ok` (an answer from all three sources), and the server's RSS after the round.
+ * A fourth variant, `stream`, runs 10 closed-loop `POST /v1/answer/stream` clients
+ * (`peers/serve-stream.ts`, honouring `Retry-After`) and reports the time to the first
+ * event and to the first LLM token. Targets (issue 13), at 200 connections: ≥ 99 % of
  * 200s with every source ok, 503s in < 50 ms, the accepted p99 ≤ budget + 10 %
  * (2,200 ms), RSS flat across the rounds (± 10 %).
  *
- * Repetitions: 5 (3 when quick), interleaved across the connection counts; a round lasts
- * 8 s (4 s quick), after one warm-up round. `--quick` ≈ 1 minute, the full run ≈ 2½.
+ * Repetitions: 5 (3 when quick), interleaved across the variants; a round lasts 8 s (4 s
+ * quick), after one warm-up round. `--quick` ≈ 1½ minutes, the full run ≈ 3.
  *
  * Run: `pnpm bench serve [--quick]`.
  */
@@ -25,10 +31,14 @@ import { figure, type Figure, interleave, repetitions, type Row, type RunOptions
 const SCALE = 0.05
 const BUDGET_MS = 2_000
 const LEVELS = ["10", "50", "200"] as const
-type Level = (typeof LEVELS)[number]
+const VARIANTS = [...LEVELS, "stream"] as const
+type Variant = (typeof VARIANTS)[number]
+const STREAM_CONNECTIONS = 10
 
 const main = fileURLToPath(new URL("../../../agent/src/cli/main.ts", import.meta.url))
 const loadgen = fileURLToPath(new URL("../peers/serve-load.ts", import.meta.url))
+const streamgen = fileURLToPath(new URL("../peers/serve-stream.ts", import.meta.url))
+const fixturesMain = fileURLToPath(new URL("../peers/serve-fixtures.ts", import.meta.url))
 
 /** What `serve-load.ts` prints. */
 interface Load {
@@ -39,20 +49,64 @@ interface Load {
   readonly byStatus: Readonly<Record<string, { readonly count: number; readonly p50: number | null; readonly p99: number | null }>>
 }
 
+/** What `serve-stream.ts` prints. */
+interface StreamLoad {
+  readonly total: number
+  readonly byStatus: Readonly<Record<string, number>>
+  readonly byLast: Readonly<Record<string, number>>
+  readonly firstEvent: { readonly p50: number | null; readonly p99: number | null }
+  readonly firstToken: { readonly p50: number | null; readonly p99: number | null }
+}
+
 interface Round {
+  readonly kind: "load"
   readonly answersPerSec: number
   readonly p50: number
   readonly p99: number
   readonly share503: number
-  readonly p99of503: number
+  readonly shareShed: number
+  readonly p99ofShed: number
+  readonly shareNoAnswer: number
   readonly allOkShare: number
   readonly rssMb: number
 }
 
-const startServer = () =>
+interface StreamRound {
+  readonly kind: "stream"
+  readonly firstEventP50: number
+  readonly firstTokenP50: number
+  readonly firstTokenP99: number
+  /** Share of the streams that ended with their `answer` event. */
+  readonly answeredShare: number
+}
+
+/** The fixture services in their own process: their URLs, and the process. */
+const startFixtures = () =>
+  Effect.callback<{ readonly urls: Readonly<Record<string, string>>; readonly child: ChildProcess }, Error>((resume) => {
+    const child = spawn(process.execPath, [fixturesMain, String(SCALE)], { stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    let err = ""
+    child.stderr.on("data", (d) => (err += d))
+    child.stdout.on("data", (d) => {
+      out += d
+      const line = out.split("\n").find((l) => l.startsWith("{"))
+      if (line !== undefined && out.includes("\n")) resume(Effect.succeed({ urls: JSON.parse(line) as Record<string, string>, child }))
+    })
+    child.once("exit", (code) => resume(Effect.fail(new Error(`serve-fixtures exited (${code}) before listening: ${err}`))))
+  })
+
+/** The server's environment: every source and the LLM at the fixtures of the other process. */
+const fixtureEnv = (urls: Readonly<Record<string, string>>): Record<string, string> => ({
+  ...Object.fromEntries(Object.entries(urls).filter(([name]) => name !== "llm").map(([name, url]) => [`HYBRID_${name.toUpperCase()}_URL`, url])),
+  OPENAI_BASE_URL: urls["llm"]!,
+  OPENAI_MODEL: "fixture-mini"
+})
+
+const startServer = (env: Record<string, string>) =>
   Effect.callback<{ readonly url: string; readonly child: ChildProcess }, Error>((resume) => {
     const child = spawn(process.execPath, [main, "serve", "--port", "0", "--scale", String(SCALE), "--log-level", "warn"], {
-      stdio: ["ignore", "pipe", "pipe"]
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env }
     })
     let out = ""
     let err = ""
@@ -65,22 +119,24 @@ const startServer = () =>
     child.once("exit", (code) => resume(Effect.fail(new Error(`hybrid serve exited (${code}) before listening: ${err}`))))
   })
 
-const stopServer = (child: ChildProcess) =>
+const stop = (child: ChildProcess) =>
   Effect.callback<void>((resume) => {
     if (child.exitCode !== null) return resume(Effect.void)
     child.once("exit", () => resume(Effect.void))
     child.kill("SIGTERM")
   })
 
-const runLoad = (url: string, connections: number, seconds: number) =>
-  Effect.callback<Load, Error>((resume) => {
-    execFile(process.execPath, [loadgen, url, String(connections), String(seconds), String(BUDGET_MS)], {
+const runPeer = <A>(peer: string, url: string, connections: number, seconds: number) =>
+  Effect.callback<A, Error>((resume) => {
+    execFile(process.execPath, [peer, url, String(connections), String(seconds), String(BUDGET_MS)], {
       maxBuffer: 1 << 20
     }, (error, stdout, stderr) => {
-      if (error !== null) return resume(Effect.fail(new Error(`serve-load failed: ${error.message} ${stderr}`)))
-      resume(Effect.succeed(JSON.parse(stdout.trim().split("\n").at(-1)!) as Load))
+      if (error !== null) return resume(Effect.fail(new Error(`${peer} failed: ${error.message} ${stderr}`)))
+      resume(Effect.succeed(JSON.parse(stdout.trim().split("\n").at(-1)!) as A))
     })
   })
+
+const runLoad = (url: string, connections: number, seconds: number) => runPeer<Load>(loadgen, url, connections, seconds)
 
 const rssMb = (pid: number): number => {
   const status = readFileSync(`/proc/${pid}/status`, "utf8")
@@ -89,16 +145,33 @@ const rssMb = (pid: number): number => {
 }
 
 const roundOf = (load: Load, pid: number): Round => {
-  const shed = load.byStatus["503"]
+  const count = (prefix: string) =>
+    Object.entries(load.byStatus).filter(([k]) => k.startsWith(prefix)).reduce((n, [, v]) => n + v.count, 0)
+  const shed = load.byStatus["503 Overloaded"]
   const accepted = load.byStatus["200"]
+  const total = Math.max(1, load.total)
   return {
+    kind: "load",
     answersPerSec: load.ok / load.seconds,
     p50: accepted?.p50 ?? Number.NaN,
     p99: accepted?.p99 ?? Number.NaN,
-    share503: (shed?.count ?? 0) / Math.max(1, load.total),
-    p99of503: shed?.p99 ?? Number.NaN,
+    share503: count("503") / total,
+    shareShed: (shed?.count ?? 0) / total,
+    p99ofShed: shed?.p99 ?? Number.NaN,
+    shareNoAnswer: count("503 NoAnswer") / total,
     allOkShare: load.ok === 0 ? Number.NaN : load.allOk / load.ok,
     rssMb: rssMb(pid)
+  }
+}
+
+const streamRoundOf = (load: StreamLoad): StreamRound => {
+  const streamed = Object.values(load.byLast).reduce((a, b) => a + b, 0)
+  return {
+    kind: "stream",
+    firstEventP50: load.firstEvent.p50 ?? Number.NaN,
+    firstTokenP50: load.firstToken.p50 ?? Number.NaN,
+    firstTokenP99: load.firstToken.p99 ?? Number.NaN,
+    answeredShare: streamed === 0 ? Number.NaN : (load.byLast["answer"] ?? 0) / streamed
   }
 }
 
@@ -114,17 +187,26 @@ export const serve: Scenario = {
       const reps = repetitions(options)
       const seconds = options.quick ? 4 : 8
       const progress = options.progress ?? silent
-      progress.total(reps * LEVELS.length + 1)
-      const { child, url } = yield* startServer()
-      const pid = child.pid!
-      const rounds = yield* Effect.gen(function*() {
-        yield* runLoad(url, 10, 2) // warm-up: JIT, worker threads, connections
-        progress.tick()
-        return yield* interleave(
-          { repetitions: reps, variants: LEVELS, progress },
-          (level: Level) => Effect.map(runLoad(url, Number(level), seconds), (load) => roundOf(load, pid))
-        )
-      }).pipe(Effect.ensuring(stopServer(child)))
+      progress.total(reps * VARIANTS.length + 1)
+      const fixtures = yield* startFixtures()
+      const measured = yield* Effect.gen(function*() {
+        const { child, url } = yield* startServer(fixtureEnv(fixtures.urls))
+        const pid = child.pid!
+        return yield* Effect.gen(function*() {
+          yield* runLoad(url, 10, 2) // warm-up: JIT, worker threads, connections
+          progress.tick()
+          return yield* interleave(
+            { repetitions: reps, variants: VARIANTS, progress },
+            (variant: Variant): Effect.Effect<Round | StreamRound, Error> =>
+              variant === "stream"
+                ? Effect.map(runPeer<StreamLoad>(streamgen, url, STREAM_CONNECTIONS, seconds), streamRoundOf)
+                : Effect.map(runLoad(url, Number(variant), seconds), (load) => roundOf(load, pid))
+          )
+        }).pipe(Effect.ensuring(stop(child)))
+      }).pipe(Effect.ensuring(stop(fixtures.child)))
+      const loadRounds = (level: (typeof LEVELS)[number]) => measured[level].filter((r): r is Round => r.kind === "load")
+      const rounds = Object.fromEntries(LEVELS.map((level) => [level, loadRounds(level)])) as Record<(typeof LEVELS)[number], Array<Round>>
+      const streams = measured.stream.filter((r): r is StreamRound => r.kind === "stream")
 
       const figures: Record<string, Figure> = {}
       const rows: Array<Row> = []
@@ -135,7 +217,9 @@ export const serve: Scenario = {
           p50: figure("ms", r.map((x) => x.p50), { better: "lower" }),
           p99: figure("ms", r.map((x) => x.p99), { better: "lower" }),
           share503: figure("%", r.map((x) => 100 * x.share503), { better: "lower" }),
-          p99of503: figure("ms", r.map((x) => x.p99of503), { better: "lower" }),
+          shareShed: figure("%", r.map((x) => 100 * x.shareShed), { better: "lower" }),
+          p99ofShed: figure("ms", r.map((x) => x.p99ofShed), { better: "lower" }),
+          shareNoAnswer: figure("%", r.map((x) => 100 * x.shareNoAnswer), { better: "lower" }),
           allOk: figure("%", r.map((x) => 100 * x.allOkShare), { better: "higher" }),
           rss: figure("MB", r.map((x) => x.rssMb), { better: "lower" })
         }
@@ -145,8 +229,8 @@ export const serve: Scenario = {
           "answers/s": f.answersPerSec,
           "p50 ms (200)": f.p50,
           "p99 ms (200)": f.p99,
-          "503 %": f.share503,
-          "p99 ms (503)": f.p99of503,
+          "503 % (shed / no answer)": `${f.share503.median.toFixed(1)} (${f.shareShed.median.toFixed(1)} / ${f.shareNoAnswer.median.toFixed(1)})`,
+          "p99 ms (shed)": f.p99ofShed,
           "200s all sources ok %": f.allOk,
           "RSS MB": f.rss
         })
@@ -154,13 +238,31 @@ export const serve: Scenario = {
       const heavy = rounds["200"]
       const rss = heavy.map((x) => x.rssMb)
       const drift = (Math.max(...rss) - Math.min(...rss)) / Math.min(...rss)
-      const shedP99 = Math.max(...heavy.map((x) => x.p99of503).filter(Number.isFinite))
+      const shedP99 = Math.max(...heavy.map((x) => x.p99ofShed).filter(Number.isFinite))
+      const s = {
+        firstEvent: figure("ms", streams.map((x) => x.firstEventP50), { better: "lower" }),
+        firstToken: figure("ms", streams.map((x) => x.firstTokenP50), { better: "lower" }),
+        firstTokenP99: figure("ms", streams.map((x) => x.firstTokenP99), { better: "lower" }),
+        answered: figure("%", streams.map((x) => 100 * x.answeredShare), { better: "higher" })
+      }
+      for (const [key, value] of Object.entries(s)) figures[`stream.${key}`] = value
+      rows.push({
+        connections: `stream ×${STREAM_CONNECTIONS}`,
+        "answers/s": "—",
+        "p50 ms (200)": `first event ${s.firstEvent.median.toFixed(0)}`,
+        "p99 ms (200)": `first token ${s.firstToken.median.toFixed(0)} (p99 ${s.firstTokenP99.median.toFixed(0)})`,
+        "503 % (shed / no answer)": "—",
+        "p99 ms (shed)": "—",
+        "200s all sources ok %": `${s.answered.median.toFixed(1)} ended in answer`,
+        "RSS MB": "—"
+      })
       return {
         scenario: "serve",
         figures,
         rows,
         notes: [
-          `each round ${seconds} s of closed-loop load after one warm-up round; the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a wait of at most half the budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries`,
+          `each round ${seconds} s of closed-loop load after one warm-up round; the fixture services in a process of their own; the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a wait of at most half the budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries`,
+          `stream: ${STREAM_CONNECTIONS} closed-loop POST /v1/answer/stream clients (waiting out Retry-After on a 503); per round the median time to the first event and to the first LLM token; the figure is the median [min–max] of those per-round medians`,
           `targets at 200 connections: ≥ 99 % of 200s with every source ok (median here ${figures["allOk.c200"]!.median.toFixed(1)} %), ` +
           `503s in < 50 ms (worst round's p99 ${Number.isFinite(shedP99) ? shedP99.toFixed(0) : "—"} ms), ` +
           `accepted p99 ≤ ${BUDGET_MS * 1.1} ms (median ${figures["p99.c200"]!.median.toFixed(0)} ms), ` +

@@ -34,18 +34,35 @@ export interface Learned {
   readonly windowMillis: number
 }
 
-interface Entry {
+/** A send the pacer admitted (opaque to callers: hand it back to `observe`). */
+export interface Entry {
   readonly at: number
+}
+
+/**
+ * What `Limit.learned` needs of a pacer, in this process (`Pacer`) or shared by a fleet
+ * (`RedisLimit`'s port of the same rules to one Lua script per step).
+ */
+export interface Paced<E = never> {
+  /** Waits for a slot, then logs the send. */
+  readonly admit: Effect.Effect<Entry, E>
+  /** A sent call was refused with a 429 saying `feedback`: learn from it. */
+  readonly observe: (entry: Entry, feedback: Feedback) => Effect.Effect<void, E>
+  /** The limit learned so far. */
+  readonly learned: Effect.Effect<Learned | undefined, E>
 }
 
 /** Settings, validated by `Limit.learned`. */
 export interface Settings {
   readonly maxWindow: number
-  /** The margin added to a learned window of the given length. */
-  readonly margin: number | ((window: number) => number)
+  /** Added to a learned window; `undefined`: 1 % of it, at least 5 ms. */
+  readonly margin: number | undefined
   readonly defaultRetryAfter: number
-  readonly feedback: (error: unknown) => Feedback | undefined
 }
+
+/** The margin added to a window of `window` ms. */
+export const marginOf = (settings: Settings, window: number): number =>
+  settings.margin ?? Math.max(5, window / 100)
 
 /** `"1s"`, `"6m0s"`, `"20ms"`, `"1.5s"` (OpenAI's reset format), or plain seconds. */
 export const parseReset = (value: string): number | undefined => {
@@ -106,8 +123,8 @@ export const defaultFeedback = (error: unknown): Feedback | undefined => {
     : { status, retryAfterMillis }
 }
 
-/** The learning pacer. One per upstream (key). */
-export class Pacer {
+/** The learning pacer in this process. One per upstream (key). */
+export class Pacer implements Paced {
   private readonly log: Array<Entry> = []
   private learnedAt = 0
   private lastThrottle = 0
@@ -142,8 +159,7 @@ export class Pacer {
   private waitAt(now: number): number {
     if (now < this.blockedUntil) return this.blockedUntil - now
     const window = this.window ?? this.settings.maxWindow
-    const margin = this.settings.margin
-    const horizon = window + (typeof margin === "number" ? margin : margin(window))
+    const horizon = window + marginOf(this.settings, window)
     while (this.log.length > 0 && this.log[0]!.at <= now - horizon) this.log.shift()
     if (this.limit === undefined || this.window === undefined) return 0
     if (now - this.lastThrottle > horizon && now - this.lastProbe > horizon && now - this.learnedAt > horizon) {
@@ -154,12 +170,14 @@ export class Pacer {
     return this.log[this.log.length - this.limit]!.at + horizon - now
   }
 
-  /** A call ended with `error`: if it was a 429, learn from it. */
-  readonly observe = (entry: Entry, error: unknown): Effect.Effect<void> =>
+  readonly learned: Effect.Effect<Learned | undefined> = Effect.sync(() =>
+    this.limit === undefined || this.window === undefined ? undefined : { limit: this.limit, windowMillis: this.window }
+  )
+
+  /** A call was refused with a 429 saying `feedback`: learn from it. */
+  readonly observe = (entry: Entry, feedback: Feedback): Effect.Effect<void> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.sync(() => {
-        const feedback = this.settings.feedback(error)
-        if (feedback?.status !== 429) return
         const index = this.log.indexOf(entry)
         if (index >= 0) this.log.splice(index, 1) // the upstream did not admit it
         const wait = Math.min(feedback.retryAfterMillis ?? this.settings.defaultRetryAfter, this.settings.maxWindow)
@@ -184,5 +202,51 @@ export class Pacer {
     this.window = window
     this.learnedAt = now
     this.lastThrottle = now
+  }
+}
+
+interface RoutedEntry extends Entry {
+  readonly inner: Entry
+  readonly local: boolean
+}
+
+/**
+ * A shared pacer that falls back to `local` while its store fails: the call goes on
+ * (paced by what this process learns alone), one warning is logged, and the store is
+ * asked again after `recheck` ms.
+ */
+export const withLocal = <E extends { readonly message: string }>(
+  remote: Paced<E>,
+  local: Pacer,
+  key: string,
+  recheck = 1_000
+): Paced => {
+  let localUntil = 0
+  let warned = false
+  const fallBack = (error: E) =>
+    Effect.gen(function*() {
+      localUntil = (yield* Clock.currentTimeMillis) + recheck
+      if (warned) return
+      warned = true
+      yield* Effect.logWarning(`Limit.learned ${JSON.stringify(key)}: ${error.message}; pacing from this process alone until the store answers`)
+    })
+  const isLocal = Effect.map(Clock.currentTimeMillis, (now) => now < localUntil)
+  const viaLocal = Effect.map(local.admit, (inner): RoutedEntry => ({ at: inner.at, inner, local: true }))
+  return {
+    admit: Effect.flatMap(isLocal, (inLocal) =>
+      inLocal
+        ? viaLocal
+        : remote.admit.pipe(
+          Effect.map((inner): RoutedEntry => ({ at: inner.at, inner, local: false })),
+          Effect.catch((error: E) => Effect.andThen(fallBack(error), viaLocal))
+        )),
+    observe: (entry, feedback) => {
+      const routed = entry as RoutedEntry
+      return routed.local
+        ? local.observe(routed.inner, feedback)
+        : Effect.catch(remote.observe(routed.inner, feedback), fallBack)
+    },
+    learned: Effect.flatMap(isLocal, (inLocal) =>
+      inLocal ? local.learned : Effect.catch(remote.learned, (error: E) => Effect.andThen(fallBack(error), local.learned)))
   }
 }

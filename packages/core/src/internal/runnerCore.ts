@@ -96,6 +96,9 @@ export class TaskTimeout extends Schema.TaggedError<TaskTimeout>()("TaskTimeout"
 export type RunError = RunnerError | RunnerQueueFull | WorkerCrashed | TaskTimeout
 
 /**
+ * What a `Runner` does: run one task call, and how many calls it takes at once
+ * (`capacity`) and may queue (`maxQueue`).
+ *
  * @since 0.1.0
  * @category models
  */
