@@ -242,4 +242,27 @@ describe("OpenAi", () => {
         assert.strictEqual(requests, 8)
       }).pipe(Effect.provide(OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(config(env)))))
     }), 20_000)
+  live("the retry budget: an endpoint that keeps failing gets its floor of retries, not 3 per call", () =>
+    Effect.gen(function*() {
+      let requests = 0
+      const node = createServer()
+      const http = yield* NodeHttpServer.make(() => node, { port: 0, host: "127.0.0.1", gracefulShutdownTimeout: Duration.millis(50) })
+      yield* http.serve(Effect.sync(() => {
+        requests++
+        return HttpServerResponse.jsonUnsafe({ error: { message: "boom" } }, { status: 500 })
+      }))
+      if (http.address._tag === "UnixPathAddress") return yield* Effect.die("unexpected unix socket")
+      const env = {
+        OPENAI_BASE_URL: `http://127.0.0.1:${http.address.port}/v1`,
+        HYBRID_LLM_RETRIES: "3",
+        HYBRID_LLM_BREAKER_FAILURES: "0", // no breaker: the budget alone
+        HYBRID_LLM_RETRY_BUDGET: "0",
+        HYBRID_LLM_RETRY_FLOOR: "0.2" // 2 retries per 10 s
+      }
+      yield* Effect.gen(function*() {
+        for (let i = 0; i < 3; i++) assert.isTrue(Exit.isFailure(yield* Effect.exit(ask)))
+        // 3 first attempts + the 2 retries the budget had; without it, 3 × 4 = 12
+        assert.strictEqual(requests, 5)
+      }).pipe(Effect.provide(OpenAi.layer.pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.provide(config(env)))))
+    }), 20_000)
 })

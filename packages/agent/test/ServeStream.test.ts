@@ -198,6 +198,27 @@ describe("POST /v1/answer/stream", () => {
     })
   }, 30_000)
 
+  it("a client that goes away while its request waits for a slot never gets the slot", () => {
+    const script: Script = { asked: [], interrupted: [] }
+    return withServer({ maxInFlight: 1, maxQueued: 1 }, scripted(script), async ({ admission, url }) => {
+      const first = new AbortController()
+      const held = await stream(url, { query: "hold", budgetMs: 20_000 }, first.signal)
+      assert.strictEqual(held.status, 200)
+      const second = new AbortController()
+      const waiting = stream(url, { query: "hold", budgetMs: 20_000 }, second.signal).catch(() => "aborted")
+      await until("the second request to queue", async () => (await Effect.runPromise(admission.snapshot)).queued === 1)
+      second.abort()
+      await waiting
+      // well before its wait bound (half of 20 s) would have ended it
+      await until("the queue to empty", async () => (await Effect.runPromise(admission.snapshot)).queued === 0, 5_000)
+      first.abort()
+      await until("both slots to be free", async () => (await Effect.runPromise(admission.snapshot)).inFlight === 0)
+      // had the second been admitted once the first freed its slot, it would hold it forever
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      assert.strictEqual((await Effect.runPromise(admission.snapshot)).inFlight, 0)
+    })
+  }, 30_000)
+
   it("is in /openapi.json as a text/event-stream response with its error statuses", () => {
     const spec = OpenApi.fromApi(ServeApi.Api) as any
     const post = spec.paths["/v1/answer/stream"].post

@@ -27,6 +27,11 @@
  *   without a request (an `AiError` `InternalProviderError` saying so, not retried: the
  *   agent answers extractively at once instead of spending its budget), then one probe
  *   is let through. With `HYBRID_REDIS_URL` (`Fleet.layer`), the circuit is the fleet's.
+ * - **A retry budget** (`Retry.budget`, keyed by the endpoint): retries are at most
+ *   `HYBRID_LLM_RETRY_BUDGET` (default 0.2) of the first attempts of the last 10 s, plus
+ *   `HYBRID_LLM_RETRY_FLOOR` (default 1) per second — for the whole fleet under
+ *   `Fleet.layer` — so an LLM outage does not meet a retry storm. A refused retry fails
+ *   with the attempt's own error.
  * - **The API key as `Redacted`**: it only leaves the process in the `Authorization`
  *   header; errors carry the status and the server's message — scrubbed of the key, of
  *   anything like a credential, cut to 200 characters — never request headers, and the
@@ -51,6 +56,8 @@
  * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
  * | `HYBRID_LLM_BREAKER_FAILURES` | `5` consecutive failures open the circuit (`0`: no breaker) |
  * | `HYBRID_LLM_BREAKER_OPEN` | `30 seconds` before a probe                         |
+ * | `HYBRID_LLM_RETRY_BUDGET` | `0.2` retries per first attempt (over 10 s)         |
+ * | `HYBRID_LLM_RETRY_FLOOR`  | `1` retry per second allowed whatever the traffic   |
  * | `HYBRID_LLM_MAX_BYTES`    | `1MiB`: the largest chat answer read, streamed or not (`"4MiB"`, `"500 kB"` or bytes) |
  * | `HYBRID_LLM_EMBEDDINGS_MAX_BYTES` | `32MiB`: the largest embeddings answer read |
  *
@@ -122,6 +129,8 @@ import * as Upstream from "../Upstream.ts"
  *   rateWindow: Duration.minutes(1),
  *   breakerFailures: 5,
  *   breakerOpen: Duration.seconds(30),
+ *   retryBudget: 0.2,
+ *   retryFloor: 1,
  *   maxBytes: 1024 * 1024,
  *   embeddingsMaxBytes: 32 * 1024 * 1024
  * }
@@ -150,6 +159,10 @@ export interface Settings {
   readonly breakerFailures: number
   /** How long the circuit stays open before one probe. */
   readonly breakerOpen: Duration.Duration
+  /** Retries allowed per first attempt (in [0, 1]), counted over 10 s. */
+  readonly retryBudget: number
+  /** Retries per second allowed whatever the traffic. */
+  readonly retryFloor: number
   /** The largest chat answer read, in bytes (streamed: all its events). */
   readonly maxBytes: number
   /** The largest embeddings answer read, in bytes. */
@@ -196,6 +209,12 @@ export const config: Config.Config<Settings> = Config.all({
     "HYBRID_LLM_BREAKER_FAILURES"
   ).pipe(Config.withDefault(5)),
   breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30))),
+  retryBudget: Config.schema(Schema.NumberFromString.check(Schema.isBetween({ minimum: 0, maximum: 1 })), "HYBRID_LLM_RETRY_BUDGET").pipe(
+    Config.withDefault(0.2)
+  ),
+  retryFloor: Config.schema(Schema.NumberFromString.check(Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRY_FLOOR").pipe(
+    Config.withDefault(1)
+  ),
   maxBytes: Upstream.maxBytesConfig("HYBRID_LLM_MAX_BYTES", 1024 * 1024),
   embeddingsMaxBytes: Upstream.maxBytesConfig("HYBRID_LLM_EMBEDDINGS_MAX_BYTES", 32 * 1024 * 1024)
 }).pipe(Config.map((s): Settings => ({
@@ -553,6 +572,12 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
   Effect.gen(function*() {
     const http = yield* HttpClient.HttpClient
     const breaker = yield* breakerOf(settings)
+    // keyed, so under Fleet.layer the fleet's retries to this endpoint are counted together
+    const budget = yield* Retry.budget({
+      ratio: settings.retryBudget,
+      minPerSecond: settings.retryFloor,
+      key: `@hybrid/agent/llm/retries/${endpointOf(settings.baseUrl)}`
+    })
     const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
     const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
@@ -658,7 +683,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       retry: typeof policy = policy
     ): Effect.Effect<A, AiError.AiError> =>
       post(method, path, body, read, estimate, total).pipe(
-        Retry.retry(retry),
+        Retry.retry(retry, { budget }),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",

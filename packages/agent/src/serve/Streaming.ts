@@ -225,6 +225,9 @@ export const handler = (options: Options) => {
     const refused = yield* Effect.raceFirst(
       Effect.as(Deferred.await(admitted), undefined),
       Fiber.await(fiber)
+    ).pipe(
+      // the client went away while its request waited for a slot: nobody will read the answer
+      Effect.onInterrupt(() => Fiber.interrupt(fiber))
     )
     if (refused !== undefined && Exit.isFailure(refused)) return yield* Effect.failCause(refused.cause)
     return Stream.fromQueue(queue).pipe(Stream.ensuring(Fiber.interrupt(fiber)))

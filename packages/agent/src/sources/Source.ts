@@ -72,7 +72,8 @@
  * - Half-open, Effect's breaker admits one probe and rejects every other call; here up to
  *   `BREAKER_PROBES − 1` more calls run beside the probe (their outcomes are not
  *   recorded: the probe's closes or reopens the circuit), so a recovering source is not
- *   reported `circuit-open` to every concurrent caller. Past that, `circuit-open`.
+ *   reported `circuit-open` to every concurrent caller. Past that, `circuit-open`. With a
+ *   Redis store (`Fleet`) the probe is the fleet's and the companions are each process's.
  * - The timeout is per attempt; `Retry` does not start an attempt that cannot finish
  *   before the caller's `Deadline`, so wrap calls in `Deadline.within(budget)`.
  *
