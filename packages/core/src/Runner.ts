@@ -18,7 +18,8 @@
  * it where it runs.
  *
  * Observability: every call is a `Runner.run` span (attributes `task`, `queueWaitMs`,
- * `runMs`); metrics `hybrid_runner_queue_depth`, `hybrid_runner_busy_workers` (gauges),
+ * `runMs`; `NodeRunner` makes it only when a tracer is installed, since with Effect's
+ * default in-memory tracer nothing could read it); metrics `hybrid_runner_queue_depth`, `hybrid_runner_busy_workers` (gauges),
  * `hybrid_runner_run_time_ms` and `hybrid_runner_queue_wait_ms` (histograms).
  *
  * Gotcha: `Runner.forEach` and `Effect.forEach` keep input order; with `maxQueue` set, a
