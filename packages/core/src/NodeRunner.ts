@@ -61,8 +61,12 @@
  *   before (callgrind, from `new Worker` to its first result).
  * - With Effect's default tracer (no tracing backend installed) calls make no `Runner.run`
  *   span: nothing could observe it. Install a tracer and every call has one.
- * - When a worker dies, the tiny calls it had answered but whose answers were still in its
- *   outbox (at most 0.2 ms of them) fail with `WorkerCrashed` too.
+ * - A worker answers a burst of tiny calls in one message. An answer waits at most 0.2 ms
+ *   for the calls after it, and never for a call whose task held the thread longer than
+ *   that the last time it ran there (or has not run there yet): only a usually quick task's
+ *   call that turns out long can hold back the answers before it. When a worker dies, the
+ *   tiny calls it had answered but whose answers were still waiting (at most 0.2 ms of
+ *   them) fail with `WorkerCrashed` too.
  * - A plain synchronous handler cannot be interrupted: with `concurrencyPerWorker > 1`,
  *   terminating a stuck worker also fails the other calls it had taken on (up to
  *   `concurrencyPerWorker`, begun or not — the pool cannot tell); only the calls waiting

@@ -256,6 +256,19 @@ describe("NodeRunner (calls sent ahead)", () => {
         assert.isAtLeast(since(t0), 390)
       }))
 
+    it.effect("a quick call's answer does not wait for a slow call sent after it in the same message", () =>
+      Effect.gen(function*() {
+        yield* Runner.run(Inc, 0)
+        yield* Runner.run(Spin, { ms: 5 }) // Spin takes longer than a burst's answers may wait
+        const done: Record<string, number> = {}
+        const at = (name: string) => Effect.tap(() => Effect.sync(() => (done[name] = performance.now())))
+        yield* Effect.all([Runner.run(Inc, 1).pipe(at("inc")), Runner.run(Spin, { ms: 250 }).pipe(at("spin"))], {
+          concurrency: "unbounded"
+        })
+        // the Inc answer left before the 250 ms Spin started, not in the message with its answer
+        assert.isAtLeast(done["spin"]! - done["inc"]!, 150)
+      }))
+
     it.effect("a task is not sent ahead before one of its calls has finished", () =>
       Effect.gen(function*() {
         yield* Runner.run(Nap, { ms: 0 })

@@ -40,6 +40,8 @@ interface Served {
   readonly task: Task.Any
   readonly handler: (payload: unknown) => unknown
   readonly codecs: Core.Codecs
+  /** How long (ms) this task's last call held the thread when it started; NaN before its first. */
+  lastMs: number
 }
 
 /** A call received and not answered. */
@@ -79,7 +81,9 @@ const progress = (): Int32Array | undefined => {
 /**
  * Answers wait in the outbox while the calls after them run, at most this long (ms): a
  * burst of tiny calls is answered in one message, and a call that takes longer than this
- * is answered before the next one starts.
+ * is answered before the next one starts. Nor do they wait for a call whose task held
+ * the thread longer than this the last time (or has not run here yet): a quick call's
+ * answer is not held back by a slow call behind it, unless that task was quick before.
  */
 const flushAfter = 0.2
 
@@ -181,10 +185,18 @@ class Server {
         this.take()
         continue
       }
-      // answers older than `flushAfter` leave before the next call starts
-      if (this.outbox.length > 0 && performance.now() - this.outboxSince >= flushAfter) this.flush()
+      // answers leave before the next call starts if they are older than `flushAfter`, or
+      // if that call may hold the thread longer (its task's last call did, or it never ran)
+      const served = request.served
+      const start = performance.now()
+      if (
+        this.outbox.length > 0 &&
+        (start - this.outboxSince >= flushAfter || served === undefined || !(served.lastMs < flushAfter))
+      ) this.flush()
       this.take()
+      const t0 = performance.now()
       this.start(request)
+      if (served !== undefined) served.lastMs = performance.now() - t0
     }
     if (this.head === this.queue.length) {
       this.queue.length = 0
@@ -327,7 +339,7 @@ export const layer = <T extends Task.Any>(
     const served = new Map<string, Served>()
     for (const task of group.tasks) {
       const handler = table[task.name]
-      if (handler !== undefined) served.set(task.name, { task, handler, codecs: Core.codecs(task) })
+      if (handler !== undefined) served.set(task.name, { task, handler, codecs: Core.codecs(task), lastMs: Number.NaN })
     }
     const server = new Server(served, concurrency(), port, yield* Effect.context<never>(), progress())
     const onMessage = (data: readonly [0, ReadonlyArray<unknown>] | readonly [1]) => {
