@@ -55,11 +55,13 @@ describe("OpenAi", () => {
       const client = yield* OpenAi.Client
       assert.strictEqual(client.settings.model, "fixture-mini")
       const usage = yield* client.usage
-      // the estimate is the fixture's own prompt count; the completion is charged after
-      assert.strictEqual(usage.reserved, reply.promptTokens)
+      // the estimate is the fixture's own prompt count plus max_tokens (1024 by default);
+      // what the completion did not use is refunded after
+      assert.strictEqual(client.settings.maxTokens, 1024)
+      assert.strictEqual(usage.reserved, reply.promptTokens + 1024)
       assert.strictEqual(usage.reported, reply.promptTokens + reply.completionTokens)
       assert.strictEqual(usage.charged, usage.reported)
-      assert.strictEqual(usage.overReserved, 0)
+      assert.strictEqual(usage.overReserved, 1024 - reply.completionTokens)
       // streamText gives the same text
       const streamed = yield* Stream.runCollect(LanguageModel.streamText({ prompt: [...messages] }))
       const deltas = streamed.flatMap((p) => p.type === "text-delta" ? [p.delta] : [])
@@ -142,8 +144,19 @@ describe("OpenAi", () => {
         { scale: 0.02, faults: { llm: { ...instant, tpm } } },
         // the client's window is a little longer than the server's 1.2 s: its clock starts
         // before the request reaches the server
-        { HYBRID_LLM_TPM: String(tpm), HYBRID_LLM_RATE_WINDOW: "1300 millis" }
+        // no max_tokens (0: the server's default): the reservation is the prompt's tokens exactly
+        { HYBRID_LLM_TPM: String(tpm), HYBRID_LLM_RATE_WINDOW: "1300 millis", HYBRID_LLM_MAX_TOKENS: "0" }
       )))
+    }))
+
+  live("max_tokens caps the completion at the server (HYBRID_LLM_MAX_TOKENS); a bad value names the variable", () =>
+    Effect.gen(function*() {
+      const response = yield* ask.pipe(Effect.provide(llm({ faults: { llm: instant } }, { HYBRID_LLM_MAX_TOKENS: "3" })))
+      assert.strictEqual(response.usage.outputTokens.total, 3)
+      assert.strictEqual(response.finishReason, "length")
+      const bad = yield* Effect.exit(ask.pipe(Effect.provide(llm({ faults: { llm: instant } }, { HYBRID_LLM_MAX_TOKENS: "lots" }))))
+      assert.isTrue(Exit.isFailure(bad))
+      assert.include(Exit.isFailure(bad) ? String(Cause.squash(bad.cause)) : "", "HYBRID_LLM_MAX_TOKENS")
     }))
 
   live("a prompt larger than the whole TPM budget fails at once with InvalidRequestError", () =>

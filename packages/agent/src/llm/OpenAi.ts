@@ -17,7 +17,8 @@
  *   before the current `Deadline`.
  * - **A token budget** (`HYBRID_LLM_TPM`, per `HYBRID_LLM_RATE_WINDOW`): before each
  *   request it reserves the prompt's tokens, counted with `gpt-tokenizer` (o200k_base,
- *   the fixture's and GPT-4o's encoding), plus `max_tokens` when set; when the response's
+ *   the fixture's and GPT-4o's encoding), plus `max_tokens` (as OpenAI counts a request
+ *   against its own TPM limit); when the response's
  *   `usage.total_tokens` differs, the reservation is reconciled with it (`Limit.rate`'s
  *   `reserve` / `reconcile`): an overrun is charged, a surplus refunded at once.
  *   `HYBRID_LLM_RPM` limits requests.
@@ -38,7 +39,8 @@
  *   base URL without its userinfo.
  * - **A cap on every answer** (`HYBRID_LLM_MAX_BYTES`): counted while the body streams
  *   in; past it the call fails with `InvalidResponseError` (not retried) and nothing more
- *   is read. `max_tokens` (`HYBRID_LLM_MAX_TOKENS`) caps the completion at the server.
+ *   is read. `max_tokens` (`HYBRID_LLM_MAX_TOKENS`, default 1024) caps the completion at
+ *   the server, so a provider that runs on cannot bill or stream without bound either.
  *
  * Configuration:
  *
@@ -50,7 +52,7 @@
  * | `OPENAI_EMBEDDING_MODEL`  | `text-embedding-3-small`                            |
  * | `HYBRID_LLM_TIMEOUT`      | `60 seconds` per attempt                            |
  * | `HYBRID_LLM_RETRIES`      | `2`                                                 |
- * | `HYBRID_LLM_MAX_TOKENS`   | unset (the server's default)                        |
+ * | `HYBRID_LLM_MAX_TOKENS`   | `1024` completion tokens (`0`: the server's default) |
  * | `HYBRID_LLM_TPM`          | unlimited                                           |
  * | `HYBRID_LLM_RPM`          | unlimited                                           |
  * | `HYBRID_LLM_RATE_WINDOW`  | `1 minute`                                          |
@@ -149,6 +151,7 @@ export interface Settings {
   /** Per attempt. */
   readonly timeout: Duration.Duration
   readonly retries: number
+  /** The completion's `max_tokens` (reserved against `tpm` with the prompt); `undefined`: not sent. */
   readonly maxTokens: number | undefined
   /** Tokens per `rateWindow`; `undefined` = unlimited. */
   readonly tpm: number | undefined
@@ -168,6 +171,9 @@ export interface Settings {
   /** The largest embeddings answer read, in bytes. */
   readonly embeddingsMaxBytes: number
 }
+
+/** `max_tokens` when `HYBRID_LLM_MAX_TOKENS` is not set: far above the agent's answers (≈ 100–300 tokens). */
+const DEFAULT_MAX_TOKENS = 1024
 
 const optionalInt = (name: string, min: number) =>
   Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name)).pipe(
@@ -200,7 +206,9 @@ export const config: Config.Config<Settings> = Config.all({
   retries: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRIES").pipe(
     Config.withDefault(2)
   ),
-  maxTokens: optionalInt("HYBRID_LLM_MAX_TOKENS", 1),
+  maxTokens: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_MAX_TOKENS").pipe(
+    Config.withDefault(DEFAULT_MAX_TOKENS)
+  ),
   tpm: optionalInt("HYBRID_LLM_TPM", 0),
   rpm: optionalInt("HYBRID_LLM_RPM", 0),
   rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
@@ -221,6 +229,7 @@ export const config: Config.Config<Settings> = Config.all({
   ...s,
   baseUrl: s.baseUrl.replace(/\/+$/, ""),
   apiKey: Option.getOrUndefined(s.apiKey),
+  maxTokens: s.maxTokens === 0 ? undefined : s.maxTokens,
   tpm: s.tpm === 0 ? undefined : s.tpm,
   rpm: s.rpm === 0 ? undefined : s.rpm
 })))
