@@ -119,7 +119,10 @@ describe.skipIf(!enabled)("Retry.budget and Limit.learned on Redis (real Redis, 
       // a 429 now and then is the probe raising N by one after a quiet window
       assert.strictEqual(after.ok - before.ok, 16)
       assert.isAtMost(refused, 3)
-      // one learned state for the fleet: both end with the same N per W
-      assert.deepStrictEqual(reports[0]![1]!.learned, reports[1]![1]!.learned)
+      // one learned state for the fleet: both end with the same W, and N at most one apart
+      // (a probe may raise N by one between the moments the two processes read it)
+      const [first, second] = [reports[0]![1]!.learned!, reports[1]![1]!.learned!]
+      assert.strictEqual(first.windowMs, second.windowMs)
+      assert.approximately(first.limit, second.limit, 1)
     }), 180_000)
 })
