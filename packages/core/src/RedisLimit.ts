@@ -240,6 +240,28 @@ let entries = 0
 const nextId = () => `${instance}:${(++entries).toString(36)}`
 
 /**
+ * The settings every Redis store reads alike, checked once (`where` names the store in a
+ * bad value's error): the key prefix, the call timeout, the recheck interval and, under a
+ * fallback policy, the expected number of processes.
+ */
+const settingsOf = (where: string, opts: {
+  readonly prefix?: string | undefined
+  readonly timeout?: Duration.Input | undefined
+  readonly recheck?: Duration.Input | undefined
+  readonly onStoreError?: StoreOptions["onStoreError"]
+}) => {
+  const policy = opts.onStoreError ?? "fail"
+  return {
+    prefix: opts.prefix ?? "hybrid:limit:",
+    timeout: options.duration(where, "timeout", opts.timeout ?? 500, true),
+    recheck: options.duration(where, "recheck", opts.recheck ?? 1_000, true),
+    expected: policy === "fail"
+      ? undefined
+      : options.integer(where, "onStoreError.fallback.expectedProcesses", policy.fallback.expectedProcesses)
+  }
+}
+
+/**
  * A `Limit.RateStore` on Redis (see the module): pass it as `Limit.rate({ store, key })`
  * with a `Redis.Redis` service provided.
  *
@@ -261,14 +283,8 @@ const nextId = () => `${instance}:${(++entries).toString(36)}`
  */
 export const store = (opts: StoreOptions = {}): Limit.RateStore<Redis.Redis> => {
   const where = "RedisLimit.store"
-  const prefix = opts.prefix ?? "hybrid:limit:"
-  const timeout = options.duration(where, "timeout", opts.timeout ?? 500, true)
+  const { expected, prefix, recheck, timeout } = settingsOf(where, opts)
   const leaseOption = opts.lease === undefined ? undefined : options.duration(where, "lease", opts.lease, true)
-  const recheck = options.duration(where, "recheck", opts.recheck ?? 1_000, true)
-  const policy = opts.onStoreError ?? "fail"
-  const expected = policy === "fail"
-    ? undefined
-    : options.integer(where, "onStoreError.fallback.expectedProcesses", policy.fallback.expectedProcesses)
   return {
     name: "redis",
     ledger: (spec) =>
@@ -513,13 +529,7 @@ export interface BudgetStoreOptions {
  */
 export const budgetStore = (opts: BudgetStoreOptions = {}): Retry.BudgetStore<Redis.Redis> => {
   const where = "RedisLimit.budgetStore"
-  const prefix = opts.prefix ?? "hybrid:limit:"
-  const timeout = options.duration(where, "timeout", opts.timeout ?? 500, true)
-  const recheck = options.duration(where, "recheck", opts.recheck ?? 1_000, true)
-  const policy = opts.onStoreError ?? "fail"
-  const expected = policy === "fail"
-    ? undefined
-    : options.integer(where, "onStoreError.fallback.expectedProcesses", policy.fallback.expectedProcesses)
+  const { expected, prefix, recheck, timeout } = settingsOf(where, opts)
   return {
     name: "redis",
     ledger: (spec) =>
@@ -728,8 +738,7 @@ export interface LearnedStoreOptions {
  */
 export const learnedStore = (opts: LearnedStoreOptions = {}): Limit.LearnedStore<Redis.Redis> => {
   const where = "RedisLimit.learnedStore"
-  const prefix = opts.prefix ?? "hybrid:limit:"
-  const timeout = options.duration(where, "timeout", opts.timeout ?? 500, true)
+  const { prefix, timeout } = settingsOf(where, opts)
   return {
     name: "redis",
     pacer: (spec) =>
