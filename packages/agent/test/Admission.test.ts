@@ -74,4 +74,28 @@ describe("Admission", () => {
       assert.deepStrictEqual(values, Array(8).fill(true)) // a strained answer is still the answer
       assert.isBelow((yield* admission.snapshot).limit, 8)
     }))
+
+  it.effect("peek reads the counts without running an Effect, and they come back down when a queued call is given up", () =>
+    Effect.gen(function*() {
+      const admission = yield* Admission.make({ maxInFlight: 1, maxQueued: 2 })
+      const release = yield* Deferred.make<void>()
+      const running = yield* Effect.forkChild(admission.run(Deferred.await(release)), { startImmediately: true })
+      // a caller that gives up while queued (its client went away)
+      const queued = yield* Effect.forkChild(admission.run(Effect.void), { startImmediately: true })
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(admission.peek(), { inFlight: 1, queued: 1, limit: 1, draining: false })
+      yield* Fiber.interrupt(queued)
+      assert.deepStrictEqual(admission.peek(), { inFlight: 1, queued: 0, limit: 1, draining: false })
+      // one that waited its maxWaitMs out
+      const late = yield* Effect.forkChild(admission.run(Effect.void, { maxWaitMs: 100 }), { startImmediately: true })
+      yield* Effect.yieldNow
+      assert.strictEqual(admission.peek().queued, 1)
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(tagOf(yield* Fiber.await(late)), "Overloaded")
+      assert.deepStrictEqual(admission.peek(), { inFlight: 1, queued: 0, limit: 1, draining: false })
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(running)
+      assert.deepStrictEqual(admission.peek(), { inFlight: 0, queued: 0, limit: 1, draining: false })
+      assert.isTrue(admission.admits())
+    }))
 })

@@ -173,6 +173,8 @@ export class Admission extends Context.Service<Admission, {
    * refusal before any work. `run` checks again.
    */
   readonly admits: (maxWaitMs?: number) => boolean
+  /** `snapshot`, synchronously (the counts as of the last admission event): for a refusal that runs no Effect. */
+  readonly peek: () => Snapshot
   /** The settings in force. */
   readonly options: Settings
 }>()("@hybrid/agent/serve/Admission") {}
@@ -307,13 +309,17 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
             Effect.mapError((e) => call.overloaded?.(e) === true ? new Strained("error", e) : e),
             Effect.flatMap((value) => call.strained?.(value) === true ? Effect.fail(new Strained("value", value)) : Effect.succeed(value))
           )
-        }))
+        })).pipe(
+          // after the limiter's own release, whatever the ending (interrupted in the queue too): `admits` reads these counts
+          Effect.ensuring(gauges)
+        )
         const fiber = yield* Effect.forkChild(limited, { startImmediately: true })
         yield* gauges
         if (call.maxWaitMs !== undefined) {
           const admitted = yield* Effect.sleep(call.maxWaitMs).pipe(Effect.as(false), Effect.raceFirst(Effect.map(Fiber.await(fiber), () => true)))
           if (!admitted && !started) {
             yield* Fiber.interrupt(fiber)
+            yield* gauges
             return yield* refuse
           }
         }
@@ -332,11 +338,9 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       drain: Effect.sync(() => {
         draining = true
       }),
-      admits: (maxWaitMs) => {
-        if (draining) return false
-        Effect.runSync(refresh)
-        return refusal(maxWaitMs) === undefined
-      },
+      // the counts are refreshed at every admission event (a call forked, started, ended or given up)
+      admits: (maxWaitMs) => !draining && refusal(maxWaitMs) === undefined,
+      peek: () => ({ inFlight: counts.running, queued: counts.waiting, limit: counts.limit, draining }),
       snapshot: Effect.gen(function*() {
         return {
           inFlight: yield* limiter.running,

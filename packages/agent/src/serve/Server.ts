@@ -322,7 +322,7 @@ export const layer = (options: Options) => {
         // CORS on: a browser needs its headers even on a 503, so the middleware sheds instead
         const shed = (server: Http.Server) =>
           options.cors === undefined
-            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes })
+            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes, maxWaitMs: options.defaultBudgetMs / 2 })
             : server
         return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout: 1_000 })), {
           port: options.port,
