@@ -90,5 +90,5 @@ describe("Shed", () => {
       assert.deepStrictEqual(roomy.statuses, ["200 null passed"])
       const tight = yield* shedding({ requests: 1, maxQueued: 1, heldMs: 40, maxWaitMs: 10 })
       assert.match(tight.statuses[0]!, /^503 1 /)
-    }))
+    }).pipe(Effect.provide(Logger.layer([]))))
 })

@@ -208,6 +208,8 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
           {
             // waiting longer than half the budget leaves too little for the answer: a 503 now is better
             maxWaitMs: budgetMs / 2,
+            // and not at all when what is left after the wait is less than an answer likely needs
+            budgetMs,
             // sources cut by the deadline: this server is doing more than it can finish in time
             strained: (a) => Streaming.strained(a.sources, elapsed(), budgetMs),
             overloaded: (e) => e._tag === "NoAnswer" && Streaming.timedOut(e.sources)
@@ -322,7 +324,7 @@ export const layer = (options: Options) => {
         // CORS on: a browser needs its headers even on a 503, so the middleware sheds instead
         const shed = (server: Http.Server) =>
           options.cors === undefined
-            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes, maxWaitMs: options.defaultBudgetMs / 2 })
+            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes, maxWaitMs: options.defaultBudgetMs / 2, budgetMs: options.defaultBudgetMs })
             : server
         return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout: 1_000 })), {
           port: options.port,

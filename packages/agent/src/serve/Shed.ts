@@ -73,6 +73,8 @@ export interface Options {
    * a body read, a decode and an encoded error.
    */
   readonly maxWaitMs?: number | undefined
+  /** The budget the fast path assumes (`Admission.admits`' `budgetMs`): the server's default budget. */
+  readonly budgetMs?: number | undefined
 }
 
 const pathOf = (url: string): string => {
@@ -105,7 +107,7 @@ export const make = (options: Options) => {
     const path = pathOf(request.url ?? "/")
     if (!paths.has(path)) return false
     const length = Number(request.headers["content-length"] ?? 0)
-    if (length > options.maxBodyBytes || options.admission.admits(options.maxWaitMs)) return false
+    if (length > options.maxBodyBytes || options.admission.admits(options.maxWaitMs, options.budgetMs)) return false
     const start = performance.now()
     const snapshot = options.admission.peek()
     const header = request.headers["x-request-id"]
