@@ -326,7 +326,10 @@ export const layer = (options: Options) => {
           options.cors === undefined
             ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes, maxWaitMs: options.defaultBudgetMs / 2, budgetMs: options.defaultBudgetMs })
             : server
-        return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout: 1_000 })), {
+        // an idle connection outlives the Retry-After of a 503 (1 s): a client that waits it out
+        // asks again on the same connection instead of racing the server's close with a new one
+        const keepAliveTimeout = 1_000 * control.options.retryAfterSeconds + 4_000
+        return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout })), {
           port: options.port,
           host: options.host,
           gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)

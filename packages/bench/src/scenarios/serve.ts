@@ -22,7 +22,10 @@
  * PASS / FAIL for every load.
  *
  * Repetitions: 5 (3 when quick), interleaved across the variants; a round lasts 8 s (4 s
- * quick), after one warm-up round. `--quick` ≈ 1½ minutes, the full run ≈ 3.
+ * quick), after a warm-up of 2 s at 10 connections and one unmeasured round of each
+ * 200-connection load (the heaps reach their working size under it; before, the RSS of
+ * the first rounds grew with V8's young generations, not with a leak). `--quick` ≈ 2
+ * minutes, the full run ≈ 5.
  *
  * Run: `pnpm bench serve [--quick]`.
  */
@@ -253,7 +256,11 @@ export const serve: Scenario = {
         const { child, url } = yield* startServer(fixtureEnv(fixtures.urls))
         const pid = child.pid!
         return yield* Effect.gen(function*() {
-          yield* runLoad(url, pid, "10", 2) // warm-up: JIT, worker threads, connections
+          // warm-up: JIT, worker threads, connections, and the heaps grown to their working size — V8 sizes
+          // each isolate's young generation by the machine's memory (up to 2 × 64 MB semi-spaces here) and
+          // grows it under load: three isolates took ≈ 3 rounds at 200 connections to reach it (RSS 505 → 840 MB, flat after)
+          yield* runLoad(url, pid, "10", 2)
+          for (const load of ["200", "200p"] as const) yield* runLoad(url, pid, load, seconds)
           progress.tick()
           return yield* interleave(
             { repetitions: reps, variants: VARIANTS, progress },
@@ -344,14 +351,14 @@ export const serve: Scenario = {
         "503 % (shed / no answer)": "—",
         "p99 ms (shed)": "—",
         "200s all sources ok %": `${s.answered.median.toFixed(1)} ended in answer`,
-        "RSS MB": "—"
+        "RSS MB (idle)": "—"
       })
       return {
         scenario: "serve",
         figures,
         rows,
         notes: [
-          `each round ${seconds} s of closed-loop load after one warm-up round; the fixture services in a process of their own, the load generator in another (all three share the machine's cores); the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a request queued only while its expected wait plus the answer's likely time fits its budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries; the "Retry-After honoured" row is 200 closed loops (serve-polite.ts) that wait it out`,
+          `each round ${seconds} s of closed-loop load after a warm-up (2 s at 10 connections, then one round of each 200-connection load, unmeasured); the fixture services in a process of their own, the load generator in another (all three share the machine's cores); the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a request queued only while its expected wait plus the answer's likely time fits its budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries; the "Retry-After honoured" row is 200 closed loops (serve-polite.ts) that wait it out`,
           `stream: ${STREAM_CONNECTIONS} closed-loop POST /v1/answer/stream clients (waiting out Retry-After on a 503); per round the median time to the first event and to the first LLM token; the figure is the median [min–max] of those per-round medians`,
           `RSS is read once the server is idle after each round (nothing in flight, + 0.5 s); the end-of-load reading is in the figures as rssEnd`,
           `source statuses in the answers (from /metrics), summed over the rounds: ${statusNotes.join("; ")}`,
