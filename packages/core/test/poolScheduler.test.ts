@@ -429,3 +429,66 @@ describe("balancers", () => {
     expect(rr({ name: "t" }, [load(0, 5, 0), load(1, 0, 0)])?.index).toBe(0)
   })
 })
+
+describe("CPU-bound calls (the bench's 8 × ~230 ms on 2 workers)", () => {
+  const settings: Scheduler.Settings = {
+    size: 2,
+    concurrencyPerWorker: 1,
+    maxQueue: undefined,
+    taskTimeout: undefined,
+    cancelGrace: 100,
+    sendAhead: 2,
+    recycleTasks: undefined,
+    recycleHeapBytes: undefined
+  }
+
+  /** Rounds of 8 equal calls submitted at once; per round, the calls each worker ran and the makespan. */
+  const rounds = (balancer: Balancer.Balancer, costs: ReadonlyArray<number>) => {
+    const world = new World()
+    const record = new Record()
+    const scheduler = new Scheduler.Scheduler(settings, fakeSpawner(world, record, random(1), 1), balancer, world, observer)
+    world.afterEach = () => scheduler.check()
+    scheduler.start()
+    world.run()
+    const out: Array<{ split: Array<number>; makespan: number }> = []
+    for (const cost of costs) {
+      const t0 = world.time
+      const ids: Array<number> = []
+      let done = 0
+      let last = t0
+      for (let i = 0; i < 8; i++) {
+        const call = scheduler.submit({ name: "primes" }, { cost, crash: false, stuck: false }, undefined, undefined, undefined, () => {
+          done++
+          last = world.time
+        })
+        ids.push(call.id)
+      }
+      world.run()
+      expect(done).toBe(8)
+      const split = [0, 0]
+      for (const id of ids) split[record.executions.get(id)![0]!.worker]!++
+      out.push({ split, makespan: last - t0 })
+    }
+    return out
+  }
+
+  it("split 4/4 on equal workers, the first round (no estimate yet) as the later ones; makespan 4 × cost", () => {
+    for (const balancer of [Balancer.leastLoaded, Balancer.roundRobin()]) {
+      for (const { makespan, split } of rounds(balancer, [230, 230, 230, 230, 230])) {
+        expect(split).toEqual([4, 4])
+        expect(makespan).toBeLessThan(4 * 230 + 1)
+      }
+    }
+  })
+
+  it("short calls first (an estimate below sendAhead), then long ones: nothing long is sent ahead", () => {
+    // the task's estimate starts tiny, so the first long calls may go ahead behind each other
+    for (const { makespan, split } of rounds(Balancer.leastLoaded, [0.01, 0.01, 230, 230, 230])) {
+      expect(split[0]! + split[1]!).toBe(8)
+      if (makespan > 100) {
+        expect(split).toEqual([4, 4])
+        expect(makespan).toBeLessThan(4 * 230 + 1)
+      }
+    }
+  })
+})
