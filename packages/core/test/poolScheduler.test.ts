@@ -371,6 +371,18 @@ const scenario = (seed: number) => {
   return { answering, settings, scheduler, submitted, record, world, started, finished }
 }
 
+/** Two workers, one call at a time each, the default sending ahead. */
+const twoWorkers: Scheduler.Settings = {
+  size: 2,
+  concurrencyPerWorker: 1,
+  maxQueue: undefined,
+  taskTimeout: undefined,
+  cancelGrace: 10,
+  sendAhead: 2,
+  recycleTasks: undefined,
+  recycleHeapBytes: undefined
+}
+
 const check = (seed: number) => {
   const { answering, finished, record, scheduler, settings, started, submitted } = scenario(seed)
   const where = `seed ${seed}`
@@ -467,16 +479,7 @@ describe("pool scheduler (fake workers, virtual time)", () => {
     const rng = random(7)
     const world = new World()
     const record = new Record()
-    const settings: Scheduler.Settings = {
-      size: 2,
-      concurrencyPerWorker: 1,
-      maxQueue: undefined,
-      taskTimeout: undefined,
-      cancelGrace: 10,
-      sendAhead: 2,
-      recycleTasks: undefined,
-      recycleHeapBytes: undefined
-    }
+    const settings = twoWorkers
     const scheduler = new Scheduler.Scheduler(settings, fakeSpawner(world, record, rng, 1), Balancer.leastLoaded, world, observer)
     world.afterEach = () => scheduler.check()
     scheduler.start()
@@ -502,16 +505,7 @@ describe("pool scheduler (fake workers, virtual time)", () => {
   it("a call placed on a worker that exits before the end of the turn starts once, on another worker", () => {
     const world = new World()
     const record = new Record()
-    const settings: Scheduler.Settings = {
-      size: 2,
-      concurrencyPerWorker: 1,
-      maxQueue: undefined,
-      taskTimeout: undefined,
-      cancelGrace: 10,
-      sendAhead: 2,
-      recycleTasks: undefined,
-      recycleHeapBytes: undefined
-    }
+    const settings = twoWorkers
     const events = new Map<number, Spawner.WorkerEvents>()
     const fake = fakeSpawner(world, record, random(3), 1, { batched: true, counter: true })
     const spawner: Spawner.Spawner = (workerId, e) => {
@@ -575,16 +569,7 @@ describe("balancers", () => {
 })
 
 describe("CPU-bound calls (the bench's 8 × ~230 ms on 2 workers)", () => {
-  const settings: Scheduler.Settings = {
-    size: 2,
-    concurrencyPerWorker: 1,
-    maxQueue: undefined,
-    taskTimeout: undefined,
-    cancelGrace: 100,
-    sendAhead: 2,
-    recycleTasks: undefined,
-    recycleHeapBytes: undefined
-  }
+  const settings: Scheduler.Settings = { ...twoWorkers, cancelGrace: 100 }
 
   /** Rounds of 8 equal calls submitted at once; per round, the calls each worker ran and the makespan. */
   const rounds = (balancer: Balancer.Balancer, costs: ReadonlyArray<number>) => {
