@@ -44,7 +44,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Limit, NodeRunner, Pipeline, Runner } from "@hybrid/core"
 import os from "node:os"
 import { Piscina } from "piscina"
@@ -128,12 +128,17 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
   yield* runner.run(Inc, 1)
   const startupMs = [performance.now() - t0]
-  // when each worker file had loaded, ms after the pool was built (both workers idle: one call each)
-  const loadedAt = (r: Runner.RunnerShape, since: number) =>
-    Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" }).pipe(
-      Effect.map((ats) => ats.map((at) => at - since))
-    )
-  const workerLoadedMs = yield* loadedAt(runner, t0Abs)
+  // when each worker file had loaded, ms after the pool was built: once every worker is
+  // ready (the pool serves from the first), one call each (both idle)
+  const loadedAt = (built: Context.Context<Runner.Runner | NodeRunner.Pool>, since: number) =>
+    Effect.gen(function*() {
+      const pool = Context.get(built, NodeRunner.Pool)
+      while (!(yield* pool.stats).workers.every((w) => w.state === "ready")) yield* Effect.sleep(1)
+      const r = Context.get(built, Runner.Runner)
+      const ats = yield* Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" })
+      return ats.map((at) => at - since)
+    })
+  const workerLoadedMs = yield* loadedAt(context, t0Abs)
   // and again with a fresh pool, closed after its first result: a spread, not one sample
   for (let r = 1; r < rounds; r++) {
     yield* Effect.scoped(Effect.gen(function*() {
@@ -143,7 +148,7 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
       const freshRunner = fresh.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
       yield* freshRunner.run(Inc, 1)
       startupMs.push(performance.now() - t1)
-      workerLoadedMs.push(...(yield* loadedAt(freshRunner, t1Abs)))
+      workerLoadedMs.push(...(yield* loadedAt(fresh, t1Abs)))
     }))
   }
   // the control: bare worker_threads (nothing to load but the kernels) to their first result
