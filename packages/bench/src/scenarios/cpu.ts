@@ -10,7 +10,8 @@
  *   library): the control shows what the machine really delivers — small VMs often give
  *   two threads one core's worth of CPU. Its speed-up per round is the scenario's
  *   `control` (delivered cores): below 1.5 the report calls the scenario machine-limited;
- * - tiny-task throughput: 20,000 calls returning `n + 1`, all submitted at once, in
+ * - tiny-task throughput (the order of the variants rotating every round): 20,000 calls
+ *   returning `n + 1`, all submitted at once, in
  *   tasks/second for `NodeRunner` (default: one call running per worker, short calls sent
  *   ahead to wait in a busy worker, several per message; with `sendAhead: 0`, nothing sent
  *   ahead — one message per call; and with `concurrencyPerWorker: 8`), piscina 5,
@@ -59,6 +60,7 @@ import { makeRawBatchedPool } from "../peers/raw-batched.ts"
 import {
   figure,
   type Figure,
+  interleave,
   mapFigure,
   ratio,
   repetitions,
@@ -260,37 +262,24 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     }
   }
 
-  // tiny-task throughput
+  // tiny-task throughput: the order rotates every round, so that no variant always runs
+  // right after the same one (and pays for its garbage)
   const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
-  const tiny = {
-    runner: [] as Array<number>,
-    oneByOne: [] as Array<number>,
-    pipelined: [] as Array<number>,
-    piscina: [] as Array<number>,
-    tinypool: [] as Array<number>,
-    raw: [] as Array<number>,
-    ceiling: [] as Array<number>
+  const onRunner = (r: Runner.RunnerShape) =>
+    timed(Effect.forEach(inputs, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true }))
+  const tinyRun = {
+    runner: onRunner(runner),
+    oneByOne: onRunner(oneByOne),
+    pipelined: onRunner(pipelined),
+    piscina: timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))),
+    tinypool: timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))),
+    raw: timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))),
+    ceiling: timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i))))
   }
-  for (let r = 0; r < rounds; r++) {
-    tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
-    progress.tick()
-    tiny.oneByOne.push(
-      yield* timed(Effect.forEach(inputs, (i) => oneByOne.run(Inc, i), { concurrency: "unbounded", discard: true }))
-    )
-    progress.tick()
-    tiny.pipelined.push(
-      yield* timed(Effect.forEach(inputs, (i) => pipelined.run(Inc, i), { concurrency: "unbounded", discard: true }))
-    )
-    progress.tick()
-    tiny.piscina.push(yield* timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))))
-    progress.tick()
-    tiny.tinypool.push(yield* timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))))
-    progress.tick()
-    tiny.raw.push(yield* timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))))
-    progress.tick()
-    tiny.ceiling.push(yield* timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i)))))
-    progress.tick()
-  }
+  const tiny = yield* interleave(
+    { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
+    (variant) => tinyRun[variant]
+  )
 
   const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
   const seq = figure("ms", cpu.sequential, { better: "lower" })
