@@ -28,9 +28,10 @@
  *   (`Runner.forEach`), in the same rounds, order alternating. (The `pipeline` scenario
  *   runs the balanced case, Σ I/O / concurrency ≈ 0.9 × the CPU steps.)
  *
- * Before measuring, every pool runs the same 5,000 tiny calls and one untimed round of the
- * 8 CPU tasks, so that the rounds measure compiled code, not the JIT's warm-up (the
- * sequential reference is compiled by the calibration).
+ * Before measuring, every pool runs the same 20,000 tiny calls and one untimed round of the
+ * 8 CPU tasks (and one untimed tiny round again before the tiny rounds), so that the rounds
+ * measure compiled code, not the JIT's warm-up (the sequential reference is compiled by the
+ * calibration).
  *
  * CPU scaling is the noisiest figure on a shared 2-core VM (one other process taking a
  * core for a second halves a round): it runs twice as many rounds as the rest, and in each
@@ -73,7 +74,7 @@ import {
 
 const TASKS = 8
 /** Tiny calls each pool runs before anything is measured. */
-const WARM_CALLS = 5_000
+const WARM_CALLS = 20_000
 /** The CPU-bound Pipeline check: items, I/O concurrency, Σ I/O / concurrency over the CPU steps' time. */
 const PIPE_ITEMS = 200
 const PIPE_CONCURRENCY = 8
@@ -276,6 +277,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     raw: timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))),
     ceiling: timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i))))
   }
+  // one untimed round of each first: the CPU rounds and the Pipeline check ran in between
+  for (const warm of Object.values(tinyRun)) yield* warm
   const tiny = yield* interleave(
     { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
     (variant) => tinyRun[variant]
