@@ -201,6 +201,49 @@ export const maxBytesConfig = (name: string, fallback: number): Config.Config<nu
     Config.withDefault(fallback)
   )
 
+/**
+ * A whole-number setting read from the variable `name`: at least `min`, `fallback` when
+ * unset; anything else is a `ConfigError` naming the variable. The sources and the LLM
+ * read their retries, breaker counts and the like through it.
+ *
+ * @example
+ * ```ts
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const retries = Upstream.intConfig("HYBRID_LLM_RETRIES", 0, 2) // unset → 2; "-1" → ConfigError
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const intConfig = (name: string, min: number, fallback: number): Config.Config<number> =>
+  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name).pipe(
+    Config.withDefault(fallback)
+  )
+
+/**
+ * A limit read from the variable `name`: a whole number ≥ 0, `0` meaning "no limit"
+ * (`undefined`); unset → `fallback` (none: no limit). Rate limits, concurrency and
+ * `max_tokens` are read through it.
+ *
+ * @example
+ * ```ts
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const rpm = Upstream.limitConfig("HYBRID_NEWS_RPM") // unset or "0" → undefined; "600" → 600
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const limitConfig = (name: string, fallback?: number | undefined): Config.Config<number | undefined> =>
+  Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), name)).pipe(
+    Config.map((set) => {
+      const n = Option.getOrElse(set, () => fallback)
+      return n === 0 ? undefined : n
+    })
+  )
+
 /** Bytes of an error answer's body read for its message. */
 const errorBodyBytes = 64 * 1024
 
@@ -426,14 +469,7 @@ export const body = (
   })
 
 /** A stream of bytes as text (UTF-8, decoded chunk by chunk: no copy of the whole in bytes). */
-const collectText = <E>(stream: Stream.Stream<Uint8Array, E>): Effect.Effect<string, E> =>
-  Effect.suspend(() => {
-    const decoder = new TextDecoder()
-    return Stream.runFold(stream, () => [] as Array<string>, (parts, chunk) => {
-      parts.push(decoder.decode(chunk, { stream: true }))
-      return parts
-    }).pipe(Effect.map((parts) => parts.join("") + decoder.decode()))
-  })
+const collectText = <E>(stream: Stream.Stream<Uint8Array, E>): Effect.Effect<string, E> => Stream.mkString(Stream.decodeText(stream))
 
 /** At most the first `errorBodyBytes` (and a chunk) of an error answer's body, as text; "" when it cannot be read. */
 const errorText = (request: HttpClientRequest.HttpClientRequest, response: HttpClientResponse.HttpClientResponse) =>

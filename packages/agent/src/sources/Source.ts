@@ -308,15 +308,6 @@ export interface Settings {
  */
 export type Defaults = { readonly [K in Exclude<keyof Settings, "name">]?: Settings[K] | undefined }
 
-const intAtLeast = (min: number, name: string) =>
-  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name)
-
-/** `0` (or unset without a default) means "no limit". */
-const optional = <A>(config: Config.Config<A>, value: A | undefined): Config.Config<A | undefined> =>
-  value === undefined
-    ? Config.option(config).pipe(Config.map(Option.getOrUndefined))
-    : config.pipe(Config.withDefault(value))
-
 /**
  * The `HYBRID_<NAME>_` prefix of a source's variables.
  *
@@ -356,27 +347,25 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
   return Config.all({
     url: defaults.url === undefined ? url : url.pipe(Config.withDefault(defaults.url)),
     timeout: Config.Duration(`${prefix}TIMEOUT`).pipe(Config.withDefault(defaults.timeout ?? Duration.seconds(5))),
-    retries: intAtLeast(0, `${prefix}RETRIES`).pipe(Config.withDefault(defaults.retries ?? 2)),
+    retries: Upstream.intConfig(`${prefix}RETRIES`, 0, defaults.retries ?? 2),
     retryBase: Config.Duration(`${prefix}RETRY_BASE`).pipe(Config.withDefault(defaults.retryBase ?? Duration.millis(200))),
-    rpm: optional(intAtLeast(0, `${prefix}RPM`), defaults.rpm),
-    concurrency: optional(intAtLeast(0, `${prefix}CONCURRENCY`), defaults.concurrency),
-    hedgeAfter: optional(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
-    breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(Config.withDefault(defaults.breakerFailures ?? 5)),
+    rpm: Upstream.limitConfig(`${prefix}RPM`, defaults.rpm),
+    concurrency: Upstream.limitConfig(`${prefix}CONCURRENCY`, defaults.concurrency),
+    hedgeAfter: Config.option(Config.Duration(`${prefix}HEDGE_AFTER`)).pipe(Config.map(Option.getOrElse(() => defaults.hedgeAfter))),
+    breakerFailures: Upstream.intConfig(`${prefix}BREAKER_FAILURES`, 1, defaults.breakerFailures ?? 5),
     breakerRate: Config.schema(
       Schema.NumberFromString.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)),
       `${prefix}BREAKER_RATE`
     ).pipe(Config.withDefault(defaults.breakerRate ?? 0.5)),
-    breakerWindow: intAtLeast(1, `${prefix}BREAKER_WINDOW`).pipe(Config.withDefault(defaults.breakerWindow ?? 20)),
+    breakerWindow: Upstream.intConfig(`${prefix}BREAKER_WINDOW`, 1, defaults.breakerWindow ?? 20),
     breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30))),
-    breakerProbes: intAtLeast(1, `${prefix}BREAKER_PROBES`).pipe(Config.withDefault(defaults.breakerProbes ?? 3)),
+    breakerProbes: Upstream.intConfig(`${prefix}BREAKER_PROBES`, 1, defaults.breakerProbes ?? 3),
     maxBytes: Upstream.maxBytesConfig(`${prefix}MAX_BYTES`, defaults.maxBytes ?? Upstream.defaultMaxBytes)
   }).pipe(Config.map((s): Settings => ({
     name,
     ...s,
     breakerWindow: Math.max(s.breakerWindow, s.breakerFailures),
     url: s.url.replace(/\/+$/, ""),
-    rpm: s.rpm === 0 ? undefined : s.rpm,
-    concurrency: s.concurrency === 0 ? undefined : s.concurrency,
     hedgeAfter: s.hedgeAfter !== undefined && Duration.isZero(s.hedgeAfter) ? undefined : s.hedgeAfter
   })))
 }
@@ -535,9 +524,9 @@ export const search = (path: string, limit: number) => (query: Query): Request =
 })
 
 /**
- * A search API's definition maker, the number of results a parameter: each definition it
- * makes asks `GET path?q=<the query's terms>&limit=<limit>`, `limit` defaulting to the
- * spec's. `News.make` and `KnowledgeBase.make` are two.
+ * A search API's definition: `GET path?q=<the query's terms>&limit=<limit>`;
+ * `withLimit(n)` is the same definition asking for `n` results. `News.source` and
+ * `KnowledgeBase.source` are two.
  *
  * @example
  * ```ts
@@ -545,7 +534,7 @@ export const search = (path: string, limit: number) => (query: Query): Request =
  * import { Source } from "@hybrid/agent"
  *
  * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
- * const make = Source.searchApi({
+ * const tickets = Source.searchApi({
  *   name: "tickets",
  *   label: "Support tickets",
  *   schema: Body,
@@ -553,7 +542,7 @@ export const search = (path: string, limit: number) => (query: Query): Request =
  *   limit: 5,
  *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
  * })
- * const tickets = make({ limit: 20 }) // GET /tickets?q=…&limit=20
+ * const more = tickets.withLimit(20) // GET /tickets?q=…&limit=20
  * ```
  *
  * @since 0.1.0
@@ -565,10 +554,9 @@ export const searchApi = <S extends Schema.Top & { readonly DecodingServices: ne
     readonly limit: number
     readonly defaults?: DefaultsInput | undefined
   }
-) =>
-(options: { readonly limit?: number | undefined } = {}): Definition<S> => {
+): Definition<S> & { readonly withLimit: (limit: number) => Definition<S> } => {
   const { limit, path, ...definition } = spec
-  return define({ ...definition, request: search(path, options.limit ?? limit) })
+  return { ...define({ ...definition, request: search(path, limit) }), withLimit: (n) => searchApi({ ...spec, limit: n }) }
 }
 
 /**
@@ -742,15 +730,7 @@ const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): S
 /** The final error of a `get`: the last attempt's, with the attempts made. */
 const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): SourceError => {
   const report = Retry.report(cause)
-  return new SourceError({
-    source: error.source,
-    reason: error.reason,
-    kind: error.kind,
-    detail: error.detail,
-    status: error.status,
-    retryAfter: error.retryAfter,
-    attempts: Option.isSome(report) ? report.value.attempts : 1
-  })
+  return new SourceError({ ...error, attempts: Option.isSome(report) ? report.value.attempts : 1 })
 }
 
 /**
