@@ -16,7 +16,9 @@
  * `isRetryableStatus` is the status policy both callers retry by (openai-node's: 408,
  * 409, 429, 5xx). Callers map `UpstreamError` to their own typed errors — `Source` to a
  * `SourceError`, the OpenAI provider to an `AiError` — and add their own timeouts,
- * retries and limits around the call; this module adds none.
+ * retries and limits around the call; this module adds none. What both read the same
+ * way is here too: their settings (`intConfig`, `limitConfig`, `maxBytesConfig`) and
+ * their circuit (`breaker`).
  *
  * **What an `UpstreamError` holds is safe to print.** Everything in it that came from
  * outside — the provider's message, a transport's description, a Schema error quoting
@@ -56,9 +58,10 @@
  *
  * @since 0.1.0
  */
-import { ByteSize, Clock, Config, Duration, Effect, Option, Predicate, Redacted, Schema, type Scope, Stream } from "effect"
+import { ByteSize, Clock, Config, Duration, Effect, Layer, Option, Predicate, Redacted, Schema, type Scope, Stream } from "effect"
 import { HttpClient, type HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { HttpClientError } from "effect/http/HttpClientError"
+import { CircuitBreaker } from "effect/persistence"
 import * as Scrub from "./Scrub.ts"
 
 // --- models ------------------------------------------------------------------------------
@@ -602,3 +605,55 @@ export const events = <S extends Schema.Top & { readonly DecodingServices: never
       )
     ))
 }
+
+// --- the circuit breaker -----------------------------------------------------------------
+
+/**
+ * The circuit of an upstream: Effect's `CircuitBreaker` on the provided
+ * `CircuitBreakerStore` (Redis under `Fleet.layer`: the fleet's circuit) or in memory,
+ * with `circuit`, the state of `key` now (`"closed"` when the store cannot say), and
+ * `refusal`, what a refused call says (`detail`, and `retryAfter` when it is open). The
+ * sources and the LLM each build theirs with it and keep their own `classify`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CircuitBreaker } from "effect/persistence"
+ * import { Upstream } from "@hybrid/agent"
+ *
+ * const guarded = Effect.gen(function*() {
+ *   const { breaker, circuit } = yield* Upstream.breaker({ tripPolicy: CircuitBreaker.consecutive(5), openDuration: "30 seconds", key: "quotes" })
+ *   const answer = yield* Effect.succeed("ok").pipe(breaker.execute({ key: "quotes" }))
+ *   return [answer, yield* circuit] // ["ok", "closed"]
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const breaker = (options: {
+  readonly key: string
+  readonly tripPolicy: CircuitBreaker.TripPolicy
+  readonly openDuration: Duration.Input
+  /** What opened it, for the refusal's detail (`"after 5 consecutive failures"`). */
+  readonly trippedBy?: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
+    const breaker = yield* CircuitBreaker.make({ tripPolicy: options.tripPolicy, openDuration: options.openDuration }).pipe(
+      Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory())
+    )
+    const circuit: Effect.Effect<"closed" | "half-open" | "open"> = breaker.state(options.key).pipe(
+      Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
+      Effect.orElseSucceed(() => "closed" as const)
+    )
+    const refusal = (error: CircuitBreaker.CircuitBreakerError): { readonly detail: string; readonly retryAfter?: Duration.Duration } => {
+      const reason = error.reason
+      return reason._tag === "CircuitOpen"
+        ? { detail: `circuit open${options.trippedBy === undefined ? "" : ` ${options.trippedBy}`}; next probe in ${Duration.format(reason.retryAfter)}`, retryAfter: reason.retryAfter }
+        : reason._tag === "CircuitHalfOpen"
+        ? { detail: "circuit half-open; its probes are running" }
+        : { detail: `circuit store unavailable: ${Scrub.patterns.text(reason.message)}` }
+    }
+    return { breaker, circuit, refusal }
+  })

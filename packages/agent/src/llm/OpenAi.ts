@@ -428,31 +428,22 @@ const breakerOf = (settings: Settings) =>
         circuit: Effect.succeed("closed" as const)
       }
     }
-    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
-    const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
-      openDuration: settings.breakerOpen
-    }).pipe(Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory()))
     const key = `@hybrid/agent/llm/${endpointOf(settings.baseUrl)}`
-    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) => {
-      const reason = error.reason
-      const description = reason._tag === "CircuitOpen"
-        ? `circuit open after ${settings.breakerFailures} consecutive failures; next probe in ${Duration.format(reason.retryAfter)}`
-        : reason._tag === "CircuitHalfOpen"
-        ? "circuit half-open; a probe is running"
-        : `circuit store unavailable: ${reason.message}`
-      return aiError(method, new AiError.InternalProviderError({ description }))
-    }
+    const { breaker, circuit, refusal } = yield* Upstream.breaker({
+      key,
+      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
+      openDuration: settings.breakerOpen,
+      trippedBy: `after ${settings.breakerFailures} consecutive failures`
+    })
+    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) =>
+      aiError(method, new AiError.InternalProviderError({ description: refusal(error).detail }))
     return {
       execute: (method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>): Effect.Effect<A, Attempt, R> =>
         self.pipe(
           breaker.execute({ key, classify: classify<A> }),
           Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(refused(method, e)))
         ),
-      circuit: breaker.state(key).pipe(
-        Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
-        Effect.orElseSucceed(() => "closed" as const)
-      )
+      circuit
     }
   })
 

@@ -98,7 +98,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
+import { Cause, Clock, Config, Duration, Effect, type Exit, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
@@ -713,20 +713,6 @@ const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.De
     ? sourceError(name, "timeout", `no answer within ${error.timeout} ms`)
     : sourceError(name, "deadline", `the caller's deadline passed after ${error.elapsed} ms`)
 
-const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): SourceError => {
-  const reason = error.reason
-  switch (reason._tag) {
-    case "CircuitOpen":
-      return sourceError(name, "circuit-open", `circuit open; next probe in ${Duration.format(reason.retryAfter)}`, {
-        retryAfter: reason.retryAfter
-      })
-    case "CircuitHalfOpen":
-      return sourceError(name, "circuit-open", "circuit half-open; its probes are running")
-    default:
-      return sourceError(name, "circuit-open", `circuit store unavailable: ${Scrub.patterns.text(reason.message)}`)
-  }
-}
-
 /** The final error of a `get`: the last attempt's, with the attempts made. */
 const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): SourceError => {
   const report = Retry.report(cause)
@@ -758,27 +744,20 @@ export const tripPolicy = (settings: Pick<Settings, "breakerFailures" | "breaker
 /** The breaker of one source (a memory store unless a `CircuitBreakerStore` is provided), its state on a gauge. */
 const breakerOf = (settings: Settings) =>
   Effect.gen(function*() {
-    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
-    const storeContext = Option.isSome(store)
-      ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value)
-      : CircuitBreaker.layerStoreMemory()
-    const breaker = yield* CircuitBreaker.make({
-      tripPolicy: tripPolicy(settings),
-      openDuration: settings.breakerOpen
-    }).pipe(Effect.provide(storeContext))
+    const key = `@hybrid/agent/source/${settings.name}`
+    const { breaker, circuit, refusal } = yield* Upstream.breaker({ key, tripPolicy: tripPolicy(settings), openDuration: settings.breakerOpen })
+    const refused = (e: CircuitBreaker.CircuitBreakerError) => {
+      const { detail, retryAfter } = refusal(e)
+      return sourceError(settings.name, "circuit-open", detail, { retryAfter })
+    }
     // half-open: the breaker's own probe, and up to breakerProbes − 1 calls beside it
     const companions = yield* Semaphore.make(settings.breakerProbes - 1)
-    const key = `@hybrid/agent/source/${settings.name}`
     const gauge = Metric.withAttributes(breakerState, { source: settings.name })
     yield* Metric.update(gauge, 0)
     yield* breaker.transitions.pipe(
       Stream.filter((t) => t.key === key),
       Stream.runForEach((t) => Metric.update(gauge, stateCode[t.to === "HalfOpen" ? "half-open" : t.to === "Open" ? "open" : "closed"])),
       Effect.forkScoped
-    )
-    const circuit: Effect.Effect<CircuitState> = breaker.state(key).pipe(
-      Effect.map((s): CircuitState => s._tag === "Closed" ? "closed" : s._tag === "Open" ? "open" : "half-open"),
-      Effect.orElseSucceed((): CircuitState => "closed")
     )
     return {
       circuit,
@@ -787,11 +766,11 @@ const breakerOf = (settings: Settings) =>
           breaker.execute({ key, classify }),
           Effect.catchTag("CircuitBreakerError", (e) =>
             e.reason._tag !== "CircuitHalfOpen" || settings.breakerProbes === 1
-              ? Effect.fail(fromBreaker(settings.name, e))
+              ? Effect.fail(refused(e))
               : self.pipe(
                 Semaphore.withPermitsIfAvailable(companions, 1),
                 Effect.flatMap(Option.match({
-                  onNone: () => Effect.fail(fromBreaker(settings.name, e)),
+                  onNone: () => Effect.fail(refused(e)),
                   onSome: Effect.succeed
                 }))
               ))
