@@ -16,9 +16,7 @@
  * `isRetryableStatus` is the status policy both callers retry by (openai-node's: 408,
  * 409, 429, 5xx). Callers map `UpstreamError` to their own typed errors — `Source` to a
  * `SourceError`, the OpenAI provider to an `AiError` — and add their own timeouts,
- * retries and limits around the call; this module adds none. What both read the same
- * way is here too: their settings (`intConfig`, `limitConfig`, `maxBytesConfig`) and
- * their circuit (`breaker`).
+ * retries and limits around the call; this module adds none.
  *
  * **What an `UpstreamError` holds is safe to print.** Everything in it that came from
  * outside — the provider's message, a transport's description, a Schema error quoting
@@ -58,10 +56,9 @@
  *
  * @since 0.1.0
  */
-import { ByteSize, Clock, Config, Duration, Effect, Layer, Option, Predicate, Redacted, Schema, type Scope, Stream } from "effect"
+import { ByteSize, Clock, Config, Duration, Effect, Option, Predicate, Redacted, Schema, type Scope, Stream } from "effect"
 import { HttpClient, type HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { HttpClientError } from "effect/http/HttpClientError"
-import { CircuitBreaker } from "effect/persistence"
 import * as Scrub from "./Scrub.ts"
 
 // --- models ------------------------------------------------------------------------------
@@ -202,49 +199,6 @@ export const maxBytesConfig = (name: string, fallback: number): Config.Config<nu
   Config.schema(ByteCount, name).pipe(
     Config.map((input) => parseBytes(input) ?? fallback),
     Config.withDefault(fallback)
-  )
-
-/**
- * A whole-number setting read from the variable `name`: at least `min`, `fallback` when
- * unset; anything else is a `ConfigError` naming the variable. The sources and the LLM
- * read their retries, breaker counts and the like through it.
- *
- * @example
- * ```ts
- * import { Upstream } from "@hybrid/agent"
- *
- * const retries = Upstream.intConfig("HYBRID_LLM_RETRIES", 0, 2) // unset → 2; "-1" → ConfigError
- * ```
- *
- * @since 0.1.0
- * @category config
- */
-export const intConfig = (name: string, min: number, fallback: number): Config.Config<number> =>
-  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name).pipe(
-    Config.withDefault(fallback)
-  )
-
-/**
- * A limit read from the variable `name`: a whole number ≥ 0, `0` meaning "no limit"
- * (`undefined`); unset → `fallback` (none: no limit). Rate limits, concurrency and
- * `max_tokens` are read through it.
- *
- * @example
- * ```ts
- * import { Upstream } from "@hybrid/agent"
- *
- * const rpm = Upstream.limitConfig("HYBRID_NEWS_RPM") // unset or "0" → undefined; "600" → 600
- * ```
- *
- * @since 0.1.0
- * @category config
- */
-export const limitConfig = (name: string, fallback?: number | undefined): Config.Config<number | undefined> =>
-  Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), name)).pipe(
-    Config.map((set) => {
-      const n = Option.getOrElse(set, () => fallback)
-      return n === 0 ? undefined : n
-    })
   )
 
 /** Bytes of an error answer's body read for its message. */
@@ -605,55 +559,3 @@ export const events = <S extends Schema.Top & { readonly DecodingServices: never
       )
     ))
 }
-
-// --- the circuit breaker -----------------------------------------------------------------
-
-/**
- * The circuit of an upstream: Effect's `CircuitBreaker` on the provided
- * `CircuitBreakerStore` (Redis under `Fleet.layer`: the fleet's circuit) or in memory,
- * with `circuit`, the state of `key` now (`"closed"` when the store cannot say), and
- * `refusal`, what a refused call says (`detail`, and `retryAfter` when it is open). The
- * sources and the LLM each build theirs with it and keep their own `classify`.
- *
- * @example
- * ```ts
- * import { Effect } from "effect"
- * import { CircuitBreaker } from "effect/persistence"
- * import { Upstream } from "@hybrid/agent"
- *
- * const guarded = Effect.gen(function*() {
- *   const { breaker, circuit } = yield* Upstream.breaker({ tripPolicy: CircuitBreaker.consecutive(5), openDuration: "30 seconds", key: "quotes" })
- *   const answer = yield* Effect.succeed("ok").pipe(breaker.execute({ key: "quotes" }))
- *   return [answer, yield* circuit] // ["ok", "closed"]
- * })
- * ```
- *
- * @since 0.1.0
- * @category constructors
- */
-export const breaker = (options: {
-  readonly key: string
-  readonly tripPolicy: CircuitBreaker.TripPolicy
-  readonly openDuration: Duration.Input
-  /** What opened it, for the refusal's detail (`"after 5 consecutive failures"`). */
-  readonly trippedBy?: string | undefined
-}) =>
-  Effect.gen(function*() {
-    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
-    const breaker = yield* CircuitBreaker.make({ tripPolicy: options.tripPolicy, openDuration: options.openDuration }).pipe(
-      Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory())
-    )
-    const circuit: Effect.Effect<"closed" | "half-open" | "open"> = breaker.state(options.key).pipe(
-      Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
-      Effect.orElseSucceed(() => "closed" as const)
-    )
-    const refusal = (error: CircuitBreaker.CircuitBreakerError): { readonly detail: string; readonly retryAfter?: Duration.Duration } => {
-      const reason = error.reason
-      return reason._tag === "CircuitOpen"
-        ? { detail: `circuit open${options.trippedBy === undefined ? "" : ` ${options.trippedBy}`}; next probe in ${Duration.format(reason.retryAfter)}`, retryAfter: reason.retryAfter }
-        : reason._tag === "CircuitHalfOpen"
-        ? { detail: "circuit half-open; its probes are running" }
-        : { detail: `circuit store unavailable: ${Scrub.patterns.text(reason.message)}` }
-    }
-    return { breaker, circuit, refusal }
-  })

@@ -104,6 +104,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
 import * as Scrub from "../Scrub.ts"
+import * as Common from "../internal/upstream.ts"
 import * as Upstream from "../Upstream.ts"
 
 // --- settings ----------------------------------------------------------------------------
@@ -198,12 +199,12 @@ export const config: Config.Config<Settings> = Config.all({
   model: Config.String("OPENAI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
   embeddingModel: Config.String("OPENAI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
   timeout: Config.Duration("HYBRID_LLM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
-  retries: Upstream.intConfig("HYBRID_LLM_RETRIES", 0, 2),
-  maxTokens: Upstream.limitConfig("HYBRID_LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS),
-  tpm: Upstream.limitConfig("HYBRID_LLM_TPM"),
-  rpm: Upstream.limitConfig("HYBRID_LLM_RPM"),
+  retries: Common.intConfig("HYBRID_LLM_RETRIES", 0, 2),
+  maxTokens: Common.limitConfig("HYBRID_LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS),
+  tpm: Common.limitConfig("HYBRID_LLM_TPM"),
+  rpm: Common.limitConfig("HYBRID_LLM_RPM"),
   rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
-  breakerFailures: Upstream.intConfig("HYBRID_LLM_BREAKER_FAILURES", 0, 5),
+  breakerFailures: Common.intConfig("HYBRID_LLM_BREAKER_FAILURES", 0, 5),
   breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30))),
   retryBudget: Config.schema(Schema.NumberFromString.check(Schema.isBetween({ minimum: 0, maximum: 1 })), "HYBRID_LLM_RETRY_BUDGET").pipe(
     Config.withDefault(0.2)
@@ -429,7 +430,7 @@ const breakerOf = (settings: Settings) =>
       }
     }
     const key = `@hybrid/agent/llm/${endpointOf(settings.baseUrl)}`
-    const { breaker, circuit, refusal } = yield* Upstream.breaker({
+    const { breaker, circuit, refusal } = yield* Common.breaker({
       key,
       tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
       openDuration: settings.breakerOpen,

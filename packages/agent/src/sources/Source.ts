@@ -104,6 +104,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
 import type * as Processing from "../processing/Processing.ts"
 import * as Scrub from "../Scrub.ts"
+import * as Common from "../internal/upstream.ts"
 import * as Upstream from "../Upstream.ts"
 import type { Query } from "./Query.ts"
 
@@ -347,19 +348,19 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
   return Config.all({
     url: defaults.url === undefined ? url : url.pipe(Config.withDefault(defaults.url)),
     timeout: Config.Duration(`${prefix}TIMEOUT`).pipe(Config.withDefault(defaults.timeout ?? Duration.seconds(5))),
-    retries: Upstream.intConfig(`${prefix}RETRIES`, 0, defaults.retries ?? 2),
+    retries: Common.intConfig(`${prefix}RETRIES`, 0, defaults.retries ?? 2),
     retryBase: Config.Duration(`${prefix}RETRY_BASE`).pipe(Config.withDefault(defaults.retryBase ?? Duration.millis(200))),
-    rpm: Upstream.limitConfig(`${prefix}RPM`, defaults.rpm),
-    concurrency: Upstream.limitConfig(`${prefix}CONCURRENCY`, defaults.concurrency),
+    rpm: Common.limitConfig(`${prefix}RPM`, defaults.rpm),
+    concurrency: Common.limitConfig(`${prefix}CONCURRENCY`, defaults.concurrency),
     hedgeAfter: Config.option(Config.Duration(`${prefix}HEDGE_AFTER`)).pipe(Config.map(Option.getOrElse(() => defaults.hedgeAfter))),
-    breakerFailures: Upstream.intConfig(`${prefix}BREAKER_FAILURES`, 1, defaults.breakerFailures ?? 5),
+    breakerFailures: Common.intConfig(`${prefix}BREAKER_FAILURES`, 1, defaults.breakerFailures ?? 5),
     breakerRate: Config.schema(
       Schema.NumberFromString.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)),
       `${prefix}BREAKER_RATE`
     ).pipe(Config.withDefault(defaults.breakerRate ?? 0.5)),
-    breakerWindow: Upstream.intConfig(`${prefix}BREAKER_WINDOW`, 1, defaults.breakerWindow ?? 20),
+    breakerWindow: Common.intConfig(`${prefix}BREAKER_WINDOW`, 1, defaults.breakerWindow ?? 20),
     breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30))),
-    breakerProbes: Upstream.intConfig(`${prefix}BREAKER_PROBES`, 1, defaults.breakerProbes ?? 3),
+    breakerProbes: Common.intConfig(`${prefix}BREAKER_PROBES`, 1, defaults.breakerProbes ?? 3),
     maxBytes: Upstream.maxBytesConfig(`${prefix}MAX_BYTES`, defaults.maxBytes ?? Upstream.defaultMaxBytes)
   }).pipe(Config.map((s): Settings => ({
     name,
@@ -745,7 +746,7 @@ export const tripPolicy = (settings: Pick<Settings, "breakerFailures" | "breaker
 const breakerOf = (settings: Settings) =>
   Effect.gen(function*() {
     const key = `@hybrid/agent/source/${settings.name}`
-    const { breaker, circuit, refusal } = yield* Upstream.breaker({ key, tripPolicy: tripPolicy(settings), openDuration: settings.breakerOpen })
+    const { breaker, circuit, refusal } = yield* Common.breaker({ key, tripPolicy: tripPolicy(settings), openDuration: settings.breakerOpen })
     const refused = (e: CircuitBreaker.CircuitBreakerError) => {
       const { detail, retryAfter } = refusal(e)
       return sourceError(settings.name, "circuit-open", detail, { retryAfter })
