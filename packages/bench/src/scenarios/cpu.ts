@@ -10,7 +10,8 @@
  *   library): the control shows what the machine really delivers — small VMs often give
  *   two threads one core's worth of CPU. Its speed-up per round is the scenario's
  *   `control` (delivered cores): below 1.5 the report calls the scenario machine-limited;
- * - tiny-task throughput: 20,000 calls returning `n + 1`, all submitted at once, in
+ * - tiny-task throughput (the order of the variants rotating every round): 20,000 calls
+ *   returning `n + 1`, all submitted at once, in
  *   tasks/second for `NodeRunner` (default: one call running per worker, short calls sent
  *   ahead to wait in a busy worker, several per message; with `sendAhead: 0`, nothing sent
  *   ahead — one message per call; and with `concurrencyPerWorker: 8`), piscina 5,
@@ -21,8 +22,11 @@
  *   when each worker file had loaded (its body ran), against the bare worker's — the
  *   difference is module loading per worker;
  * - a `Pipeline` bound by its CPU stage (fetch → countPrimes on the pool → store, 200 items,
- *   the I/O sized to 0.9 × the CPU steps' time) against the same CPU steps alone on the same
- *   pool (`Runner.forEach`), in the same rounds, order alternating.
+ *   Σ I/O / concurrency sized to half the CPU steps' time: clearly CPU-bound, so what is
+ *   left over the CPU steps is the Pipeline's own cost plus one fetch to fill it and one
+ *   store to drain it, ≈ 2 %) against the same CPU steps alone on the same pool
+ *   (`Runner.forEach`), in the same rounds, order alternating. (The `pipeline` scenario
+ *   runs the balanced case, Σ I/O / concurrency ≈ 0.9 × the CPU steps.)
  *
  * Before measuring, every pool runs the same 5,000 tiny calls and one untimed round of the
  * 8 CPU tasks, so that the rounds measure compiled code, not the JIT's warm-up (the
@@ -44,7 +48,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
 import { Limit, NodeRunner, Pipeline, Runner } from "@hybrid/core"
 import os from "node:os"
 import { Piscina } from "piscina"
@@ -56,6 +60,7 @@ import { makeRawBatchedPool } from "../peers/raw-batched.ts"
 import {
   figure,
   type Figure,
+  interleave,
   mapFigure,
   ratio,
   repetitions,
@@ -72,7 +77,7 @@ const WARM_CALLS = 5_000
 /** The CPU-bound Pipeline check: items, I/O concurrency, Σ I/O / concurrency over the CPU steps' time. */
 const PIPE_ITEMS = 200
 const PIPE_CONCURRENCY = 8
-const PIPE_IO_RATIO = 0.9
+const PIPE_IO_RATIO = 0.5
 
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -128,12 +133,17 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
   yield* runner.run(Inc, 1)
   const startupMs = [performance.now() - t0]
-  // when each worker file had loaded, ms after the pool was built (both workers idle: one call each)
-  const loadedAt = (r: Runner.RunnerShape, since: number) =>
-    Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" }).pipe(
-      Effect.map((ats) => ats.map((at) => at - since))
-    )
-  const workerLoadedMs = yield* loadedAt(runner, t0Abs)
+  // when each worker file had loaded, ms after the pool was built: once every worker is
+  // ready (the pool serves from the first), one call each (both idle)
+  const loadedAt = (built: Context.Context<Runner.Runner | NodeRunner.Pool>, since: number) =>
+    Effect.gen(function*() {
+      const pool = Context.get(built, NodeRunner.Pool)
+      while (!(yield* pool.stats).workers.every((w) => w.state === "ready")) yield* Effect.sleep(1)
+      const r = Context.get(built, Runner.Runner)
+      const ats = yield* Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" })
+      return ats.map((at) => at - since)
+    })
+  const workerLoadedMs = yield* loadedAt(context, t0Abs)
   // and again with a fresh pool, closed after its first result: a spread, not one sample
   for (let r = 1; r < rounds; r++) {
     yield* Effect.scoped(Effect.gen(function*() {
@@ -143,7 +153,7 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
       const freshRunner = fresh.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
       yield* freshRunner.run(Inc, 1)
       startupMs.push(performance.now() - t1)
-      workerLoadedMs.push(...(yield* loadedAt(freshRunner, t1Abs)))
+      workerLoadedMs.push(...(yield* loadedAt(fresh, t1Abs)))
     }))
   }
   // the control: bare worker_threads (nothing to load but the kernels) to their first result
@@ -252,37 +262,24 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     }
   }
 
-  // tiny-task throughput
+  // tiny-task throughput: the order rotates every round, so that no variant always runs
+  // right after the same one (and pays for its garbage)
   const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
-  const tiny = {
-    runner: [] as Array<number>,
-    oneByOne: [] as Array<number>,
-    pipelined: [] as Array<number>,
-    piscina: [] as Array<number>,
-    tinypool: [] as Array<number>,
-    raw: [] as Array<number>,
-    ceiling: [] as Array<number>
+  const onRunner = (r: Runner.RunnerShape) =>
+    timed(Effect.forEach(inputs, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true }))
+  const tinyRun = {
+    runner: onRunner(runner),
+    oneByOne: onRunner(oneByOne),
+    pipelined: onRunner(pipelined),
+    piscina: timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))),
+    tinypool: timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))),
+    raw: timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))),
+    ceiling: timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i))))
   }
-  for (let r = 0; r < rounds; r++) {
-    tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
-    progress.tick()
-    tiny.oneByOne.push(
-      yield* timed(Effect.forEach(inputs, (i) => oneByOne.run(Inc, i), { concurrency: "unbounded", discard: true }))
-    )
-    progress.tick()
-    tiny.pipelined.push(
-      yield* timed(Effect.forEach(inputs, (i) => pipelined.run(Inc, i), { concurrency: "unbounded", discard: true }))
-    )
-    progress.tick()
-    tiny.piscina.push(yield* timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))))
-    progress.tick()
-    tiny.tinypool.push(yield* timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))))
-    progress.tick()
-    tiny.raw.push(yield* timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))))
-    progress.tick()
-    tiny.ceiling.push(yield* timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i)))))
-    progress.tick()
-  }
+  const tiny = yield* interleave(
+    { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
+    (variant) => tinyRun[variant]
+  )
 
   const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
   const seq = figure("ms", cpu.sequential, { better: "lower" })
