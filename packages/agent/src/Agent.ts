@@ -869,18 +869,36 @@ export const make = (
           Effect.catch((error) => Queue.fail(queue, error))
         )
       )
-    const answer = (query: string, options: AnswerOptions) =>
-      stream(query, options).pipe(
-        Stream.runLast,
-        Effect.flatMap((last) =>
-          Option.isSome(last) && last.value._tag === "Done"
-            ? Effect.succeed(last.value.answer)
-            : Effect.die("Agent.stream ended without its Answer")
-        )
-      )
-    return Agent.of({ answer, stream, sources: running })
+    return Agent.of({ answer: (query, options) => answerOf(stream(query, options)), stream, sources: running })
   })
 }
+
+/**
+ * The `Answer` a stream of events ends with (its `Done`), the stream's own failure
+ * otherwise: what `answer` is, over `stream`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { Agent } from "@hybrid/agent"
+ *
+ * // print the sources as they settle, and keep the answer
+ * const answer = Agent.answerOf(
+ *   Agent.stream("Will it rain in Oslo?", { budget: "5 seconds" }).pipe(
+ *     Stream.tap((e) => e._tag === "SourceSettled" ? Effect.log(`${e.report.name} ${e.report.status}`) : Effect.void)
+ *   )
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const answerOf = <E, R>(events: Stream.Stream<Event, E, R>): Effect.Effect<Answer, E, R> =>
+  Stream.runLast(events).pipe(
+    Effect.flatMap((last) =>
+      Option.isSome(last) && last.value._tag === "Done" ? Effect.succeed(last.value.answer) : Effect.die("Agent.stream ended without its Answer")
+    )
+  )
 
 /**
  * The agent as a layer over its dependencies: its sources are built from their

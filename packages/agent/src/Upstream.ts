@@ -426,14 +426,7 @@ export const body = (
   })
 
 /** A stream of bytes as text (UTF-8, decoded chunk by chunk: no copy of the whole in bytes). */
-const collectText = <E>(stream: Stream.Stream<Uint8Array, E>): Effect.Effect<string, E> =>
-  Effect.suspend(() => {
-    const decoder = new TextDecoder()
-    return Stream.runFold(stream, () => [] as Array<string>, (parts, chunk) => {
-      parts.push(decoder.decode(chunk, { stream: true }))
-      return parts
-    }).pipe(Effect.map((parts) => parts.join("") + decoder.decode()))
-  })
+const collectText = <E>(stream: Stream.Stream<Uint8Array, E>): Effect.Effect<string, E> => Stream.mkString(Stream.decodeText(stream))
 
 /** At most the first `errorBodyBytes` (and a chunk) of an error answer's body, as text; "" when it cannot be read. */
 const errorText = (request: HttpClientRequest.HttpClientRequest, response: HttpClientResponse.HttpClientResponse) =>

@@ -56,7 +56,7 @@ describe("Sources", () => {
     Effect.gen(function*() {
       const fixtures = yield* Fixtures.Fixtures
       const weather = yield* Source.make(Weather.source)
-      const news = yield* Source.make(News.make({ limit: 2 }))
+      const news = yield* Source.make(News.source.withLimit(2))
       const kb = yield* Source.make(KnowledgeBase.source)
       assert.strictEqual(weather.settings.url, fixtures.urls.weather)
       assert.strictEqual(news.settings.url, fixtures.urls.news)

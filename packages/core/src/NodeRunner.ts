@@ -53,8 +53,9 @@
  * Gotchas:
  * - The worker file and everything it imports must be erasable TypeScript with `.ts` import
  *   extensions (Node runs it directly), e.g. no enums and no parameter properties.
- * - Workers start in parallel when the layer is built; the layer fails with `RunnerError`
- *   (`WorkerStartFailed`) if a worker dies before it is ready. A worker's start-up is mostly
+ * - Workers start in parallel when the layer is built; the layer is ready as soon as one of
+ *   them is (calls queue for it, the others join as they get ready), and fails with
+ *   `RunnerError` (`WorkerStartFailed`) if a worker dies before any is ready. A worker's start-up is mostly
  *   loading Effect's modules: a bootstrap turns on Node's compile cache (in `os.tmpdir()`;
  *   `NODE_DISABLE_COMPILE_CACHE=1` turns it off) and resolves Effect's internal imports
  *   directly — ≈ 510 M instructions per worker of the `cpu` benchmark against ≈ 960 M

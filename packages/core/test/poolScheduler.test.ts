@@ -7,7 +7,11 @@
  * - no call is lost or answered twice, and none runs to completion twice;
  * - no worker ever holds more calls waiting than sending ahead allows;
  * - every interrupted call's worker stops it, or is terminated, within `cancelGrace`;
- * - a call that fails with `WorkerCrashed` was sent to a worker that died.
+ * - a call that fails with `WorkerCrashed` was sent to a worker that died, and taken off
+ *   its queue by it (the shared "requests taken" counter); no answer of it left that worker.
+ * The fake workers answer as `runnerServe.ts` does — several answers per message behind
+ * short calls, lost with the thread if it dies — or one answer per message, with or
+ * without the shared counter (chosen per seed).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Balancer from "../src/internal/poolBalancer.ts"
@@ -117,7 +121,17 @@ class Record {
   readonly executions = new Map<number, Array<Execution>>()
   /** Per call id, the workers it was sent to. */
   readonly receivedBy = new Map<number, Array<number>>()
+  /** Per call id, the workers it was posted to (received or not: a thread may die first). */
+  readonly postedTo = new Map<number, Array<number>>()
+  /** Per call id, the workers that took it off their queue (started it, or dropped it interrupted). */
+  readonly takenBy = new Map<number, Array<number>>()
+  /** Per call id, the workers whose answer for it left the thread. */
+  readonly answeredBy = new Map<number, Array<number>>()
   readonly exited = new Set<number>()
+  /** Answers made but never posted: their worker died with them in its outbox. */
+  lostAnswers = 0
+  /** Messages of more than one answer. */
+  batches = 0
   maxWaiting = 0
   execution(id: number, worker: number): Execution | undefined {
     return this.executions.get(id)?.find((e) => e.worker === worker && e.endedAt === undefined)
@@ -126,28 +140,77 @@ class Record {
 
 const latency = 0.05
 const interruptExit = { _tag: "Failure", cause: [{ _tag: "Interrupt" }] }
+/** As `runnerServe.ts`'s `flushAfter`: answers wait at most this long behind short calls. */
+const flushAfter = 0.2
+
+/** How a fake worker answers. */
+interface Answering {
+  /**
+   * Several answers per message, as `runnerServe.ts`: an answer waits in the outbox while
+   * the calls after it run, if those are of a task that was short the last time and the
+   * oldest answer is younger than `flushAfter`; the outbox dies with the thread.
+   * Otherwise one message per answer, at once.
+   */
+  readonly batched: boolean
+  /** The shared "requests taken" counter (`Spawner.WorkerHandle.taken`). */
+  readonly counter: boolean
+}
+
+const oneByOne: Answering = { batched: false, counter: false }
 
 /** A worker in memory: the framing of `runnerServe.ts`, a FIFO of requests, `perWorker` at once. */
-const fakeSpawner = (world: World, record: Record, rng: Random, perWorker: number): Spawner.Spawner =>
+const fakeSpawner = (
+  world: World,
+  record: Record,
+  rng: Random,
+  perWorker: number,
+  answering: Answering = oneByOne
+): Spawner.Spawner =>
 (workerId, events) => {
   let alive = true
-  const waiting: Array<{ id: number; job: Job }> = []
+  let taken = 0
+  const waiting: Array<{ id: number; job: Job; dropped: boolean }> = []
   const running = new Map<number, { job: Job; done: Timer }>()
+  /** How long each task's last call ran here (by cost: the fake's tasks are its jobs' costs). */
+  const lastMs = new Map<string, number>()
+  let outbox: Array<unknown> = []
+  let outboxSince = 0
+  const push = (list: Map<number, Array<number>>, id: number) => list.set(id, [...(list.get(id) ?? []), workerId])
   const toPool = (message: unknown) => world.at(world.time + latency, () => events.message(message))
-  // one message per answer, at once, as `runnerServe.ts` does
-  const answer = (id: number, kind: number, value: unknown) => toPool([1, [id, kind, value]])
+  const flush = () => {
+    if (outbox.length === 0) return
+    for (let i = 0; i < outbox.length; i += 3) push(record.answeredBy, outbox[i] as number)
+    if (outbox.length > 3) record.batches++
+    toPool([1, outbox])
+    outbox = []
+  }
+  const answer = (id: number, kind: number, value: unknown) => {
+    if (outbox.length === 0) outboxSince = world.time
+    outbox.push(id, kind, value)
+    if (!answering.batched) flush()
+  }
   const die = (code: number) => {
     if (!alive) return
     alive = false
     for (const [id] of running) record.execution(id, workerId)!.endedAt = world.time
     for (const { done } of running.values()) world.clearTimer(done)
     running.clear()
+    record.lostAnswers += outbox.length / 3
+    outbox = []
     record.exited.add(workerId)
     world.at(world.time + latency, () => events.exit(code))
   }
+  const taskOf = (job: Job) => (job.cost < 0.1 ? "tiny" : job.cost < 2 ? "short" : "long")
   const startNext = () => {
     while (alive && running.size < perWorker && waiting.length > 0) {
-      const { id, job } = waiting.shift()!
+      const { dropped, id, job } = waiting.shift()!
+      taken++
+      push(record.takenBy, id)
+      if (dropped) continue
+      // answers leave before a call that may hold the thread, or once the oldest is old enough
+      const last = lastMs.get(taskOf(job))
+      if (outbox.length > 0 && (world.time - outboxSince >= flushAfter || !(last !== undefined && last < flushAfter))) flush()
+      lastMs.set(taskOf(job), job.cost)
       const execution: Execution = { worker: workerId, startedAt: world.time, endedAt: undefined, completed: false }
       record.executions.set(id, [...(record.executions.get(id) ?? []), execution])
       const done = world.setTimer(() => {
@@ -157,6 +220,9 @@ const fakeSpawner = (world: World, record: Record, rng: Random, perWorker: numbe
         execution.completed = true
         answer(id, Frames.answerSuccess, id)
         startNext()
+        // the outbox leaves at the end of this turn unless a (synchronous) call behind it
+        // holds the thread; calls running side by side are Effect handlers: it leaves
+        if (running.size === 0 || perWorker > 1) flush()
       }, job.cost) as Timer
       running.set(id, { job, done })
     }
@@ -166,14 +232,15 @@ const fakeSpawner = (world: World, record: Record, rng: Random, perWorker: numbe
     for (let i = 0; i < batch.length;) {
       if (batch[i] === Frames.request) {
         const id = batch[i + 1] as number
-        record.receivedBy.set(id, [...(record.receivedBy.get(id) ?? []), workerId])
-        waiting.push({ id, job: batch[i + 3] as Job })
+        push(record.receivedBy, id)
+        waiting.push({ id, job: batch[i + 3] as Job, dropped: false })
         i += 5
       } else {
         const id = batch[i + 1] as number
-        const w = waiting.findIndex((r) => r.id === id)
-        if (w >= 0) {
-          waiting.splice(w, 1)
+        const w = waiting.find((r) => r.id === id && !r.dropped)
+        if (w !== undefined) {
+          // it never started: answered as interrupted, taken when the queue reaches it
+          w.dropped = true
           answer(id, Frames.answerExit, interruptExit)
         } else {
           const run = running.get(id)
@@ -189,12 +256,18 @@ const fakeSpawner = (world: World, record: Record, rng: Random, perWorker: numbe
       }
     }
     startNext()
-    record.maxWaiting = Math.max(record.maxWaiting, waiting.length)
+    // the end of a message from the pool: what is in the outbox leaves
+    flush()
+    record.maxWaiting = Math.max(record.maxWaiting, waiting.filter((r) => !r.dropped).length)
   }
   world.at(world.time + rng.between(0.1, 2), () => alive && toPool([0]))
   return {
     threadId: workerId,
     post: (message, transfer) => {
+      const frames = (message as [0, ReadonlyArray<unknown>])[1]
+      for (let i = 0; i < frames.length; i += frames[i] === Frames.request ? 5 : 2) {
+        if (frames[i] === Frames.request) push(record.postedTo, frames[i + 1] as number)
+      }
       if (!alive) return
       const cloned = structuredClone(message, { transfer: [...transfer] as Array<never> })
       world.at(world.time + latency, () => receive((cloned as [0, ReadonlyArray<unknown>])[1]))
@@ -203,7 +276,8 @@ const fakeSpawner = (world: World, record: Record, rng: Random, perWorker: numbe
       die(1)
       return Promise.resolve()
     },
-    heapUsed: () => Promise.resolve(record.executions.size * 1000 + rng.int(0, 50_000))
+    heapUsed: () => Promise.resolve(record.executions.size * 1000 + rng.int(0, 50_000)),
+    ...(answering.counter ? { taken: () => taken } : {})
   }
 }
 
@@ -246,11 +320,13 @@ const scenario = (seed: number) => {
     (_task, workers) => workers[workers.length - 1],
     (_task, workers) => (workers.length > 1 ? workers[1] : undefined)
   ])
+  // the pool's worker side as it is (answers batched, the shared counter), or one answer per message
+  const answering = rng.pick<Answering>([{ batched: true, counter: true }, { batched: false, counter: true }, oneByOne])
   const started = new Map<number, number>()
   const finished = new Map<number, number>()
   const scheduler = new Scheduler.Scheduler(
     settings,
-    fakeSpawner(world, record, rng, settings.concurrencyPerWorker),
+    fakeSpawner(world, record, rng, settings.concurrencyPerWorker, answering),
     balancer,
     world,
     {
@@ -292,11 +368,23 @@ const scenario = (seed: number) => {
     })
   }
   world.run()
-  return { settings, scheduler, submitted, record, world, started, finished }
+  return { answering, settings, scheduler, submitted, record, world, started, finished }
+}
+
+/** Two workers, one call at a time each, the default sending ahead. */
+const twoWorkers: Scheduler.Settings = {
+  size: 2,
+  concurrencyPerWorker: 1,
+  maxQueue: undefined,
+  taskTimeout: undefined,
+  cancelGrace: 10,
+  sendAhead: 2,
+  recycleTasks: undefined,
+  recycleHeapBytes: undefined
 }
 
 const check = (seed: number) => {
-  const { finished, record, scheduler, settings, started, submitted } = scenario(seed)
+  const { answering, finished, record, scheduler, settings, started, submitted } = scenario(seed)
   const where = `seed ${seed}`
   for (const { call, cancelledAt, outcomes } of submitted) {
     const executions = record.executions.get(call.id) ?? []
@@ -304,23 +392,37 @@ const check = (seed: number) => {
     if (cancelledAt === undefined) expect(outcomes.length, `${where}: call ${call.id} outcomes`).toBe(1)
     else expect(outcomes.length, `${where}: cancelled call ${call.id} outcomes`).toBe(0)
     expect(call.state._tag, `${where}: call ${call.id} state`).toBe("Done")
-    // never run to completion twice
+    // never run to completion twice; taken off a worker's queue by one worker at most: a
+    // call a dead worker had taken is failed, never sent again
     expect(executions.filter((e) => e.completed).length, `${where}: call ${call.id} completions`).toBeLessThanOrEqual(1)
+    const takenBy = record.takenBy.get(call.id) ?? []
+    const answeredBy = record.answeredBy.get(call.id) ?? []
+    expect(takenBy.length, `${where}: call ${call.id} taken by workers ${takenBy}`).toBeLessThanOrEqual(1)
+    expect(answeredBy.length, `${where}: call ${call.id} answered by workers ${answeredBy}`).toBeLessThanOrEqual(1)
     const outcome = outcomes[0]
     if (outcome?._tag === "Answer") {
       expect(executions.some((e) => e.completed), `${where}: call ${call.id} answered without running`).toBe(true)
-      // it started (queue wait and run time recorded) once, and finished once
-      expect(started.get(call.id), `${where}: call ${call.id} starts`).toBe(1)
+      expect(answeredBy.length, `${where}: call ${call.id} answered, no answer left a worker`).toBe(1)
+      // it finished (run time recorded) once; it started (queue wait recorded) once, plus
+      // once per worker it was posted to that died without taking it (the pool cannot know
+      // before the exit, then it sends the call again)
+      const bounced = new Set(record.postedTo.get(call.id) ?? [])
+      for (const w of bounced) if (!record.exited.has(w) || takenBy.includes(w)) bounced.delete(w)
+      expect(started.get(call.id), `${where}: call ${call.id} starts`).toBeGreaterThanOrEqual(1)
+      expect(started.get(call.id)! - 1, `${where}: call ${call.id} restarts`).toBeLessThanOrEqual(bounced.size)
       expect(finished.get(call.id), `${where}: call ${call.id} run times`).toBe(1)
     }
     if (outcome?._tag === "Fail" && outcome.error._tag === "WorkerCrashed") {
       const workerId = outcome.error.workerId
       expect(record.exited.has(workerId), `${where}: call ${call.id} crashed on a live worker`).toBe(true)
-      expect(executions.some((e) => e.completed), `${where}: call ${call.id} completed but failed`).toBe(false)
-      // only the calls it had started fail with it: the ones waiting in it run elsewhere
+      // it may have completed there, its answer lost in the outbox when the thread died —
+      // but no answer of it left that worker (those reach the pool before its exit)
+      expect(answeredBy, `${where}: call ${call.id} answered by its worker but failed`).not.toContain(workerId)
+      // only the calls it had taken fail with it: the ones waiting in it run elsewhere
       const received = (record.receivedBy.get(call.id) ?? []).includes(workerId)
       const started = executions.some((e) => e.worker === workerId)
       expect(!received || started, `${where}: call ${call.id} failed with its worker without having started`).toBe(true)
+      if (answering.counter) expect(takenBy, `${where}: call ${call.id} failed with a worker that had not taken it`).toEqual([workerId])
     }
     if (outcome?._tag === "Fail" && outcome.error._tag === "TaskTimeout") {
       expect(settings.taskTimeout, `${where}: a TaskTimeout without taskTimeout`).toBeDefined()
@@ -351,30 +453,33 @@ const check = (seed: number) => {
   expect(scheduler.live.size, `${where}: live workers`).toBe(settings.size)
   for (const slot of scheduler.slots) {
     expect(slot.inFlight.size, `${where}: worker ${slot.workerId} in flight`).toBe(0)
+    // idle: the worker took every request the pool posted to it
+    if (answering.counter) expect(slot.worker.taken?.(), `${where}: worker ${slot.workerId} taken`).toBe(slot.posted)
     expect(slot.state === "ready" || slot.state === "starting", `${where}: worker ${slot.workerId} is ${slot.state}`).toBe(true)
   }
   scheduler.check()
+  return record
 }
 
 describe("pool scheduler (fake workers, virtual time)", () => {
   it("random arrivals, costs, crashes, interruptions and recycling keep every invariant (400 seeds)", () => {
-    for (let seed = 1; seed <= 400; seed++) check(seed)
+    let batches = 0
+    let lost = 0
+    for (let seed = 1; seed <= 400; seed++) {
+      const record = check(seed)
+      batches += record.batches
+      lost += record.lostAnswers
+    }
+    // the seeds did exercise answers batched in one message, and answers lost with their worker
+    expect(batches).toBeGreaterThan(0)
+    expect(lost).toBeGreaterThan(0)
   })
 
   it("closing interrupts every call still queued or in flight, and replaces no worker", () => {
     const rng = random(7)
     const world = new World()
     const record = new Record()
-    const settings: Scheduler.Settings = {
-      size: 2,
-      concurrencyPerWorker: 1,
-      maxQueue: undefined,
-      taskTimeout: undefined,
-      cancelGrace: 10,
-      sendAhead: 2,
-      recycleTasks: undefined,
-      recycleHeapBytes: undefined
-    }
+    const settings = twoWorkers
     const scheduler = new Scheduler.Scheduler(settings, fakeSpawner(world, record, rng, 1), Balancer.leastLoaded, world, observer)
     world.afterEach = () => scheduler.check()
     scheduler.start()
@@ -395,6 +500,39 @@ describe("pool scheduler (fake workers, virtual time)", () => {
     const late: Array<CallState.Outcome> = []
     scheduler.submit({ name: "long" }, { cost: 1, crash: false, stuck: false }, undefined, undefined, undefined, (o) => late.push(o))
     expect(late.map((o) => o._tag)).toEqual(["Interrupt"])
+  })
+
+  it("a call placed on a worker that exits before the end of the turn starts once, on another worker", () => {
+    const world = new World()
+    const record = new Record()
+    const settings = twoWorkers
+    const events = new Map<number, Spawner.WorkerEvents>()
+    const fake = fakeSpawner(world, record, random(3), 1, { batched: true, counter: true })
+    const spawner: Spawner.Spawner = (workerId, e) => {
+      events.set(workerId, e)
+      return fake(workerId, e)
+    }
+    const started: Array<number> = []
+    const finished: Array<number> = []
+    const scheduler = new Scheduler.Scheduler(settings, spawner, Balancer.leastLoaded, world, {
+      ...observer,
+      started: (call) => started.push(call.id),
+      finished: (call) => finished.push(call.id)
+    })
+    world.afterEach = () => scheduler.check()
+    scheduler.start()
+    world.run()
+    const outcomes: Array<CallState.Outcome> = []
+    world.at(world.time + 1, () => {
+      // placed on worker 0 (its request waits for the end of the turn), which exits at once
+      scheduler.submit({ name: "short" }, { cost: 1, crash: false, stuck: false }, undefined, undefined, undefined, (o) => outcomes.push(o))
+      events.get(0)!.exit(1)
+    })
+    world.run()
+    expect(outcomes.map((o) => o._tag)).toEqual(["Answer"])
+    expect(record.receivedBy.get(0)).toEqual([1])
+    expect(started).toEqual([0])
+    expect(finished).toEqual([0])
   })
 
   it("a worker's books are checked: a counter out of step is reported", () => {
@@ -427,5 +565,60 @@ describe("balancers", () => {
     expect(Balancer.fromOption(custom)).toBe(custom)
     const rr = Balancer.fromOption("round-robin")
     expect(rr({ name: "t" }, [load(0, 5, 0), load(1, 0, 0)])?.index).toBe(0)
+  })
+})
+
+describe("CPU-bound calls (the bench's 8 × ~230 ms on 2 workers)", () => {
+  const settings: Scheduler.Settings = { ...twoWorkers, cancelGrace: 100 }
+
+  /** Rounds of 8 equal calls submitted at once; per round, the calls each worker ran and the makespan. */
+  const rounds = (balancer: Balancer.Balancer, costs: ReadonlyArray<number>) => {
+    const world = new World()
+    const record = new Record()
+    const scheduler = new Scheduler.Scheduler(settings, fakeSpawner(world, record, random(1), 1), balancer, world, observer)
+    world.afterEach = () => scheduler.check()
+    scheduler.start()
+    world.run()
+    const out: Array<{ split: Array<number>; makespan: number }> = []
+    for (const cost of costs) {
+      const t0 = world.time
+      const ids: Array<number> = []
+      let done = 0
+      let last = t0
+      for (let i = 0; i < 8; i++) {
+        const call = scheduler.submit({ name: "primes" }, { cost, crash: false, stuck: false }, undefined, undefined, undefined, () => {
+          done++
+          last = world.time
+        })
+        ids.push(call.id)
+      }
+      world.run()
+      expect(done).toBe(8)
+      const split = [0, 0]
+      for (const id of ids) split[record.executions.get(id)![0]!.worker]!++
+      out.push({ split, makespan: last - t0 })
+    }
+    return out
+  }
+
+  it("split 4/4 on equal workers, the first round (no estimate yet) as the later ones; makespan 4 × cost", () => {
+    for (const balancer of [Balancer.leastLoaded, Balancer.roundRobin()]) {
+      for (const { makespan, split } of rounds(balancer, [230, 230, 230, 230, 230])) {
+        expect(split).toEqual([4, 4])
+        expect(makespan).toBeLessThan(4 * 230 + 1)
+      }
+    }
+  })
+
+  it("a task short at first (sent ahead on its tiny estimate), then long: the long rounds 4/4, makespan 4 × cost", () => {
+    // the first long round goes ahead behind itself on the stale estimate, balanced by the
+    // calls waiting; later rounds see the learned estimate and nothing is sent ahead
+    const costs = [0.01, 0.01, 230, 230, 230]
+    const long = rounds(Balancer.leastLoaded, costs).filter((_, i) => costs[i] === 230)
+    expect(long.length).toBe(3)
+    for (const { makespan, split } of long) {
+      expect(split).toEqual([4, 4])
+      expect(makespan).toBeLessThan(4 * 230 + 1)
+    }
   })
 })

@@ -64,8 +64,9 @@ const contextTokens = 1_500
 
 const encodeAnswer = Schema.encodeSync(Agent.Answer)
 
-const positive = (flag: string) => (n: number) => Number.isSafeInteger(n) && n >= 1
-const positiveMessage = (flag: string) => (n: number) => `--${flag} must be a positive integer, got ${n}`
+/** An integer flag that must be ≥ 1, its error naming it. */
+const positiveInt = (name: string) =>
+  Flag.Int(name).pipe(Flag.filter((n) => Number.isSafeInteger(n) && n >= 1, (n) => `--${name} must be a positive integer, got ${n}`))
 
 /**
  * @since 0.1.0
@@ -82,18 +83,13 @@ export const batch = Command.make(
       Flag.withDescription("start afresh over an earlier run's output, keeping its files as .bak"),
       Flag.withDefault(false)
     ),
-    maxLineBytes: Flag.Int("max-line-bytes").pipe(
+    maxLineBytes: positiveInt("max-line-bytes").pipe(
       Flag.withDescription("a longer input line fails alone (LineTooLarge), unread; default 1048576"),
-      Flag.filter(positive("max-line-bytes"), positiveMessage("max-line-bytes")),
       Flag.withDefault(1_048_576)
     ),
-    rpm: Flag.Int("rpm").pipe(Flag.withDescription("answers started per minute"), Flag.filter(positive("rpm"), positiveMessage("rpm")), Flag.optional),
-    tpm: Flag.Int("tpm").pipe(Flag.withDescription("LLM tokens per minute"), Flag.filter(positive("tpm"), positiveMessage("tpm")), Flag.optional),
-    concurrency: Flag.Int("concurrency").pipe(
-      Flag.withDescription("answers at once"),
-      Flag.filter(positive("concurrency"), positiveMessage("concurrency")),
-      Flag.withDefault(4)
-    ),
+    rpm: positiveInt("rpm").pipe(Flag.withDescription("answers started per minute"), Flag.optional),
+    tpm: positiveInt("tpm").pipe(Flag.withDescription("LLM tokens per minute"), Flag.optional),
+    concurrency: positiveInt("concurrency").pipe(Flag.withDescription("answers at once"), Flag.withDefault(4)),
     budget,
     scale,
     faults,

@@ -116,13 +116,7 @@ const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, 
   Effect.gen(function*() {
     const start = performance.now()
     const exit = yield* Effect.exit(
-      Agent.stream(query, { budget, mode }).pipe(
-        Stream.tap(show),
-        Stream.runLast,
-        Effect.flatMap((last) =>
-          Option.isSome(last) && last.value._tag === "Done" ? Effect.succeed(last.value.answer) : Effect.die("no answer")
-        )
-      )
+      Agent.answerOf(Agent.stream(query, { budget, mode }).pipe(Stream.tap(show)))
     )
     const wallMs = since(start)
     if (exit._tag === "Success") {

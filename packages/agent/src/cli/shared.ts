@@ -29,6 +29,15 @@ import * as Scrub from "../Scrub.ts"
 
 // --- errors ------------------------------------------------------------------------------
 
+/** A CLI failure: `Command.run` prints its message (not a stack) and the process exits with `exitCode`. */
+const reportedAs = <B extends new (...args: Array<any>) => Error>(exitCode: number, Base: B) =>
+  class extends Base {
+    override get [CliError.userMessage](): string {
+      return this.message
+    }
+    override readonly [Runtime.errorExitCode] = exitCode
+  }
+
 /**
  * Bad input: `flag` is the flag (`--faults`), argument or field (`budgetMs`) that was
  * wrong, `value` what was given, `reason` what was expected. `Command.run` prints its
@@ -38,19 +47,15 @@ import * as Scrub from "../Scrub.ts"
  * @since 0.1.0
  * @category errors
  */
-export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
+export class InvalidInput extends reportedAs(2, Schema.TaggedError<InvalidInput>()("InvalidInput", {
   flag: Schema.String,
   value: Schema.String,
   reason: Schema.String
-}) {
+})) {
   override get message(): string {
     const value = this.value.length > 80 ? `${this.value.slice(0, 79)}…` : this.value
     return `invalid ${this.flag} ${JSON.stringify(value)}: ${this.reason}`
   }
-  override get [CliError.userMessage](): string {
-    return this.message
-  }
-  override readonly [Runtime.errorExitCode] = 2
 }
 
 /**
@@ -61,18 +66,14 @@ export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInp
  * @since 0.1.0
  * @category errors
  */
-export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandFailed", {
+export class CommandFailed extends reportedAs(1, Schema.TaggedError<CommandFailed>()("CommandFailed", {
   command: Schema.String,
   error: Schema.String,
   detail: Schema.String
-}) {
+})) {
   override get message(): string {
     return `hybrid ${this.command} failed: ${this.error}: ${this.detail}`
   }
-  override get [CliError.userMessage](): string {
-    return this.message
-  }
-  override readonly [Runtime.errorExitCode] = 1
 }
 
 /**
@@ -90,19 +91,15 @@ export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandF
  * @since 0.1.0
  * @category errors
  */
-export class LinesFailed extends Schema.TaggedError<LinesFailed>()("LinesFailed", {
+export class LinesFailed extends reportedAs(3, Schema.TaggedError<LinesFailed>()("LinesFailed", {
   failed: Schema.Int,
   lines: Schema.Int,
   where: Schema.String,
   output: Schema.String
-}) {
+})) {
   override get message(): string {
     return `${this.failed} of ${this.lines} line${this.lines === 1 ? "" : "s"} failed (line${this.failed === 1 ? "" : "s"} ${this.where}); their errors are in ${this.output}`
   }
-  override get [CliError.userMessage](): string {
-    return this.message
-  }
-  override readonly [Runtime.errorExitCode] = 3
 }
 
 /**

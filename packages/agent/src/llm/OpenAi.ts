@@ -104,6 +104,7 @@ import { CircuitBreaker } from "effect/persistence"
 import { countTokens } from "gpt-tokenizer/model/gpt-4o"
 import { Deadline, Limit, Retry } from "@hybrid/core"
 import * as Scrub from "../Scrub.ts"
+import * as Common from "../internal/upstream.ts"
 import * as Upstream from "../Upstream.ts"
 
 // --- settings ----------------------------------------------------------------------------
@@ -175,11 +176,6 @@ export interface Settings {
 /** `max_tokens` when `HYBRID_LLM_MAX_TOKENS` is not set: far above the agent's answers (≈ 100–300 tokens). */
 const DEFAULT_MAX_TOKENS = 1024
 
-const optionalInt = (name: string, min: number) =>
-  Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name)).pipe(
-    Config.map(Option.getOrUndefined)
-  )
-
 /**
  * The provider's `Config` (see the module comment).
  *
@@ -203,19 +199,12 @@ export const config: Config.Config<Settings> = Config.all({
   model: Config.String("OPENAI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
   embeddingModel: Config.String("OPENAI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
   timeout: Config.Duration("HYBRID_LLM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
-  retries: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_RETRIES").pipe(
-    Config.withDefault(2)
-  ),
-  maxTokens: Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), "HYBRID_LLM_MAX_TOKENS").pipe(
-    Config.withDefault(DEFAULT_MAX_TOKENS)
-  ),
-  tpm: optionalInt("HYBRID_LLM_TPM", 0),
-  rpm: optionalInt("HYBRID_LLM_RPM", 0),
+  retries: Common.intConfig("HYBRID_LLM_RETRIES", 0, 2),
+  maxTokens: Common.limitConfig("HYBRID_LLM_MAX_TOKENS", DEFAULT_MAX_TOKENS),
+  tpm: Common.limitConfig("HYBRID_LLM_TPM"),
+  rpm: Common.limitConfig("HYBRID_LLM_RPM"),
   rateWindow: Config.Duration("HYBRID_LLM_RATE_WINDOW").pipe(Config.withDefault(Duration.minutes(1))),
-  breakerFailures: Config.schema(
-    Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)),
-    "HYBRID_LLM_BREAKER_FAILURES"
-  ).pipe(Config.withDefault(5)),
+  breakerFailures: Common.intConfig("HYBRID_LLM_BREAKER_FAILURES", 0, 5),
   breakerOpen: Config.Duration("HYBRID_LLM_BREAKER_OPEN").pipe(Config.withDefault(Duration.seconds(30))),
   retryBudget: Config.schema(Schema.NumberFromString.check(Schema.isBetween({ minimum: 0, maximum: 1 })), "HYBRID_LLM_RETRY_BUDGET").pipe(
     Config.withDefault(0.2)
@@ -228,10 +217,7 @@ export const config: Config.Config<Settings> = Config.all({
 }).pipe(Config.map((s): Settings => ({
   ...s,
   baseUrl: s.baseUrl.replace(/\/+$/, ""),
-  apiKey: Option.getOrUndefined(s.apiKey),
-  maxTokens: s.maxTokens === 0 ? undefined : s.maxTokens,
-  tpm: s.tpm === 0 ? undefined : s.tpm,
-  rpm: s.rpm === 0 ? undefined : s.rpm
+  apiKey: Option.getOrUndefined(s.apiKey)
 })))
 
 // --- wire format -------------------------------------------------------------------------
@@ -258,11 +244,17 @@ export interface ChatMessage {
   readonly content: string
 }
 
+/** What a completion and a streamed chunk share: the head, a message's content, the finish reason. */
+const head = { id: Schema.String, model: Schema.String, created: Schema.optional(Schema.Number) }
+const Content = Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) })
+const Finish = Schema.optional(Schema.NullOr(Schema.String))
+
 const Usage = Schema.Struct({
   prompt_tokens: Schema.Number,
   completion_tokens: Schema.optional(Schema.Number),
   total_tokens: Schema.Number
 })
+type Usage = typeof Usage.Type
 
 /**
  * The fields of a chat completion this provider reads.
@@ -284,13 +276,8 @@ const Usage = Schema.Struct({
  * @category schemas
  */
 export const ChatCompletion = Schema.Struct({
-  id: Schema.String,
-  model: Schema.String,
-  created: Schema.optional(Schema.Number),
-  choices: Schema.NonEmptyArray(Schema.Struct({
-    message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
-    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
-  })),
+  ...head,
+  choices: Schema.NonEmptyArray(Schema.Struct({ message: Content, finish_reason: Finish })),
   usage: Schema.optional(Usage)
 })
 /** @since 0.1.0 @category models */
@@ -315,13 +302,8 @@ export type ChatCompletion = typeof ChatCompletion.Type
  * @category schemas
  */
 export const ChatChunk = Schema.Struct({
-  id: Schema.String,
-  model: Schema.String,
-  created: Schema.optional(Schema.Number),
-  choices: Schema.Array(Schema.Struct({
-    delta: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
-    finish_reason: Schema.optional(Schema.NullOr(Schema.String))
-  })),
+  ...head,
+  choices: Schema.Array(Schema.Struct({ delta: Content, finish_reason: Finish })),
   usage: Schema.optional(Schema.NullOr(Usage))
 })
 
@@ -447,31 +429,22 @@ const breakerOf = (settings: Settings) =>
         circuit: Effect.succeed("closed" as const)
       }
     }
-    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
-    const breaker = yield* CircuitBreaker.make({
-      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
-      openDuration: settings.breakerOpen
-    }).pipe(Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory()))
     const key = `@hybrid/agent/llm/${endpointOf(settings.baseUrl)}`
-    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) => {
-      const reason = error.reason
-      const description = reason._tag === "CircuitOpen"
-        ? `circuit open after ${settings.breakerFailures} consecutive failures; next probe in ${Duration.format(reason.retryAfter)}`
-        : reason._tag === "CircuitHalfOpen"
-        ? "circuit half-open; a probe is running"
-        : `circuit store unavailable: ${reason.message}`
-      return aiError(method, new AiError.InternalProviderError({ description }))
-    }
+    const { breaker, circuit, refusal } = yield* Common.breaker({
+      key,
+      tripPolicy: CircuitBreaker.consecutive(settings.breakerFailures),
+      openDuration: settings.breakerOpen,
+      trippedBy: `after ${settings.breakerFailures} consecutive failures`
+    })
+    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) =>
+      aiError(method, new AiError.InternalProviderError({ description: refusal(error).detail }))
     return {
       execute: (method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>): Effect.Effect<A, Attempt, R> =>
         self.pipe(
           breaker.execute({ key, classify: classify<A> }),
           Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(refused(method, e)))
         ),
-      circuit: breaker.state(key).pipe(
-        Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
-        Effect.orElseSucceed(() => "closed" as const)
-      )
+      circuit
     }
   })
 
@@ -592,14 +565,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
     /** Removed from whatever the server's answers put in an error. */
     const secrets = [settings.apiKey]
-    const policy = Retry.policy<AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded>({
-      times: settings.retries,
-      base: 500,
-      factor: 2,
-      cap: 8_000,
-      jitter: "equal",
-      while: isRetryable
-    })
+    const policy = (retryable: (e: Attempt) => boolean) =>
+      Retry.policy<Attempt>({ times: settings.retries, base: 500, factor: 2, cap: 8_000, jitter: "equal", while: retryable })
 
     const budgetError = (method: string, error: Limit.RateLimitError) =>
       error._tag === "CostExceedsLimit"
@@ -645,30 +612,32 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       if (total < estimate) counters.overReserved += estimate - total
     }
 
-    /** One POST through the boundary (`read` takes the answer), its tokens metered — retried by `call`. */
-    const post = <A>(
-      method: string,
+    /**
+     * The one request path, for chat (streamed or not) and embeddings: a POST through the
+     * boundary (`read` takes the answer), timed per attempt, its tokens reserved against the
+     * TPM budget and reconciled with `usage`, behind the RPM limit and the breaker, retried
+     * while `retryable` (and the retry budget) allow.
+     */
+    const call = <A extends { readonly usage?: Usage | null | undefined }>(
+      method: "chat" | "embeddings",
       path: string,
       body: unknown,
       read: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, Upstream.UpstreamError>,
       estimate: number,
-      total: (a: A) => number | undefined
-    ) => {
+      retryable: (e: Attempt) => boolean = isRetryable
+    ): Effect.Effect<A, AiError.AiError> => {
       const request = HttpClientRequest.post(`${settings.baseUrl}${path}`).pipe(
         HttpClientRequest.acceptJson,
         HttpClientRequest.bodyJsonUnsafe(body),
         settings.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(settings.apiKey)
       )
-      const send = Effect.suspend(() => {
+      const total = (a: A) => a.usage?.total_tokens
+      const attempt = Effect.suspend(() => {
         counters.requests++
         counters.reserved += estimate
         counters.charged += estimate
-        return read(request).pipe(
-          Effect.mapError((e) => fromUpstream(method, e)),
-          Deadline.timeout(settings.timeout)
-        )
-      })
-      return send.pipe(
+        return read(request).pipe(Effect.mapError((e) => fromUpstream(method, e)), Deadline.timeout(settings.timeout))
+      }).pipe(
         Limit.metered(tpm, estimate, total),
         Effect.tap((a) => Effect.sync(() => account(estimate)(total(a)))),
         Effect.mapError((e) =>
@@ -680,19 +649,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
             : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered),
         breaker.execute(method)
       )
-    }
-
-    const call = <A>(
-      method: string,
-      path: string,
-      body: unknown,
-      read: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, Upstream.UpstreamError>,
-      estimate: number,
-      total: (a: A) => number | undefined,
-      retry: typeof policy = policy
-    ): Effect.Effect<A, AiError.AiError> =>
-      post(method, path, body, read, estimate, total).pipe(
-        Retry.retry(retry, { budget }),
+      return attempt.pipe(
+        Retry.retry(policy(retryable), { budget }),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
@@ -702,45 +660,48 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
               ? `no answer within ${e.timeout} ms`
               : `the caller's deadline passed after ${e.elapsed} ms`
           }))
-        )
+        ),
+        Effect.tap(({ usage }) =>
+          usage === undefined || usage === null ? Effect.void : Effect.all([
+            Metric.update(Metric.withAttributes(tokens, { kind: "prompt" }), usage.prompt_tokens),
+            Metric.update(Metric.withAttributes(tokens, { kind: "completion" }), usage.completion_tokens ?? 0),
+            Effect.annotateCurrentSpan({ "llm.usage.total": usage.total_tokens })
+          ], { discard: true }))
       )
-
-    const json = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S, maxBytes: number) =>
-    (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, schema, { maxBytes, secrets })
+    }
 
     /** Reads a `stream: true` answer: each content delta to `onDelta`, the whole as a `ChatCompletion`. */
     const streamed = (onDelta: (text: string) => Effect.Effect<void>, sent: { emitted: boolean }) =>
     (request: HttpClientRequest.HttpClientRequest) =>
       Effect.flatMap(Upstream.events(http, request, ChatChunk, { maxBytes: settings.maxBytes, secrets }), (chunks) => {
-        const acc = { id: "", model: settings.model, created: undefined as number | undefined, content: "", finish: null as string | null, usage: undefined as ChatCompletion["usage"] }
+        let last: typeof ChatChunk.Type = { id: "", model: settings.model, choices: [] }
+        let content = ""
+        let finish: string | null = null
+        let usage: Usage | undefined
         return chunks.pipe(
           Stream.runForEach((chunk) => {
-            acc.id = chunk.id
-            acc.model = chunk.model
-            acc.created = chunk.created ?? acc.created
-            if (chunk.usage !== undefined && chunk.usage !== null) acc.usage = chunk.usage
+            last = { ...chunk, created: chunk.created ?? last.created }
+            usage = chunk.usage ?? usage
             const choice = chunk.choices[0]
-            if (choice?.finish_reason !== undefined && choice.finish_reason !== null) acc.finish = choice.finish_reason
+            finish = choice?.finish_reason ?? finish
             const delta = choice?.delta.content
             if (delta === undefined || delta === null || delta === "") return Effect.void
-            acc.content += delta
+            content += delta
             sent.emitted = true
             return onDelta(delta)
           }),
           Effect.map((): ChatCompletion => ({
-            id: acc.id,
-            model: acc.model,
-            ...(acc.created === undefined ? {} : { created: acc.created }),
-            choices: [{ message: { content: acc.content }, finish_reason: acc.finish }],
-            ...(acc.usage === undefined ? {} : { usage: acc.usage })
+            id: last.id,
+            model: last.model,
+            ...(last.created === undefined ? {} : { created: last.created }),
+            choices: [{ message: { content }, finish_reason: finish }],
+            ...(usage === undefined ? {} : { usage })
           }))
         )
       }).pipe(Effect.scoped)
 
-    const chatWith = (
-      messages: ReadonlyArray<ChatMessage>,
-      onDelta: ((text: string) => Effect.Effect<void>) | undefined
-    ) =>
+    /** `POST /chat/completions`, streamed when `onDelta` is given (then retried only until the first delta). */
+    const chatWith = (messages: ReadonlyArray<ChatMessage>, onDelta?: (text: string) => Effect.Effect<void>) =>
       Effect.gen(function*() {
         const estimate = estimateTokens(messages) + (settings.maxTokens ?? 0)
         yield* Effect.annotateCurrentSpan({ "llm.model": settings.model, "llm.estimate": estimate, "llm.stream": onDelta !== undefined })
@@ -750,52 +711,25 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           ...(settings.maxTokens === undefined ? {} : { max_tokens: settings.maxTokens }),
           ...(onDelta === undefined ? {} : { stream: true, stream_options: { include_usage: true } })
         }
-        // a streamed answer is retried only until its first delta: after that the caller has seen text
+        // once a delta went out the caller has seen text: no retry after that
         const sent = { emitted: false }
-        const completion = yield* (onDelta === undefined
-          ? call("chat", "/chat/completions", body, json(ChatCompletion, settings.maxBytes), estimate, (c) => c.usage?.total_tokens)
-          : call("chat", "/chat/completions", body, streamed(onDelta, sent), estimate, (c) => c.usage?.total_tokens, Retry.policy({
-            times: settings.retries,
-            base: 500,
-            factor: 2,
-            cap: 8_000,
-            jitter: "equal",
-            while: (e: AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) => !sent.emitted && isRetryable(e)
-          })))
-        if (completion.usage !== undefined) {
-        yield* Metric.update(Metric.withAttributes(tokens, { kind: "prompt" }), completion.usage.prompt_tokens)
-        yield* Metric.update(Metric.withAttributes(tokens, { kind: "completion" }), completion.usage.completion_tokens ?? 0)
-        yield* Effect.annotateCurrentSpan({ "llm.usage.total": completion.usage.total_tokens })
-      }
-      return completion
-    })
+        const read = onDelta === undefined
+          ? (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, ChatCompletion, { maxBytes: settings.maxBytes, secrets })
+          : streamed(onDelta, sent)
+        return yield* call("chat", "/chat/completions", body, read, estimate, (e) => !sent.emitted && isRetryable(e))
+      })
 
-    const chat = Effect.fn("OpenAi.chat")(function*(messages: ReadonlyArray<ChatMessage>) {
-      return yield* chatWith(messages, undefined)
-    })
-
-    const chatStream = Effect.fn("OpenAi.chatStream")(function*(
-      messages: ReadonlyArray<ChatMessage>,
-      onDelta: (text: string) => Effect.Effect<void>
-    ) {
-      return yield* chatWith(messages, onDelta)
-    })
-
-    const embeddings = Effect.fn("OpenAi.embeddings")(function*(inputs: ReadonlyArray<string>) {
-      const estimate = inputs.reduce((sum, input) => sum + countTokens(input), 0)
-      const result = yield* call(
+    const chat = (messages: ReadonlyArray<ChatMessage>) => chatWith(messages).pipe(Effect.withSpan("OpenAi.chat"))
+    const chatStream = (messages: ReadonlyArray<ChatMessage>, onDelta: (text: string) => Effect.Effect<void>) =>
+      chatWith(messages, onDelta).pipe(Effect.withSpan("OpenAi.chatStream"))
+    const embeddings = (inputs: ReadonlyArray<string>) =>
+      call(
         "embeddings",
         "/embeddings",
         { model: settings.embeddingModel, input: inputs, encoding_format: "float" },
-        json(Embeddings, settings.embeddingsMaxBytes),
-        estimate,
-        (e) => e.usage?.total_tokens
-      )
-      if (result.usage !== undefined) {
-        yield* Metric.update(Metric.withAttributes(tokens, { kind: "prompt" }), result.usage.prompt_tokens)
-      }
-      return result
-    })
+        (request) => Upstream.json(http, request, Embeddings, { maxBytes: settings.embeddingsMaxBytes, secrets }),
+        inputs.reduce((sum, input) => sum + countTokens(input), 0)
+      ).pipe(Effect.withSpan("OpenAi.embeddings"))
 
     return Client.of({ settings, chat, chatStream, embeddings, usage: Effect.sync(() => ({ ...counters })), circuit: breaker.circuit })
   })

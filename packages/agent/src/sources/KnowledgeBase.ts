@@ -3,7 +3,7 @@
  * `KnowledgeBase.Body`, one document per result for processing, under the knowledge
  * base's own timeout, retries, circuit breaker, rate limit and hedging (`HYBRID_KB_*`,
  * see `Source`). The search is the query's content words (`Query.terms`);
- * `make({ limit })` asks for another number of documents than `source`'s 3.
+ * `source.withLimit(n)` asks for another number of documents than `source`'s 3.
  *
  * @example
  * ```ts
@@ -46,30 +46,7 @@ export const Body = Schema.Struct({
 export type Body = typeof Body.Type
 
 /**
- * The definition, asking for `limit` documents (default 3).
- *
- * @example
- * ```ts
- * import { Agent, KnowledgeBase, News, Weather } from "@hybrid/agent"
- *
- * // the top 5 documents instead of 3
- * const agent = Agent.layer({ sources: [Weather.source, News.source, KnowledgeBase.make({ limit: 5 })] })
- * ```
- *
- * @since 0.1.0
- * @category sources
- */
-export const make = Source.searchApi({
-  name: "kb",
-  label: "Knowledge base",
-  schema: Body,
-  path: "/kb/search",
-  limit: 3,
-  documents: (k) => k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text }))
-})
-
-/**
- * The definition with its defaults (3 documents).
+ * The definition, asking for 3 documents; `source.withLimit(n)` asks for `n`.
  *
  * @example
  * ```ts
@@ -82,4 +59,11 @@ export const make = Source.searchApi({
  * @since 0.1.0
  * @category sources
  */
-export const source = make()
+export const source = Source.searchApi({
+  name: "kb",
+  label: "Knowledge base",
+  schema: Body,
+  path: "/kb/search",
+  limit: 3,
+  documents: (k) => k.documents.map((d) => ({ id: d.id, title: d.title, text: d.text }))
+})

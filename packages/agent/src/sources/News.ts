@@ -2,7 +2,7 @@
  * The News source: `GET {HYBRID_NEWS_URL}/news?q=&limit=` decoded as `News.Body`, one
  * document per article for processing, under the news source's own timeout, retries,
  * circuit breaker, rate limit and hedging (`HYBRID_NEWS_*`, see `Source`). The search is
- * the query's content words (`Query.terms`); `make({ limit })` asks for another number
+ * the query's content words (`Query.terms`); `source.withLimit(n)` asks for another number
  * of articles than `source`'s 10.
  *
  * @example
@@ -12,7 +12,7 @@
  * import { News, Query, Source } from "@hybrid/agent"
  *
  * const program = Effect.gen(function*() {
- *   const news = yield* Source.make(News.make({ limit: 3 })) // reads HYBRID_NEWS_URL, …
+ *   const news = yield* Source.make(News.source.withLimit(3)) // reads HYBRID_NEWS_URL, …
  *   return yield* news.get(Query.make("What is new about electric cars?"))
  * }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))
  * // → { query: "electric cars", articles: [ …3 ] }
@@ -51,30 +51,7 @@ export const Body = Schema.Struct({
 export type Body = typeof Body.Type
 
 /**
- * The definition, asking for `limit` articles (default 10).
- *
- * @example
- * ```ts
- * import { Agent, KnowledgeBase, News, Weather } from "@hybrid/agent"
- *
- * // 3 articles instead of 10: less to process
- * const agent = Agent.layer({ sources: [Weather.source, News.make({ limit: 3 }), KnowledgeBase.source] })
- * ```
- *
- * @since 0.1.0
- * @category sources
- */
-export const make = Source.searchApi({
-  name: "news",
-  label: "News",
-  schema: Body,
-  path: "/news",
-  limit: 10,
-  documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
-})
-
-/**
- * The definition with its defaults (10 articles).
+ * The definition, asking for 10 articles; `source.withLimit(n)` asks for `n`.
  *
  * @example
  * ```ts
@@ -87,4 +64,11 @@ export const make = Source.searchApi({
  * @since 0.1.0
  * @category sources
  */
-export const source = make()
+export const source = Source.searchApi({
+  name: "news",
+  label: "News",
+  schema: Body,
+  path: "/news",
+  limit: 10,
+  documents: (n) => n.articles.map((a) => ({ id: a.id, title: a.title, text: `${a.title} (${a.source}). ${a.summary}` }))
+})

@@ -98,12 +98,13 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Duration, Effect, type Exit, Layer, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
+import { Cause, Clock, Config, Duration, Effect, type Exit, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
 import type * as Processing from "../processing/Processing.ts"
 import * as Scrub from "../Scrub.ts"
+import * as Common from "../internal/upstream.ts"
 import * as Upstream from "../Upstream.ts"
 import type { Query } from "./Query.ts"
 
@@ -308,15 +309,6 @@ export interface Settings {
  */
 export type Defaults = { readonly [K in Exclude<keyof Settings, "name">]?: Settings[K] | undefined }
 
-const intAtLeast = (min: number, name: string) =>
-  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name)
-
-/** `0` (or unset without a default) means "no limit". */
-const optional = <A>(config: Config.Config<A>, value: A | undefined): Config.Config<A | undefined> =>
-  value === undefined
-    ? Config.option(config).pipe(Config.map(Option.getOrUndefined))
-    : config.pipe(Config.withDefault(value))
-
 /**
  * The `HYBRID_<NAME>_` prefix of a source's variables.
  *
@@ -356,27 +348,25 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
   return Config.all({
     url: defaults.url === undefined ? url : url.pipe(Config.withDefault(defaults.url)),
     timeout: Config.Duration(`${prefix}TIMEOUT`).pipe(Config.withDefault(defaults.timeout ?? Duration.seconds(5))),
-    retries: intAtLeast(0, `${prefix}RETRIES`).pipe(Config.withDefault(defaults.retries ?? 2)),
+    retries: Common.intConfig(`${prefix}RETRIES`, 0, defaults.retries ?? 2),
     retryBase: Config.Duration(`${prefix}RETRY_BASE`).pipe(Config.withDefault(defaults.retryBase ?? Duration.millis(200))),
-    rpm: optional(intAtLeast(0, `${prefix}RPM`), defaults.rpm),
-    concurrency: optional(intAtLeast(0, `${prefix}CONCURRENCY`), defaults.concurrency),
-    hedgeAfter: optional(Config.Duration(`${prefix}HEDGE_AFTER`), defaults.hedgeAfter),
-    breakerFailures: intAtLeast(1, `${prefix}BREAKER_FAILURES`).pipe(Config.withDefault(defaults.breakerFailures ?? 5)),
+    rpm: Common.limitConfig(`${prefix}RPM`, defaults.rpm),
+    concurrency: Common.limitConfig(`${prefix}CONCURRENCY`, defaults.concurrency),
+    hedgeAfter: Config.option(Config.Duration(`${prefix}HEDGE_AFTER`)).pipe(Config.map(Option.getOrElse(() => defaults.hedgeAfter))),
+    breakerFailures: Common.intConfig(`${prefix}BREAKER_FAILURES`, 1, defaults.breakerFailures ?? 5),
     breakerRate: Config.schema(
       Schema.NumberFromString.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)),
       `${prefix}BREAKER_RATE`
     ).pipe(Config.withDefault(defaults.breakerRate ?? 0.5)),
-    breakerWindow: intAtLeast(1, `${prefix}BREAKER_WINDOW`).pipe(Config.withDefault(defaults.breakerWindow ?? 20)),
+    breakerWindow: Common.intConfig(`${prefix}BREAKER_WINDOW`, 1, defaults.breakerWindow ?? 20),
     breakerOpen: Config.Duration(`${prefix}BREAKER_OPEN`).pipe(Config.withDefault(defaults.breakerOpen ?? Duration.seconds(30))),
-    breakerProbes: intAtLeast(1, `${prefix}BREAKER_PROBES`).pipe(Config.withDefault(defaults.breakerProbes ?? 3)),
+    breakerProbes: Common.intConfig(`${prefix}BREAKER_PROBES`, 1, defaults.breakerProbes ?? 3),
     maxBytes: Upstream.maxBytesConfig(`${prefix}MAX_BYTES`, defaults.maxBytes ?? Upstream.defaultMaxBytes)
   }).pipe(Config.map((s): Settings => ({
     name,
     ...s,
     breakerWindow: Math.max(s.breakerWindow, s.breakerFailures),
     url: s.url.replace(/\/+$/, ""),
-    rpm: s.rpm === 0 ? undefined : s.rpm,
-    concurrency: s.concurrency === 0 ? undefined : s.concurrency,
     hedgeAfter: s.hedgeAfter !== undefined && Duration.isZero(s.hedgeAfter) ? undefined : s.hedgeAfter
   })))
 }
@@ -535,9 +525,9 @@ export const search = (path: string, limit: number) => (query: Query): Request =
 })
 
 /**
- * A search API's definition maker, the number of results a parameter: each definition it
- * makes asks `GET path?q=<the query's terms>&limit=<limit>`, `limit` defaulting to the
- * spec's. `News.make` and `KnowledgeBase.make` are two.
+ * A search API's definition: `GET path?q=<the query's terms>&limit=<limit>`;
+ * `withLimit(n)` is the same definition asking for `n` results. `News.source` and
+ * `KnowledgeBase.source` are two.
  *
  * @example
  * ```ts
@@ -545,7 +535,7 @@ export const search = (path: string, limit: number) => (query: Query): Request =
  * import { Source } from "@hybrid/agent"
  *
  * const Body = Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.String, body: Schema.String })) })
- * const make = Source.searchApi({
+ * const tickets = Source.searchApi({
  *   name: "tickets",
  *   label: "Support tickets",
  *   schema: Body,
@@ -553,7 +543,7 @@ export const search = (path: string, limit: number) => (query: Query): Request =
  *   limit: 5,
  *   documents: (b) => b.items.map((t) => ({ id: t.id, title: `Ticket ${t.id}`, text: t.body }))
  * })
- * const tickets = make({ limit: 20 }) // GET /tickets?q=…&limit=20
+ * const more = tickets.withLimit(20) // GET /tickets?q=…&limit=20
  * ```
  *
  * @since 0.1.0
@@ -565,10 +555,9 @@ export const searchApi = <S extends Schema.Top & { readonly DecodingServices: ne
     readonly limit: number
     readonly defaults?: DefaultsInput | undefined
   }
-) =>
-(options: { readonly limit?: number | undefined } = {}): Definition<S> => {
+): Definition<S> & { readonly withLimit: (limit: number) => Definition<S> } => {
   const { limit, path, ...definition } = spec
-  return define({ ...definition, request: search(path, options.limit ?? limit) })
+  return { ...define({ ...definition, request: search(path, limit) }), withLimit: (n) => searchApi({ ...spec, limit: n }) }
 }
 
 /**
@@ -725,32 +714,10 @@ const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.De
     ? sourceError(name, "timeout", `no answer within ${error.timeout} ms`)
     : sourceError(name, "deadline", `the caller's deadline passed after ${error.elapsed} ms`)
 
-const fromBreaker = (name: string, error: CircuitBreaker.CircuitBreakerError): SourceError => {
-  const reason = error.reason
-  switch (reason._tag) {
-    case "CircuitOpen":
-      return sourceError(name, "circuit-open", `circuit open; next probe in ${Duration.format(reason.retryAfter)}`, {
-        retryAfter: reason.retryAfter
-      })
-    case "CircuitHalfOpen":
-      return sourceError(name, "circuit-open", "circuit half-open; its probes are running")
-    default:
-      return sourceError(name, "circuit-open", `circuit store unavailable: ${Scrub.patterns.text(reason.message)}`)
-  }
-}
-
 /** The final error of a `get`: the last attempt's, with the attempts made. */
 const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): SourceError => {
   const report = Retry.report(cause)
-  return new SourceError({
-    source: error.source,
-    reason: error.reason,
-    kind: error.kind,
-    detail: error.detail,
-    status: error.status,
-    retryAfter: error.retryAfter,
-    attempts: Option.isSome(report) ? report.value.attempts : 1
-  })
+  return new SourceError({ ...error, attempts: Option.isSome(report) ? report.value.attempts : 1 })
 }
 
 /**
@@ -778,27 +745,20 @@ export const tripPolicy = (settings: Pick<Settings, "breakerFailures" | "breaker
 /** The breaker of one source (a memory store unless a `CircuitBreakerStore` is provided), its state on a gauge. */
 const breakerOf = (settings: Settings) =>
   Effect.gen(function*() {
-    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
-    const storeContext = Option.isSome(store)
-      ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value)
-      : CircuitBreaker.layerStoreMemory()
-    const breaker = yield* CircuitBreaker.make({
-      tripPolicy: tripPolicy(settings),
-      openDuration: settings.breakerOpen
-    }).pipe(Effect.provide(storeContext))
+    const key = `@hybrid/agent/source/${settings.name}`
+    const { breaker, circuit, refusal } = yield* Common.breaker({ key, tripPolicy: tripPolicy(settings), openDuration: settings.breakerOpen })
+    const refused = (e: CircuitBreaker.CircuitBreakerError) => {
+      const { detail, retryAfter } = refusal(e)
+      return sourceError(settings.name, "circuit-open", detail, { retryAfter })
+    }
     // half-open: the breaker's own probe, and up to breakerProbes − 1 calls beside it
     const companions = yield* Semaphore.make(settings.breakerProbes - 1)
-    const key = `@hybrid/agent/source/${settings.name}`
     const gauge = Metric.withAttributes(breakerState, { source: settings.name })
     yield* Metric.update(gauge, 0)
     yield* breaker.transitions.pipe(
       Stream.filter((t) => t.key === key),
       Stream.runForEach((t) => Metric.update(gauge, stateCode[t.to === "HalfOpen" ? "half-open" : t.to === "Open" ? "open" : "closed"])),
       Effect.forkScoped
-    )
-    const circuit: Effect.Effect<CircuitState> = breaker.state(key).pipe(
-      Effect.map((s): CircuitState => s._tag === "Closed" ? "closed" : s._tag === "Open" ? "open" : "half-open"),
-      Effect.orElseSucceed((): CircuitState => "closed")
     )
     return {
       circuit,
@@ -807,11 +767,11 @@ const breakerOf = (settings: Settings) =>
           breaker.execute({ key, classify }),
           Effect.catchTag("CircuitBreakerError", (e) =>
             e.reason._tag !== "CircuitHalfOpen" || settings.breakerProbes === 1
-              ? Effect.fail(fromBreaker(settings.name, e))
+              ? Effect.fail(refused(e))
               : self.pipe(
                 Semaphore.withPermitsIfAvailable(companions, 1),
                 Effect.flatMap(Option.match({
-                  onNone: () => Effect.fail(fromBreaker(settings.name, e)),
+                  onNone: () => Effect.fail(refused(e)),
                   onSome: Effect.succeed
                 }))
               ))

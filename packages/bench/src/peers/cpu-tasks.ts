@@ -13,5 +13,13 @@ export const CountPrimes = Task.make("CountPrimes", { payload: Schema.Struct({ n
 /** @since 0.1.0 */
 export const Inc = Task.make("Inc", { payload: Schema.Number, success: Schema.Number })
 
+/**
+ * When the worker file had loaded (its body ran, every import evaluated), as an absolute
+ * time in ms (`performance.timeOrigin + performance.now()` in the worker).
+ *
+ * @since 0.1.0
+ */
+export const LoadedAt = Task.make("LoadedAt", { payload: Schema.Void, success: Schema.Number })
+
 /** @since 0.1.0 */
-export const CpuTasks = Task.group(CountPrimes, Inc)
+export const CpuTasks = Task.group(CountPrimes, Inc, LoadedAt)

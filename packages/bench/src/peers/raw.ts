@@ -8,7 +8,7 @@ import { Worker } from "node:worker_threads"
 
 /** @since 0.1.0 */
 export interface RawPool {
-  readonly run: (kind: "primes" | "inc", n: number) => Promise<number>
+  readonly run: (kind: "primes" | "inc" | "loaded", n: number) => Promise<number>
   readonly close: () => Promise<void>
 }
 
@@ -16,7 +16,7 @@ export interface RawPool {
 export const makeRawPool = async (size: number): Promise<RawPool> => {
   const url = new URL("./raw.worker.ts", import.meta.url)
   const pending = new Map<number, (n: number) => void>()
-  const queue: Array<readonly [number, "primes" | "inc", number] | undefined> = []
+  const queue: Array<readonly [number, "primes" | "inc" | "loaded", number] | undefined> = []
   let head = 0
   const idle: Array<Worker> = []
   let nextId = 0

@@ -10,38 +10,58 @@
  *   library): the control shows what the machine really delivers — small VMs often give
  *   two threads one core's worth of CPU. Its speed-up per round is the scenario's
  *   `control` (delivered cores): below 1.5 the report calls the scenario machine-limited;
- * - tiny-task throughput: 20,000 calls returning `n + 1`, all submitted at once, in
+ * - tiny-task throughput (the order of the variants rotating every round): 20,000 calls
+ *   returning `n + 1`, all submitted at once, in
  *   tasks/second for `NodeRunner` (default: one call running per worker, short calls sent
  *   ahead to wait in a busy worker, several per message; with `sendAhead: 0`, nothing sent
  *   ahead — one message per call; and with `concurrencyPerWorker: 8`), piscina 5,
  *   tinypool 2, the raw control, and the ceiling: raw `node:worker_threads` with every call
  *   in flight at once, the calls of one turn batched into one message per thread
  *   (`peers/raw-batched.ts`) — what message passing on this machine allows;
- * - start-up: from building the pool to the first result.
+ * - start-up: from building the pool to the first result, and from building the pool to
+ *   when each worker file had loaded (its body ran), against the bare worker's — the
+ *   difference is module loading per worker;
+ * - a `Pipeline` bound by its CPU stage (fetch → countPrimes on the pool → store, 200 items,
+ *   Σ I/O / concurrency sized to half the CPU steps' time: clearly CPU-bound, so what is
+ *   left over the CPU steps is the Pipeline's own cost plus one fetch to fill it and one
+ *   store to drain it, ≈ 2 %) against the same CPU steps alone on the same pool
+ *   (`Runner.forEach`), in the same rounds, order alternating. (The `pipeline` scenario
+ *   runs the balanced case, Σ I/O / concurrency ≈ 0.9 × the CPU steps.)
  *
- * Before measuring, every pool runs the same 5,000 tiny calls, so that the rounds measure
- * compiled code, not the JIT's warm-up.
+ * Before measuring, every pool runs the same 20,000 tiny calls and one untimed round of the
+ * 8 CPU tasks (and one untimed tiny round again before the tiny rounds), so that the rounds
+ * measure compiled code, not the JIT's warm-up (the sequential reference is compiled by the
+ * calibration).
+ *
+ * CPU scaling is the noisiest figure on a shared 2-core VM (one other process taking a
+ * core for a second halves a round): it runs twice as many rounds as the rest, and in each
+ * the NodeRunner and raw control runs are adjacent, in alternating order (piscina before or
+ * after the pair), so the per-round ratio T_raw / T_NodeRunner — the ratio of their
+ * speed-ups over the same sequential reference — compares runs a second apart.
  *
  * Figures: `speedup` (NodeRunner vs sequential), `speedupRatioVsRaw` (NodeRunner's speed-up
  * over the raw control's), `throughputRatioVsPiscina` and `throughputRatioVsCeiling`
- * (default NodeRunner), `startupMs`, plus the other variants' and the peers' figures.
+ * (default NodeRunner), `startupMs`, `workerLoadedMs` / `bareWorkerLoadedMs`,
+ * `pipelineVsPoolAlone` (the Pipeline's time over the CPU steps alone, minus 1), plus the
+ * other variants' and the peers' figures.
  *
  * Run: `pnpm bench cpu [--quick]`.
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Scope } from "effect"
-import { NodeRunner, Runner } from "@hybrid/core"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Limit, NodeRunner, Pipeline, Runner } from "@hybrid/core"
 import os from "node:os"
 import { Piscina } from "piscina"
 import Tinypool from "tinypool"
 import { calibrate, countPrimes } from "../kernels.ts"
-import { CountPrimes, CpuTasks, Inc } from "../peers/cpu-tasks.ts"
+import { CountPrimes, CpuTasks, Inc, LoadedAt } from "../peers/cpu-tasks.ts"
 import { makeRawPool } from "../peers/raw.ts"
 import { makeRawBatchedPool } from "../peers/raw-batched.ts"
 import {
   figure,
   type Figure,
+  interleave,
   mapFigure,
   ratio,
   repetitions,
@@ -54,7 +74,11 @@ import {
 
 const TASKS = 8
 /** Tiny calls each pool runs before anything is measured. */
-const WARM_CALLS = 5_000
+const WARM_CALLS = 20_000
+/** The CPU-bound Pipeline check: items, I/O concurrency, Σ I/O / concurrency over the CPU steps' time. */
+const PIPE_ITEMS = 200
+const PIPE_CONCURRENCY = 8
+const PIPE_IO_RATIO = 0.5
 
 
 const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -75,12 +99,14 @@ const targets = (figures: Record<string, Figure>): string => {
   const vsPiscina = m("throughputRatioVsPiscina")
   const scaling = m("speedupRatioVsRaw")
   const startup = m("startupMs")
+  const pipeline = m("pipelineVsPoolAlone")
   return [
     `targets: tiny tasks ≥ 100k/s or ≥ 40 % of the ceiling: ${(rate / 1000).toFixed(1)}k/s, ${(100 * vsCeiling).toFixed(0)} % ` +
     mark(rate >= 100_000 || vsCeiling >= 0.4),
     `≥ 3× piscina: ${vsPiscina.toFixed(2)}× ${mark(vsPiscina >= 3)}`,
     `start-up ≤ 150 ms: ${startup.toFixed(0)} ms ${mark(startup <= 150)}`,
-    `CPU scaling ≥ 0.97× raw: ${scaling.toFixed(2)}× ${mark(scaling >= 0.97)}`
+    `CPU scaling ≥ 0.97× raw: ${scaling.toFixed(2)}× ${mark(scaling >= 0.97)}`,
+    `CPU-bound Pipeline within 5 % of the CPU steps alone: ${(100 * pipeline).toFixed(1)} % ${mark(pipeline <= 0.05)}`
   ].join("; ")
 }
 
@@ -88,35 +114,60 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const cores = os.availableParallelism()
   const rounds = repetitions(options)
-  // steps: calibration and start-up, the warm-up, then per round 4 speed-up and 7 tiny-task runs
-  progress.total(2 + rounds * 11)
+  const cpuRounds = 2 * rounds
+  // steps: calibration and start-up, the warm-up, per CPU round 4 speed-up runs, then per
+  // round 7 tiny-task runs and the 2 runs of the Pipeline check
+  progress.total(2 + cpuRounds * 4 + rounds * 9)
   const tinyCalls = options.quick ? 5_000 : 20_000
   const targetMs = options.quick ? 80 : 250
   const n = calibrate(targetMs)
+  const pipeN = calibrate(options.quick ? 4 : 8)
   const worker = new URL("../peers/cpu-runner.worker.ts", import.meta.url)
   const piscinaFile = new URL("../peers/piscina.worker.ts", import.meta.url).href
 
   // start-up: build the pool, first result
   const scope = yield* Scope.make()
+  const now = () => performance.timeOrigin + performance.now()
   const t0 = performance.now()
+  const t0Abs = now()
   const context = yield* Layer.buildWithScope(NodeRunner.layer(CpuTasks, { worker, size: cores }), scope)
   const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
   yield* runner.run(Inc, 1)
   const startupMs = [performance.now() - t0]
+  // when each worker file had loaded, ms after the pool was built: once every worker is
+  // ready (the pool serves from the first), one call each (both idle)
+  const loadedAt = (built: Context.Context<Runner.Runner | NodeRunner.Pool>, since: number) =>
+    Effect.gen(function*() {
+      const pool = Context.get(built, NodeRunner.Pool)
+      while (!(yield* pool.stats).workers.every((w) => w.state === "ready")) yield* Effect.sleep(1)
+      const r = Context.get(built, Runner.Runner)
+      const ats = yield* Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" })
+      return ats.map((at) => at - since)
+    })
+  const workerLoadedMs = yield* loadedAt(context, t0Abs)
   // and again with a fresh pool, closed after its first result: a spread, not one sample
   for (let r = 1; r < rounds; r++) {
-    startupMs.push(yield* Effect.scoped(timed(Effect.gen(function*() {
+    yield* Effect.scoped(Effect.gen(function*() {
+      const t1 = performance.now()
+      const t1Abs = now()
       const fresh = yield* Layer.build(NodeRunner.layer(CpuTasks, { worker, size: cores }))
-      yield* (fresh.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape).run(Inc, 1)
-    }))))
+      const freshRunner = fresh.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
+      yield* freshRunner.run(Inc, 1)
+      startupMs.push(performance.now() - t1)
+      workerLoadedMs.push(...(yield* loadedAt(fresh, t1Abs)))
+    }))
   }
   // the control: bare worker_threads (nothing to load but the kernels) to their first result
   const bareStartupMs: Array<number> = []
+  const bareLoadedMs: Array<number> = []
   for (let r = 0; r < rounds; r++) {
     const t1 = performance.now()
+    const t1Abs = now()
     const bare = yield* Effect.promise(() => makeRawPool(cores))
     yield* Effect.promise(() => bare.run("inc", 1))
     bareStartupMs.push(performance.now() - t1)
+    const ats = yield* Effect.promise(() => Promise.all([bare.run("loaded", 0), bare.run("loaded", 0)]))
+    bareLoadedMs.push(...ats.map((at) => at - t1Abs))
     yield* Effect.promise(() => bare.close())
   }
   progress.tick()
@@ -155,53 +206,83 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   for (const r of [runner, oneByOne, pipelined]) {
     yield* Effect.forEach(warmCalls, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true })
   }
+  // and the CPU kernel in every pool's workers (its first calls there run interpreted)
+  const payloads = Array.from({ length: TASKS }, () => ({ n }))
+  const cpuRun = {
+    runner: Effect.forEach(payloads, (p) => runner.run(CountPrimes, p), { concurrency: "unbounded" }),
+    piscina: Effect.promise(() => Promise.all(payloads.map((p) => piscina.run(p.n, { name: "primes" })))),
+    raw: Effect.promise(() => Promise.all(payloads.map((p) => raw.run("primes", p.n))))
+  }
+  for (const warm of Object.values(cpuRun)) yield* warm
   progress.tick()
 
-  // speed-up
+  // speed-up: the NodeRunner and raw runs adjacent, in alternating order, piscina before or after
+  const orders = [
+    ["runner", "raw", "piscina"],
+    ["piscina", "raw", "runner"],
+    ["raw", "runner", "piscina"],
+    ["piscina", "runner", "raw"]
+  ] as const
   const cpu = { sequential: [] as Array<number>, runner: [] as Array<number>, piscina: [] as Array<number>, raw: [] as Array<number> }
-  const payloads = Array.from({ length: TASKS }, () => ({ n }))
-  for (let r = 0; r < rounds; r++) {
+  for (let r = 0; r < cpuRounds; r++) {
     cpu.sequential.push(yield* timed(Effect.sync(() => payloads.forEach((p) => countPrimes(p.n)))))
     progress.tick()
-    cpu.runner.push(yield* timed(Effect.forEach(payloads, (p) => runner.run(CountPrimes, p), { concurrency: "unbounded" })))
-    progress.tick()
-    cpu.piscina.push(yield* timedPromise(() => Promise.all(payloads.map((p) => piscina.run(p.n, { name: "primes" })))))
-    progress.tick()
-    cpu.raw.push(yield* timedPromise(() => Promise.all(payloads.map((p) => raw.run("primes", p.n)))))
-    progress.tick()
+    for (const variant of orders[r % orders.length]!) {
+      cpu[variant].push(yield* timed(cpuRun[variant]))
+      progress.tick()
+    }
   }
 
-  // tiny-task throughput
-  const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
-  const tiny = {
-    runner: [] as Array<number>,
-    oneByOne: [] as Array<number>,
-    pipelined: [] as Array<number>,
-    piscina: [] as Array<number>,
-    tinypool: [] as Array<number>,
-    raw: [] as Array<number>,
-    ceiling: [] as Array<number>
-  }
+  // the CPU-bound Pipeline check, on the same pool: the CPU steps alone, and the Pipeline
+  // whose I/O (sized from the CPU steps' time) overlaps them
+  const cpuSteps = Array.from({ length: PIPE_ITEMS }, () => ({ n: pipeN }))
+  const poolAlone = Effect.provide(Runner.forEach(CountPrimes, cpuSteps), context)
+  const poolAloneWarm = [yield* timed(poolAlone), yield* timed(poolAlone)]
+  const ioPerItem = (PIPE_IO_RATIO * Math.min(...poolAloneWarm) * PIPE_CONCURRENCY) / PIPE_ITEMS
+  const fetchMs = Math.max(1, Math.round(ioPerItem * 0.8))
+  const storeMs = Math.max(1, Math.round(ioPerItem * 0.2))
+  // one I/O resource shared by fetch and store, as in the pipeline scenario
+  const io = yield* Limit.concurrency(PIPE_CONCURRENCY)
+  const pipelineRun = Effect.provide(
+    Pipeline.from(cpuSteps)
+      .stage("fetch", (step) => Effect.sleep(fetchMs).pipe(Effect.as(step), io), { concurrency: PIPE_CONCURRENCY, buffer: PIPE_CONCURRENCY })
+      .stage("cpu", (step) => Runner.run(CountPrimes, step), { concurrency: cores * 2, buffer: PIPE_CONCURRENCY })
+      .stage("store", (x) => Effect.sleep(storeMs).pipe(Effect.as(x), io), { concurrency: PIPE_CONCURRENCY, buffer: PIPE_CONCURRENCY })
+      .run()
+      .pipe(Effect.flatMap((report) =>
+        report.ok === PIPE_ITEMS ? Effect.void : Effect.die(`the Pipeline finished ${report.ok} of ${PIPE_ITEMS} items`)
+      )),
+    context
+  )
+  const pipe = { alone: [] as Array<number>, pipeline: [] as Array<number> }
   for (let r = 0; r < rounds; r++) {
-    tiny.runner.push(yield* timed(Effect.forEach(inputs, (i) => runner.run(Inc, i), { concurrency: "unbounded", discard: true })))
-    progress.tick()
-    tiny.oneByOne.push(
-      yield* timed(Effect.forEach(inputs, (i) => oneByOne.run(Inc, i), { concurrency: "unbounded", discard: true }))
-    )
-    progress.tick()
-    tiny.pipelined.push(
-      yield* timed(Effect.forEach(inputs, (i) => pipelined.run(Inc, i), { concurrency: "unbounded", discard: true }))
-    )
-    progress.tick()
-    tiny.piscina.push(yield* timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))))
-    progress.tick()
-    tiny.tinypool.push(yield* timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))))
-    progress.tick()
-    tiny.raw.push(yield* timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))))
-    progress.tick()
-    tiny.ceiling.push(yield* timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i)))))
-    progress.tick()
+    const order = r % 2 === 0 ? (["alone", "pipeline"] as const) : (["pipeline", "alone"] as const)
+    for (const variant of order) {
+      pipe[variant].push(yield* timed(variant === "alone" ? poolAlone : pipelineRun))
+      progress.tick()
+    }
   }
+
+  // tiny-task throughput: the order rotates every round, so that no variant always runs
+  // right after the same one (and pays for its garbage)
+  const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
+  const onRunner = (r: Runner.RunnerShape) =>
+    timed(Effect.forEach(inputs, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true }))
+  const tinyRun = {
+    runner: onRunner(runner),
+    oneByOne: onRunner(oneByOne),
+    pipelined: onRunner(pipelined),
+    piscina: timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))),
+    tinypool: timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))),
+    raw: timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))),
+    ceiling: timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i))))
+  }
+  // one untimed round of each first: the CPU rounds and the Pipeline check ran in between
+  for (const warm of Object.values(tinyRun)) yield* warm
+  const tiny = yield* interleave(
+    { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
+    (variant) => tinyRun[variant]
+  )
 
   const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
   const seq = figure("ms", cpu.sequential, { better: "lower" })
@@ -237,6 +318,11 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     speedupRatioVsRaw: ratio(wall.raw, wall.runner, { better: "higher", parallel: true }),
     startupMs: figure("ms", startupMs, { better: "lower" }),
     bareWorkerStartupMs: figure("ms", bareStartupMs, { better: "lower" }),
+    workerLoadedMs: figure("ms", workerLoadedMs, { better: "lower" }),
+    bareWorkerLoadedMs: figure("ms", bareLoadedMs, { better: "lower" }),
+    pipelineMs: ms(pipe.pipeline),
+    poolAloneMs: ms(pipe.alone),
+    pipelineVsPoolAlone: mapFigure(ratio(ms(pipe.pipeline), ms(pipe.alone)), "fraction", (r) => r - 1, { better: "lower" }),
     sequentialMs: seq,
     runnerMs: wall.runner,
     piscinaMs: wall.piscina,
@@ -252,21 +338,30 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     { variant: `piscina 5 (${cores} threads)`, [tasks]: wall.piscina, speedup: figures.piscinaSpeedup!, "tiny tasks/s": rates.piscina },
     { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": rates.tinypool },
     { variant: `raw worker_threads (${cores}, control)`, [tasks]: wall.raw, speedup: control, "tiny tasks/s": rates.raw },
-    { variant: `raw worker_threads, all in flight, batched (${cores}, ceiling)`, "tiny tasks/s": rates.ceiling }
+    { variant: `raw worker_threads, all in flight, batched (${cores}, ceiling)`, "tiny tasks/s": rates.ceiling },
+    { variant: `${PIPE_ITEMS} CPU steps alone on the NodeRunner pool`, "Pipeline check ms": figures.poolAloneMs! },
+    { variant: `Pipeline fetch → CPU → store, bound by its CPU stage`, "Pipeline check ms": figures.pipelineMs! }
   ]
-  const x = (f: Figure | undefined) => f === undefined ? "n/a" : `${f.median.toFixed(2)} [${f.low.toFixed(2)}–${f.high.toFixed(2)}]`
+  const x = (f: Figure | undefined, digits = 2, scale = 1) =>
+    f === undefined ? "n/a" : `${(scale * f.median).toFixed(digits)} [${(scale * f.low).toFixed(digits)}–${(scale * f.high).toFixed(digits)}]`
   const notes = [
-    `kernel: countPrimes(${n}) ≈ ${figures.taskMs!.median.toFixed(0)} ms on the main thread; ${rounds} interleaved rounds; ` +
-    `speed-ups and ratios paired per round (median [95% interval])`,
+    `kernel: countPrimes(${n}) ≈ ${figures.taskMs!.median.toFixed(0)} ms on the main thread; ${rounds} interleaved rounds ` +
+    `(${cpuRounds} for the speed-ups); speed-ups and ratios paired per round (median [95% interval])`,
     `speed-up target ≥ 0.9 × cores = ${(0.9 * cores).toFixed(2)}: NodeRunner ×${x(figures.speedup)}, piscina ×${x(figures.piscinaSpeedup)}, ` +
     `the raw worker_threads control ×${x(control)}` +
       (control.median < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
     `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${x(figures.throughputRatioVsPiscina)} (target ≥ 3), ` +
     `${x(figures.throughputRatioVsPiscinaNoSendAhead)} with sendAhead 0, ${x(figures.throughputRatioVsPiscinaPipelined)} with concurrencyPerWorker 8; ` +
     `NodeRunner / the batched raw ceiling = ${x(figures.throughputRatioVsCeiling)}`,
-    `CPU scaling: NodeRunner's speed-up / the raw control's = ${x(figures.speedupRatioVsRaw)} (target ≥ 0.97)`,
-    `start-up to first result: ${x(figures.startupMs)} ms for ${cores} workers (a fresh pool per round; target ≤ 150 ms); ` +
-    `bare worker_threads ${x(figures.bareWorkerStartupMs)} ms — the difference is module loading per worker`,
+    `CPU scaling: NodeRunner's speed-up / the raw control's = T_raw / T_NodeRunner per round, the two runs adjacent = ` +
+    `${x(figures.speedupRatioVsRaw)} (target ≥ 0.97); medians: ${wall.runner.median.toFixed(0)} ms vs ${wall.raw.median.toFixed(0)} ms`,
+    `start-up to first result: ${x(figures.startupMs, 0)} ms for ${cores} workers (a fresh pool per round; target ≤ 150 ms); ` +
+    `bare worker_threads ${x(figures.bareWorkerStartupMs, 0)} ms; each worker file had loaded ${x(figures.workerLoadedMs, 0)} ms after ` +
+    `the pool was built, the bare worker's ${x(figures.bareWorkerLoadedMs, 0)} ms: module loading ≈ ` +
+    `${(figures.workerLoadedMs!.median - figures.bareWorkerLoadedMs!.median).toFixed(0)} ms per worker (medians)`,
+    `CPU-bound Pipeline: ${PIPE_ITEMS} items, fetch ${fetchMs} ms + countPrimes(${pipeN}) on the pool + store ${storeMs} ms, I/O concurrency ` +
+    `${PIPE_CONCURRENCY}: ${x(figures.pipelineMs, 0)} ms vs the CPU steps alone on the same pool ${x(figures.poolAloneMs, 0)} ms, ` +
+    `${x(figures.pipelineVsPoolAlone, 1, 100)} % above them, paired per round (target ≤ 5 %)`,
     targets(figures)
   ]
   const report: ScenarioReport = { scenario: "cpu", figures, rows, notes, control: { ...control, unit: "cores" } }

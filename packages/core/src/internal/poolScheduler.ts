@@ -68,9 +68,13 @@ export interface Env {
 export interface Observer {
   readonly queueDepth: (calls: number) => void
   readonly busyWorkers: (workers: number) => void
-  /** A call started in its worker after waiting `queueWaitMs`. */
+  /**
+   * A call started in its worker after waiting `queueWaitMs` — reported once its request
+   * has left the main thread: a call placed on a worker that dies before the end of the
+   * turn goes back to the queue and starts (once) elsewhere.
+   */
   readonly started: (call: Call, queueWaitMs: number) => void
-  /** A call that had started is over after `runMs`. */
+  /** A call that had started (and been reported so) is over after `runMs`. */
   readonly finished: (call: Call, runMs: number) => void
   readonly workerReady: (slot: Slot) => void
   /** A worker exited; `wasReady` is false for one that died while starting. */
@@ -263,7 +267,7 @@ export class Scheduler {
   /** The call has started in its worker (its slot has counted it as running). */
   private begin(call: Call, slot: Slot, estimate: number, posted: boolean): void {
     const now = this.env.now()
-    this.observer.started(call, now - call.queuedAt)
+    if (posted) this.observer.started(call, now - call.queuedAt)
     const state = call.state
     if (state._tag === "Cancelling") {
       state.startedAt = now
@@ -307,7 +311,7 @@ export class Scheduler {
     const state = call.state
     if (CallState.slotOf(state) !== slot) return
     const inSlot = state as InSlot
-    if (inSlot._tag !== "SentAhead" && inSlot.startedAt !== undefined) {
+    if (inSlot._tag !== "SentAhead" && inSlot.startedAt !== undefined && inSlot.posted) {
       this.observer.finished(call, this.env.now() - inSlot.startedAt)
       if (learnMs !== undefined && inSlot._tag === "Running") this.learn(call.task.name, learnMs)
     }
@@ -376,7 +380,7 @@ export class Scheduler {
     if (frames.length === 0 || !slot.serving) return
     try {
       slot.worker.post([0, frames], transfers)
-      for (const call of calls) markPosted(slot, call)
+      for (const call of calls) this.posted(slot, call)
     } catch {
       this.postOneByOne(slot, frames, calls)
       this.afterAnswers(slot)
@@ -391,7 +395,7 @@ export class Scheduler {
       const call = width === 5 ? calls[next++] : undefined
       try {
         slot.worker.post([0, frames.slice(i, i + width)], call?.transfer ?? [])
-        if (call !== undefined) markPosted(slot, call)
+        if (call !== undefined) this.posted(slot, call)
       } catch (error) {
         if (call !== undefined) {
           const message = `could not send the call to its worker: ${String(error)}`
@@ -399,6 +403,14 @@ export class Scheduler {
         }
       }
       i += width
+    }
+  }
+
+  /** A call's `Request` has left the main thread: if it had started, it is reported so now. */
+  private posted(slot: Slot, call: Call): void {
+    const state = markPosted(slot, call)
+    if (state !== undefined && state._tag !== "SentAhead" && state.startedAt !== undefined) {
+      this.observer.started(call, state.startedAt - call.queuedAt)
     }
   }
 
@@ -644,11 +656,12 @@ export class Scheduler {
   }
 }
 
-/** Notes that a call's `Request` has left the main thread (if it is still that worker's). */
-const markPosted = (slot: Slot, call: Call): void => {
+/** Notes that a call's `Request` has left the main thread; its state if it is still that worker's. */
+const markPosted = (slot: Slot, call: Call): InSlot | undefined => {
   const seq = slot.posted++
   const state = call.state
-  if (CallState.slotOf(state) !== slot) return
+  if (CallState.slotOf(state) !== slot) return undefined
   ;(state as InSlot).posted = true
   call.seq = seq
+  return state as InSlot
 }

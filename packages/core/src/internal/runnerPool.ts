@@ -142,10 +142,8 @@ const noop = (): void => {}
 /** Histograms and span attributes of the scheduler's events; start-up as a `Deferred`. */
 const makeObserver = (
   metrics: Context.Context<never>,
-  size: number,
   started: Deferred.Deferred<void, string>
 ): Scheduler.Observer => {
-  let ready = 0
   return {
     queueDepth: noop,
     busyWorkers: noop,
@@ -157,8 +155,9 @@ const makeObserver = (
       Core.runTime.updateUnsafe(runMs, metrics)
       call.span?.attribute("runMs", runMs)
     },
-    workerReady: (slot) => {
-      if (slot.workerId < size && ++ready === size) Deferred.doneUnsafe(started, Exit.void)
+    workerReady: () => {
+      // the pool serves as soon as one worker does: calls queue until the others are ready
+      Deferred.doneUnsafe(started, Exit.void)
     },
     workerExited: (_slot, reason, wasReady) => {
       if (!wasReady) Deferred.doneUnsafe(started, Exit.fail(reason))
@@ -244,8 +243,9 @@ const runOn = <T extends Task.Any>(group: Task.Group<T>, scheduler: Scheduler.Sc
 }
 
 /**
- * Builds the pool in the current scope: workers started in parallel, ready when every one
- * of them is; `spawner` defaults to `worker_threads` threads of `options.worker`.
+ * Builds the pool in the current scope: workers started in parallel, ready when the first
+ * of them is (fails if one dies before); `spawner` defaults to `worker_threads` threads of
+ * `options.worker`.
  */
 export const make = Effect.fnUntraced(function*<T extends Task.Any>(
   group: Task.Group<T>,
@@ -259,7 +259,7 @@ export const make = Effect.fnUntraced(function*<T extends Task.Any>(
     spawner,
     options.balancer,
     nodeEnv,
-    makeObserver(metrics, options.size, started)
+    makeObserver(metrics, started)
   )
 
   const releaseGauges = Gauges.add(metrics, scheduler)

@@ -1,0 +1,66 @@
+/**
+ * What the sources (`Source`) and the LLM provider (`OpenAi`) build the same way around
+ * the `Upstream` boundary: their circuit breaker and the integer settings they read.
+ *
+ * @internal
+ */
+import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
+import { CircuitBreaker } from "effect/persistence"
+import * as Scrub from "../Scrub.ts"
+
+/**
+ * The circuit of an upstream: Effect's `CircuitBreaker` on the provided
+ * `CircuitBreakerStore` (Redis under `Fleet.layer`: the fleet's circuit) or in memory,
+ * with `circuit`, the state of `key` now (`"closed"` when the store cannot say), and
+ * `refusal`, what a refused call says (`detail`, and `retryAfter` when it is open). The
+ * sources and the LLM each build theirs with it and keep their own `classify`.
+ */
+export const breaker = (options: {
+  readonly key: string
+  readonly tripPolicy: CircuitBreaker.TripPolicy
+  readonly openDuration: Duration.Input
+  /** What opened it, for the refusal's detail (`"after 5 consecutive failures"`). */
+  readonly trippedBy?: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const store = yield* Effect.serviceOption(CircuitBreaker.CircuitBreakerStore)
+    const breaker = yield* CircuitBreaker.make({ tripPolicy: options.tripPolicy, openDuration: options.openDuration }).pipe(
+      Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory())
+    )
+    const circuit: Effect.Effect<"closed" | "half-open" | "open"> = breaker.state(options.key).pipe(
+      Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
+      Effect.orElseSucceed(() => "closed" as const)
+    )
+    const refusal = (error: CircuitBreaker.CircuitBreakerError): { readonly detail: string; readonly retryAfter?: Duration.Duration } => {
+      const reason = error.reason
+      return reason._tag === "CircuitOpen"
+        ? { detail: `circuit open${options.trippedBy === undefined ? "" : ` ${options.trippedBy}`}; next probe in ${Duration.format(reason.retryAfter)}`, retryAfter: reason.retryAfter }
+        : reason._tag === "CircuitHalfOpen"
+        ? { detail: "circuit half-open; its probes are running" }
+        : { detail: `circuit store unavailable: ${Scrub.patterns.text(reason.message)}` }
+    }
+    return { breaker, circuit, refusal }
+  })
+
+/**
+ * A whole-number setting read from the variable `name`: at least `min`, `fallback` when
+ * unset; anything else is a `ConfigError` naming the variable. The sources and the LLM
+ * read their retries, breaker counts and the like through it.
+ */
+export const intConfig = (name: string, min: number, fallback: number): Config.Config<number> =>
+  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name).pipe(
+    Config.withDefault(fallback)
+  )
+
+/**
+ * A limit read from the variable `name`: a whole number ≥ 0, `0` meaning "no limit"
+ * (`undefined`); unset → `fallback` (none: no limit). Rate limits, concurrency and
+ * `max_tokens` are read through it.
+ */
+export const limitConfig = (name: string, fallback?: number | undefined): Config.Config<number | undefined> =>
+  Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), name)).pipe(
+    Config.map((set) => {
+      const n = Option.getOrElse(set, () => fallback)
+      return n === 0 ? undefined : n
+    })
+  )
