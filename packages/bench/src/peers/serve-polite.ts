@@ -15,15 +15,9 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Agent } from "@hybrid/agent"
+import { args, summary } from "./serve-peer.ts"
 
-const [url, connectionsArg, secondsArg, budgetArg] = process.argv.slice(2)
-const connections = Number(connectionsArg)
-const seconds = Number(secondsArg)
-const budgetMs = Number(budgetArg)
-if (url === undefined || !(connections >= 1) || !(seconds > 0) || !(budgetMs >= 1)) {
-  console.error("usage: serve-polite.ts <url> <connections> <seconds> <budgetMs>")
-  process.exit(2)
-}
+const { budgetMs, connections, seconds, url } = args("serve-polite.ts")
 
 const agent = new HttpAgent({ keepAlive: true, maxSockets: connections })
 
@@ -98,16 +92,11 @@ const loop = async () => {
   }
 }
 
-const percentile = (sorted: ReadonlyArray<number>, p: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
 await Promise.all(Array.from({ length: connections }, loop))
 agent.destroy()
 const elapsedS = (performance.now() - started) / 1000
-const byStatus = Object.fromEntries([...latencies.entries()].map(([status, ms]) => {
-  const sorted = [...ms].sort((a, b) => a - b)
-  return [status, { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }]
-}))
+const byStatus = summary(latencies)
 const total = [...latencies.values()].reduce((n, ms) => n + ms.length, 0)
 const ok = latencies.get("200")?.length ?? 0
 console.log(JSON.stringify({ connections, seconds: elapsedS, total, ok, allOk, someOk, waitedS: waitedMs / 1000, byStatus }))
