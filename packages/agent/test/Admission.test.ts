@@ -74,4 +74,74 @@ describe("Admission", () => {
       assert.deepStrictEqual(values, Array(8).fill(true)) // a strained answer is still the answer
       assert.isBelow((yield* admission.snapshot).limit, 8)
     }))
+
+  it.effect("peek reads the counts without running an Effect, and they come back down when a queued call is given up", () =>
+    Effect.gen(function*() {
+      const admission = yield* Admission.make({ maxInFlight: 1, maxQueued: 2 })
+      const release = yield* Deferred.make<void>()
+      const running = yield* Effect.forkChild(admission.run(Deferred.await(release)), { startImmediately: true })
+      // a caller that gives up while queued (its client went away)
+      const queued = yield* Effect.forkChild(admission.run(Effect.void), { startImmediately: true })
+      yield* Effect.yieldNow
+      assert.deepStrictEqual(admission.peek(), { inFlight: 1, queued: 1, limit: 1, draining: false })
+      yield* Fiber.interrupt(queued)
+      assert.deepStrictEqual(admission.peek(), { inFlight: 1, queued: 0, limit: 1, draining: false })
+      // one that waited its maxWaitMs out
+      const late = yield* Effect.forkChild(admission.run(Effect.void, { maxWaitMs: 100 }), { startImmediately: true })
+      yield* Effect.yieldNow
+      assert.strictEqual(admission.peek().queued, 1)
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual(tagOf(yield* Fiber.await(late)), "Overloaded")
+      assert.deepStrictEqual(admission.peek(), { inFlight: 1, queued: 0, limit: 1, draining: false })
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(running)
+      assert.deepStrictEqual(admission.peek(), { inFlight: 0, queued: 0, limit: 1, draining: false })
+      assert.isTrue(admission.admits())
+    }))
+
+  it.effect("with a budget: refused at once when the wait plus the likely answer time is past it; refused at the slot, not started, when the slot came too late", () =>
+    Effect.gen(function*() {
+      const admission = yield* Admission.make({ maxInFlight: 1, maxQueued: 4 })
+      // answers of 1 s teach the times: mean 1 s, likely (mean + 2 deviations) 1.8 s after two
+      for (let i = 0; i < 2; i++) {
+        const taught = yield* Effect.forkChild(admission.run(Effect.sleep("1 second")), { startImmediately: true })
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(taught)
+      }
+      const release = yield* Deferred.make<void>()
+      const busy = yield* Effect.forkChild(admission.run(Deferred.await(release)), { startImmediately: true })
+      yield* Effect.yieldNow
+      // expected wait 1 s + likely 1.8 s = 2.8 s
+      assert.isFalse(admission.admits(undefined, 2_500))
+      assert.strictEqual(tagOf(yield* Effect.exit(admission.run(Effect.succeed("late"), { budgetMs: 2_500 }))), "Overloaded")
+      assert.isTrue(admission.admits(undefined, 3_500))
+      let ran = false
+      const queued = yield* Effect.forkChild(
+        admission.run(Effect.sync(() => (ran = true)), { budgetMs: 3_500 }),
+        { startImmediately: true }
+      )
+      // the busy answer takes 3 s, not 1: at the slot 3 s are gone and 0.5 s left, less than the likely 1.8 s
+      yield* TestClock.adjust("3 seconds")
+      yield* Deferred.succeed(release, undefined)
+      yield* Fiber.join(busy)
+      assert.strictEqual(tagOf(yield* Fiber.await(queued)), "Overloaded")
+      assert.isFalse(ran)
+      assert.deepStrictEqual(admission.peek(), { inFlight: 0, queued: 0, limit: 1, draining: false })
+    }))
+
+  it.effect("with a budget: an answer slower than half of it brings the limit down, a quicker one does not", () =>
+    Effect.gen(function*() {
+      const admission = yield* Admission.make({ maxInFlight: 8, maxQueued: 8 })
+      const answers = (ms: number) =>
+        Effect.forEach(Array.from({ length: 8 }), () =>
+          Effect.forkChild(admission.run(Effect.sleep(ms), { budgetMs: 2_000 }), { startImmediately: true }))
+      const quick = yield* answers(900)
+      yield* TestClock.adjust("900 millis")
+      yield* Effect.forEach(quick, Fiber.join)
+      assert.strictEqual((yield* admission.snapshot).limit, 8)
+      const slow = yield* answers(1_100)
+      yield* TestClock.adjust("1100 millis")
+      yield* Effect.forEach(slow, Fiber.join) // a slow answer is still the answer
+      assert.isBelow((yield* admission.snapshot).limit, 8)
+    }))
 })

@@ -182,6 +182,22 @@ export interface Options {
   readonly env?: Record<string, string> | undefined
   /** Extra `execArgv` of the workers. */
   readonly execArgv?: ReadonlyArray<string> | undefined
+  /**
+   * The nice value of each worker thread, 0 (the default: as the main thread) to 19 (the
+   * lowest priority). Raised, the kernel runs the main thread first when both want a
+   * core: its event loop (timers, I/O, a server's quick replies) is not kept waiting by
+   * CPU-bound calls, which take the cores it leaves. Never below the thread's own nice
+   * value. Linux only — there `os.setPriority(0, n)` in a thread renices that thread
+   * alone; elsewhere it would renice the whole process, so the option is ignored.
+   *
+   * @example
+   * ```ts
+   * import { NodeRunner } from "@hybrid/core"
+   *
+   * const options: Partial<NodeRunner.Options> = { size: 2, niceness: 10 }
+   * ```
+   */
+  readonly niceness?: number | undefined
 }
 
 /**
@@ -310,6 +326,8 @@ const validate = (options: Options): PoolImpl.Options => {
   if (balancer !== undefined && balancer !== "least-loaded" && balancer !== "round-robin" && typeof balancer !== "function") {
     throw new InvalidOption({ where, option: "balancer", value: String(balancer).slice(0, 40), expected: '"least-loaded", "round-robin" or a function' })
   }
+  const niceness = options.niceness === undefined ? 0 : options_.integer(where, "niceness", options.niceness, 0)
+  if (niceness > 19) throw new InvalidOption({ where, option: "niceness", value: String(niceness), expected: "an integer in [0, 19]" })
   const workerOptions: WorkerThreads.WorkerOptions = {
     ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     ...(options.env === undefined ? {} : { env: options.env }),
@@ -326,7 +344,8 @@ const validate = (options: Options): PoolImpl.Options => {
     recycleTasks,
     recycleHeapBytes: heapUsedMb === undefined ? undefined : heapUsedMb * 1024 * 1024,
     workerOptions,
-    balancer: Balancer_.fromOption(balancer)
+    balancer: Balancer_.fromOption(balancer),
+    niceness: process.platform === "linux" ? niceness : 0
   }
 }
 

@@ -1,4 +1,6 @@
 import { assert, describe, it, layer } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import { Cause, Effect, Exit, Fiber, Layer, Metric, Schedule, Schema, Tracer } from "effect"
 import * as Deadline from "../src/Deadline.ts"
 import * as NodeRunner from "../src/NodeRunner.ts"
@@ -355,6 +357,30 @@ describe("NodeRunner (dedicated pools)", () => {
       const second = yield* Runner.run(Leak, { mb: 0 })
       assert.notStrictEqual(first, second)
     }).pipe(Effect.provide(pool({ size: 1, recycleAfter: { heapUsedMb: 8 } }))))
+
+  it.live.skipIf(process.platform !== "linux")("niceness renices the worker threads alone (Linux: per thread), not the main thread", () =>
+    Effect.gen(function*() {
+      /** The nice value of each of this process's threads named `prefix…` (field 19 of /proc/self/task/<tid>/stat). */
+      const nice = (prefix: string) =>
+        fs.readdirSync("/proc/self/task").flatMap((tid) => {
+          const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, "utf8")
+          const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+          return name.startsWith(prefix) ? [Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16])] : []
+        })
+      assert.strictEqual(yield* Runner.run(Inc, 1), 2) // a worker has booted
+      yield* Effect.sleep("200 millis") // and the other one too
+      // this pool's two threads; other pools' (and every other thread) keep their 0
+      assert.strictEqual(nice("hybrid-runner-").filter((n) => n === 19).length, 2)
+      // and no other thread of the process: the main thread, the test's, V8's helpers keep theirs
+      assert.strictEqual(nice("").filter((n) => n === 19).length, 2)
+      assert.notStrictEqual(os.getPriority(0), 19)
+    }).pipe(Effect.provide(pool({ size: 2, niceness: 19 }))))
+
+  it("niceness outside [0, 19] is an InvalidOption naming it", () => {
+    for (const niceness of [-1, 20, 1.5]) {
+      assert.throws(() => NodeRunner.layer(Tasks, { worker: workerFile, niceness }), /niceness/)
+    }
+  })
 
   it.live("out of memory under resourceLimits is a WorkerCrashed", () =>
     Effect.gen(function*() {

@@ -8,17 +8,22 @@
  * - **The limit adapts** (`Limit.adaptive`, AIMD): it starts at `initialInFlight`, grows
  *   by one per answer that finishes while the limit is in use, and shrinks (× 0.9) on an
  *   overload signal — an answer the caller marks strained (`run`'s `strained`: sources
- *   cut by the deadline, or most of the budget used) — within [`minInFlight`,
- *   `maxInFlight`]. On a machine whose cores are busy elsewhere the limit comes down to
- *   what the CPU can finish in time, instead of every answer timing out together.
- *   `Limit.adaptive`'s own latency signal (slower than twice the fastest answer seen) is
- *   off: answers vary with their query and their sources, and the budget, not the fastest
- *   answer, says what is too slow.
- * - **The queue** holds at most `min(maxQueued, current limit)` requests, and a request
- *   waits at most `maxWaitMs` (given per call: half its budget, say) for a slot. A request
- *   whose expected wait — its place in the queue × the mean answer time ÷ the limit —
- *   is past `maxWaitMs` is refused at once rather than after waiting in vain; so is one
- *   past the queue; and one that waited `maxWaitMs` after all. All three: `Overloaded`.
+ *   cut by the deadline, say), or, when the call gives its `budgetMs`, an answer that ran
+ *   longer than half of it — within [`minInFlight`, `maxInFlight`]. On a machine whose
+ *   cores are busy elsewhere the limit comes down to what the CPU can finish in time,
+ *   instead of every answer timing out together. `Limit.adaptive`'s own latency signal
+ *   (slower than twice the fastest answer seen) is off: answers vary with their query and
+ *   their sources, and the budget, not the fastest answer, says what is too slow.
+ * - **The queue** holds at most `min(maxQueued, current limit)` requests. The answer time
+ *   in a slot is learned as TCP learns a round-trip time: a moving mean and mean
+ *   deviation; *likely* is the mean plus two deviations. A request that would queue is
+ *   refused at once when its expected wait — its place in the queue × the mean ÷ the
+ *   limit — is past `maxWaitMs`, or when that wait plus the likely answer time is past
+ *   its `budgetMs`; so is one past the queue. One that waited `maxWaitMs` after all is
+ *   refused then; one whose slot came so late that what is left of its budget is less
+ *   than the likely answer time is refused at the slot, not started (the slot goes to
+ *   the next). All of them: `Overloaded`. A request that finds a free slot always runs,
+ *   so the times keep being learned whatever they are.
  * - **`admits`** answers synchronously whether a request would be queued or run now: the
  *   server's middleware asks it before reading a body, so a 503 costs no parsing.
  *
@@ -136,6 +141,14 @@ export interface Snapshot {
 export interface RunOptions<A, E> {
   /** The longest wait for a slot, in milliseconds; past it, `Overloaded`. Default: no bound. */
   readonly maxWaitMs?: number | undefined
+  /**
+   * The caller's whole time, wait and answer, in milliseconds. Given, a request that would
+   * have to queue is refused when its expected wait plus the expected answer time (see the
+   * module comment) is past it, and one that got its slot too late to finish in it is
+   * refused then rather than started; an answer that ran longer than half of it is an
+   * overload signal. Default: none of these.
+   */
+  readonly budgetMs?: number | undefined
   /** A result that says the server is overloaded (it came out, but late or partial): the limit shrinks. */
   readonly strained?: ((value: A) => boolean) | undefined
   /** A failure that says the same. */
@@ -169,10 +182,13 @@ export class Admission extends Context.Service<Admission, {
   readonly snapshot: Effect.Effect<Snapshot>
   /**
    * Whether a request arriving now would get a slot or a queue place (not draining, the
-   * queue not full, its expected wait within `maxWaitMs`). Synchronous and cheap: for a
-   * refusal before any work. `run` checks again.
+   * queue not full, its expected wait within `maxWaitMs`, and with the answer's likely
+   * time within `budgetMs`). Synchronous and cheap: for a refusal before any work. `run`
+   * checks again.
    */
-  readonly admits: (maxWaitMs?: number) => boolean
+  readonly admits: (maxWaitMs?: number, budgetMs?: number) => boolean
+  /** `snapshot`, synchronously (the counts as of the last admission event): for a refusal that runs no Effect. */
+  readonly peek: () => Snapshot
   /** The settings in force. */
   readonly options: Settings
 }>()("@hybrid/agent/serve/Admission") {}
@@ -197,21 +213,45 @@ class Strained {
 /** Off: `Limit.adaptive`'s "slower than this × the fastest answer" signal (it needs a finite number). */
 const noLatencySignal = 1e9
 
-/** The mean answer time, as an exponentially weighted moving average (weight of a new answer: `alpha`). */
-class MeanTime {
-  private value: number | undefined = undefined
+/**
+ * The answer time once in a slot: its exponentially weighted mean and mean deviation
+ * (weight of a new answer: `alpha`), as TCP keeps a round-trip time. `mean` says how fast
+ * the queue moves; `likely` (mean + 2 deviations) how long one more answer will most
+ * likely need.
+ */
+class ServiceTime {
+  private average: number | undefined = undefined
+  private deviation = 0
   private readonly alpha: number
   constructor(alpha: number) {
     this.alpha = alpha
   }
   add(ms: number): void {
-    this.value = this.value === undefined ? ms : this.value + this.alpha * (ms - this.value)
+    if (this.average === undefined) {
+      this.average = ms
+      this.deviation = ms / 2
+      return
+    }
+    this.deviation += this.alpha * (Math.abs(ms - this.average) - this.deviation)
+    this.average += this.alpha * (ms - this.average)
   }
   /** The mean so far, or `undefined` before the first answer. */
-  get ms(): number | undefined {
-    return this.value
+  get mean(): number | undefined {
+    return this.average
+  }
+  /** The mean plus two mean deviations, or `undefined` before the first answer. */
+  get likely(): number | undefined {
+    return this.average === undefined ? undefined : this.average + 2 * this.deviation
   }
 }
+
+/** A request whose slot came too late for its budget: refused, and no signal to the limit. */
+class TooLate {
+  readonly _tag = "TooLate"
+}
+
+/** An answer slower than this share of its budget tells the limit the server is overloaded. */
+const slowShare = 0.5
 
 const resolve = (options: Options): Settings => {
   const maxInFlight = intAtLeast("maxInFlight", options.maxInFlight, 1)
@@ -253,7 +293,7 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       latencyTolerance: noLatencySignal
     })
     let draining = false
-    const mean = new MeanTime(0.2)
+    const service = new ServiceTime(0.2)
     // the limiter's counters, read synchronously (its Effects are `Effect.sync`)
     const counts = { running: 0, waiting: 0, limit: settings.initialInFlight }
     const refresh = Effect.gen(function*() {
@@ -262,12 +302,16 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       counts.limit = Math.floor(yield* limiter.limit)
     })
     /** Why a request arriving now is refused, or `undefined`. */
-    const refusal = (maxWaitMs: number | undefined): "full" | "wait" | undefined => {
+    const refusal = (maxWaitMs: number | undefined, budgetMs: number | undefined): "full" | "wait" | "late" | undefined => {
       const { limit, running, waiting } = counts
       if (running + waiting >= limit + Math.min(settings.maxQueued, limit)) return "full"
-      if (running < limit || maxWaitMs === undefined || mean.ms === undefined) return undefined
+      const { likely, mean } = service
+      // a free slot: run now (so the times keep being learned, whatever they are)
+      if (running < limit || mean === undefined || likely === undefined) return undefined
       // its place in the queue × the mean answer time ÷ the answers running at once
-      return ((waiting + 1) * mean.ms) / limit > maxWaitMs ? "wait" : undefined
+      const wait = ((waiting + 1) * mean) / limit
+      if (maxWaitMs !== undefined && wait > maxWaitMs) return "wait"
+      return budgetMs !== undefined && wait + likely > budgetMs ? "late" : undefined
     }
     const gauges = Effect.gen(function*() {
       yield* refresh
@@ -291,34 +335,51 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
           return yield* Api.Draining.of()
         }
         yield* refresh
-        if (refusal(call.maxWaitMs) !== undefined) return yield* refuse
+        if (refusal(call.maxWaitMs, call.budgetMs) !== undefined) return yield* refuse
+        const entered = yield* Clock.currentTimeMillis
+        const budgetMs = call.budgetMs
         let started = false
+        let ms = 0
+        const slow = () => budgetMs !== undefined && ms > slowShare * budgetMs
         // inside the limiter a strained result is a failure (an overload signal); outside it is the result again
         const limited = limiter(Effect.gen(function*() {
           started = true
           const start = yield* Clock.currentTimeMillis
+          const likely = service.likely
+          // it waited, and what is left of its budget is less than an answer likely needs: refuse, do not start
+          if (budgetMs !== undefined && likely !== undefined && start > entered && start - entered + likely > budgetMs) {
+            return yield* Effect.fail(new TooLate())
+          }
           return yield* Effect.andThen(gauges, self).pipe(
             Effect.onExit((exit) =>
               // a client that went away says nothing about how long answers take
-              Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)
-                ? Effect.void
-                : Effect.map(Clock.currentTimeMillis, (end) => mean.add(end - start))
+              Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? Effect.void : Effect.map(Clock.currentTimeMillis, (end) => {
+                ms = end - start
+                service.add(ms)
+              })
             ),
-            Effect.mapError((e) => call.overloaded?.(e) === true ? new Strained("error", e) : e),
-            Effect.flatMap((value) => call.strained?.(value) === true ? Effect.fail(new Strained("value", value)) : Effect.succeed(value))
+            Effect.mapError((e) => call.overloaded?.(e) === true || slow() ? new Strained("error", e) : e),
+            Effect.flatMap((value) =>
+              call.strained?.(value) === true || slow() ? Effect.fail(new Strained("value", value)) : Effect.succeed(value)
+            )
           )
-        }))
+        })).pipe(
+          // after the limiter's own release, whatever the ending (interrupted in the queue too): `admits` reads these counts
+          Effect.ensuring(gauges)
+        )
         const fiber = yield* Effect.forkChild(limited, { startImmediately: true })
         yield* gauges
         if (call.maxWaitMs !== undefined) {
           const admitted = yield* Effect.sleep(call.maxWaitMs).pipe(Effect.as(false), Effect.raceFirst(Effect.map(Fiber.await(fiber), () => true)))
           if (!admitted && !started) {
             yield* Fiber.interrupt(fiber)
+            yield* gauges
             return yield* refuse
           }
         }
         const exit = yield* Effect.ensuring(Fiber.await(fiber), gauges)
         if (exit._tag === "Success") return exit.value
+        if (exit.cause.reasons.some((r) => r._tag === "Fail" && r.error instanceof TooLate)) return yield* refuse
         const strained = exit.cause.reasons.find((r) => r._tag === "Fail" && r.error instanceof Strained)
         if (strained !== undefined && strained._tag === "Fail") {
           const { inner, outcome } = strained.error as Strained
@@ -332,11 +393,9 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       drain: Effect.sync(() => {
         draining = true
       }),
-      admits: (maxWaitMs) => {
-        if (draining) return false
-        Effect.runSync(refresh)
-        return refusal(maxWaitMs) === undefined
-      },
+      // the counts are refreshed at every admission event (a call forked, started, ended or given up)
+      admits: (maxWaitMs, budgetMs) => !draining && refusal(maxWaitMs, budgetMs) === undefined,
+      peek: () => ({ inFlight: counts.running, queued: counts.waiting, limit: counts.limit, draining }),
       snapshot: Effect.gen(function*() {
         return {
           inFlight: yield* limiter.running,

@@ -148,7 +148,7 @@ export const answerLatency = Metric.histogram("hybrid_serve_answer_latency_ms", 
 })
 
 /**
- * Counts one response.
+ * Counts one response (or `count` alike).
  *
  * @example
  * ```ts
@@ -160,8 +160,8 @@ export const answerLatency = Metric.histogram("hybrid_serve_answer_latency_ms", 
  * @since 0.1.0
  * @category recording
  */
-export const recordRequest = (method: string, route: string, status: number): Effect.Effect<void> =>
-  Metric.update(Metric.withAttributes(requests, { method, route, status: String(status) }), 1)
+export const recordRequest = (method: string, route: string, status: number, count = 1): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(requests, { method, route, status: String(status) }), count)
 
 /**
  * Records an admitted answer's outcome: its latency and every source's status.

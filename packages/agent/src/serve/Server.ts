@@ -208,6 +208,8 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
           {
             // waiting longer than half the budget leaves too little for the answer: a 503 now is better
             maxWaitMs: budgetMs / 2,
+            // and not at all when what is left after the wait is less than an answer likely needs
+            budgetMs,
             // sources cut by the deadline: this server is doing more than it can finish in time
             strained: (a) => Streaming.strained(a.sources, elapsed(), budgetMs),
             overloaded: (e) => e._tag === "NoAnswer" && Streaming.timedOut(e.sources)
@@ -322,9 +324,12 @@ export const layer = (options: Options) => {
         // CORS on: a browser needs its headers even on a 503, so the middleware sheds instead
         const shed = (server: Http.Server) =>
           options.cors === undefined
-            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes })
+            ? Shed.install(server, { admission: control, context, answerPaths, maxBodyBytes, maxWaitMs: options.defaultBudgetMs / 2, budgetMs: options.defaultBudgetMs })
             : server
-        return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout: 1_000 })), {
+        // an idle connection outlives the Retry-After of a 503 (1 s): a client that waits it out
+        // asks again on the same connection instead of racing the server's close with a new one
+        const keepAliveTimeout = 1_000 * control.options.retryAfterSeconds + 4_000
+        return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout })), {
           port: options.port,
           host: options.host,
           gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)

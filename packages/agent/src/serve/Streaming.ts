@@ -220,6 +220,7 @@ export const handler = (options: Options) => {
     // detached: the answer outlives this handler (it feeds the response); the response's end interrupts it
     const fiber = yield* admission.run(work, {
       maxWaitMs: budgetMs / 2,
+      budgetMs,
       strained: (ending) => strained(ending.sources, performance.now() - arrival, budgetMs)
     }).pipe(Effect.forkDetach({ startImmediately: true }))
     const refused = yield* Effect.raceFirst(

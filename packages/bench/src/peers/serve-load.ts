@@ -10,6 +10,7 @@
  */
 import { createRequire } from "node:module"
 import { Agent } from "@hybrid/agent"
+import { args, summary } from "./serve-peer.ts"
 
 interface Instance {
   on(event: "response", f: (client: unknown, status: number, bytes: number, ms: number) => void): void
@@ -18,14 +19,7 @@ type Autocannon = (options: Record<string, unknown>, done: (error: unknown, resu
 
 const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
 
-const [url, connectionsArg, secondsArg, budgetArg] = process.argv.slice(2)
-const connections = Number(connectionsArg)
-const seconds = Number(secondsArg)
-const budgetMs = Number(budgetArg)
-if (url === undefined || !(connections >= 1) || !(seconds > 0) || !(budgetMs >= 1)) {
-  console.error("usage: serve-load.ts <url> <connections> <seconds> <budgetMs>")
-  process.exit(2)
-}
+const { budgetMs, connections, seconds, url } = args("serve-load.ts")
 
 const latencies = new Map<string, Array<number>>()
 /** The status (and error tag) of the response autocannon is about to report: `onResponse` runs just before its `response` event. */
@@ -34,8 +28,6 @@ let allOk = 0
 let someOk = 0
 let next = 0
 
-const percentile = (sorted: ReadonlyArray<number>, p: number): number | null =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
 const started = performance.now()
 const instance = autocannon({
@@ -75,10 +67,7 @@ const instance = autocannon({
     process.exit(1)
   }
   const elapsedS = (performance.now() - started) / 1000
-  const byStatus = Object.fromEntries([...latencies.entries()].map(([status, ms]) => {
-    const sorted = [...ms].sort((a, b) => a - b)
-    return [status, { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }]
-  }))
+  const byStatus = summary(latencies)
   const total = [...latencies.values()].reduce((n, ms) => n + ms.length, 0)
   const ok = latencies.get("200")?.length ?? 0
   console.log(JSON.stringify({ connections, seconds: elapsedS, total, ok, allOk, someOk, byStatus }))

@@ -11,15 +11,9 @@
  */
 import { request as httpRequest } from "node:http"
 import { Agent } from "@hybrid/agent"
+import { args } from "./serve-peer.ts"
 
-const [url, connectionsArg, secondsArg, budgetArg] = process.argv.slice(2)
-const connections = Number(connectionsArg)
-const seconds = Number(secondsArg)
-const budgetMs = Number(budgetArg)
-if (url === undefined || !(connections >= 1) || !(seconds > 0) || !(budgetMs >= 1)) {
-  console.error("usage: serve-stream.ts <url> <connections> <seconds> <budgetMs>")
-  process.exit(2)
-}
+const { budgetMs, connections, seconds, url } = args("serve-stream.ts")
 
 interface Timed {
   readonly status: number

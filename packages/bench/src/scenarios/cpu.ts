@@ -28,15 +28,20 @@
  *   (`Runner.forEach`), in the same rounds, order alternating. (The `pipeline` scenario
  *   runs the balanced case, Σ I/O / concurrency ≈ 0.9 × the CPU steps.)
  *
- * Before measuring, every pool runs the same 5,000 tiny calls and one untimed round of the
- * 8 CPU tasks, so that the rounds measure compiled code, not the JIT's warm-up (the
- * sequential reference is compiled by the calibration).
+ * Before measuring, every pool runs the same 20,000 tiny calls and one untimed round of the
+ * 8 CPU tasks (and one untimed tiny round again before the tiny rounds), so that the rounds
+ * measure compiled code, not the JIT's warm-up (the sequential reference is compiled by the
+ * calibration).
  *
  * CPU scaling is the noisiest figure on a shared 2-core VM (one other process taking a
- * core for a second halves a round): it runs twice as many rounds as the rest, and in each
- * the NodeRunner and raw control runs are adjacent, in alternating order (piscina before or
- * after the pair), so the per-round ratio T_raw / T_NodeRunner — the ratio of their
- * speed-ups over the same sequential reference — compares runs a second apart.
+ * core for a second halves a round), and order may matter: with NodeRunner and the raw
+ * control back to back in alternating order (two runs of 10 and 8 rounds, load 3–5), the
+ * second of the two was the slower in 8 of 10 and 6 of 8 rounds, whichever pool it was. So
+ * it runs twice as many rounds as the rest;
+ * in each, after the sequential reference, the NodeRunner and raw control runs are adjacent,
+ * their order swapped every round (piscina after the pair), and the figure is, per two
+ * rounds, the geometric mean of their T_raw / T_NodeRunner — the ratio of their speed-ups
+ * over the same sequential reference — in which the order's effect cancels.
  *
  * Figures: `speedup` (NodeRunner vs sequential), `speedupRatioVsRaw` (NodeRunner's speed-up
  * over the raw control's), `throughputRatioVsPiscina` and `throughputRatioVsCeiling`
@@ -73,7 +78,7 @@ import {
 
 const TASKS = 8
 /** Tiny calls each pool runs before anything is measured. */
-const WARM_CALLS = 5_000
+const WARM_CALLS = 20_000
 /** The CPU-bound Pipeline check: items, I/O concurrency, Σ I/O / concurrency over the CPU steps' time. */
 const PIPE_ITEMS = 200
 const PIPE_CONCURRENCY = 8
@@ -215,12 +220,10 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   for (const warm of Object.values(cpuRun)) yield* warm
   progress.tick()
 
-  // speed-up: the NodeRunner and raw runs adjacent, in alternating order, piscina before or after
+  // speed-up: the NodeRunner and raw runs adjacent, their order swapped every round, piscina after
   const orders = [
     ["runner", "raw", "piscina"],
-    ["piscina", "raw", "runner"],
-    ["raw", "runner", "piscina"],
-    ["piscina", "runner", "raw"]
+    ["raw", "runner", "piscina"]
   ] as const
   const cpu = { sequential: [] as Array<number>, runner: [] as Array<number>, piscina: [] as Array<number>, raw: [] as Array<number> }
   for (let r = 0; r < cpuRounds; r++) {
@@ -276,6 +279,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     raw: timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))),
     ceiling: timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i))))
   }
+  // one untimed round of each first: the CPU rounds and the Pipeline check ran in between
+  for (const warm of Object.values(tinyRun)) yield* warm
   const tiny = yield* interleave(
     { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
     (variant) => tinyRun[variant]
@@ -312,7 +317,13 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     rawTasksPerSecond: rates.raw,
     rawBatchedTasksPerSecond: rates.ceiling,
     throughputRatioVsCeiling: ratio(rates.runner, rates.ceiling, { better: "higher" }),
-    speedupRatioVsRaw: ratio(wall.raw, wall.runner, { better: "higher", parallel: true }),
+    // per two rounds (one in each order): the geometric mean of T_raw / T_NodeRunner
+    speedupRatioVsRaw: figure(
+      "×",
+      Array.from({ length: Math.floor(cpuRounds / 2) }, (_, i) =>
+        Math.sqrt((cpu.raw[2 * i]! / cpu.runner[2 * i]!) * (cpu.raw[2 * i + 1]! / cpu.runner[2 * i + 1]!))),
+      { better: "higher", parallel: true }
+    ),
     startupMs: figure("ms", startupMs, { better: "lower" }),
     bareWorkerStartupMs: figure("ms", bareStartupMs, { better: "lower" }),
     workerLoadedMs: figure("ms", workerLoadedMs, { better: "lower" }),
@@ -350,7 +361,8 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     `tiny tasks: ${tinyCalls} calls of n + 1 submitted at once; NodeRunner / piscina = ${x(figures.throughputRatioVsPiscina)} (target ≥ 3), ` +
     `${x(figures.throughputRatioVsPiscinaNoSendAhead)} with sendAhead 0, ${x(figures.throughputRatioVsPiscinaPipelined)} with concurrencyPerWorker 8; ` +
     `NodeRunner / the batched raw ceiling = ${x(figures.throughputRatioVsCeiling)}`,
-    `CPU scaling: NodeRunner's speed-up / the raw control's = T_raw / T_NodeRunner per round, the two runs adjacent = ` +
+    `CPU scaling: NodeRunner's speed-up / the raw control's = T_raw / T_NodeRunner, the two runs adjacent, geometric mean ` +
+    `of two rounds in opposite orders = ` +
     `${x(figures.speedupRatioVsRaw)} (target ≥ 0.97); medians: ${wall.runner.median.toFixed(0)} ms vs ${wall.raw.median.toFixed(0)} ms`,
     `start-up to first result: ${x(figures.startupMs, 0)} ms for ${cores} workers (a fresh pool per round; target ≤ 150 ms); ` +
     `bare worker_threads ${x(figures.bareWorkerStartupMs, 0)} ms; each worker file had loaded ${x(figures.workerLoadedMs, 0)} ms after ` +

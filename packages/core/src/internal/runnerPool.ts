@@ -38,6 +38,8 @@ export interface Options extends Scheduler.Settings {
   readonly worker: URL
   readonly workerOptions: WorkerThreads.WorkerOptions
   readonly balancer: Balancer.Balancer
+  /** The workers' nice value (0: unchanged); applied by the worker bootstrap, Linux only. */
+  readonly niceness?: number | undefined
 }
 
 /** Real time and timers. */
@@ -250,7 +252,7 @@ const runOn = <T extends Task.Any>(group: Task.Group<T>, scheduler: Scheduler.Sc
 export const make = Effect.fnUntraced(function*<T extends Task.Any>(
   group: Task.Group<T>,
   options: Options,
-  spawner: Spawner.Spawner = Spawner.nodeSpawner(options.worker, options.workerOptions, options.concurrencyPerWorker)
+  spawner: Spawner.Spawner = Spawner.nodeSpawner(options.worker, options.workerOptions, options.concurrencyPerWorker, options.niceness ?? 0)
 ) {
   const metrics = yield* Effect.context<never>()
   const started = Deferred.makeUnsafe<void, string>()
