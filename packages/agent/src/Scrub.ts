@@ -56,6 +56,7 @@
  * @since 0.1.0
  */
 import { Predicate, Redacted } from "effect"
+import { Options as Check } from "@hybrid/core"
 
 // --- models ------------------------------------------------------------------------------
 
@@ -216,11 +217,6 @@ const removeSecret = (text: string, secret: string): string => {
 
 const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`)
 
-const positive = (name: string, value: number | undefined, fallback: number): number => {
-  if (value === undefined) return fallback
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`Scrub.make: ${name} must be a positive integer, got ${value}`)
-  return value
-}
 
 // --- pure functions ----------------------------------------------------------------------
 
@@ -265,7 +261,7 @@ const oneLine = (text: string): string => text.replace(/\s+/g, " ").trim()
 
 /**
  * Builds a `Scrubber` for `options.secrets`. Bad `maxChars` / `scanChars` throw a
- * `RangeError` (a programming error, at construction).
+ * `InvalidOption` (a programming error, at construction).
  *
  * @example
  * ```ts
@@ -279,8 +275,8 @@ const oneLine = (text: string): string => text.replace(/\s+/g, " ").trim()
  * @category constructors
  */
 export const make = (options: Options = {}): Scrubber => {
-  const maxChars = positive("maxChars", options.maxChars, 200)
-  const scanChars = Math.max(maxChars, positive("scanChars", options.scanChars, 4_096))
+  const maxChars = Check.integer("Scrub.make", "maxChars", options.maxChars ?? 200)
+  const scanChars = Math.max(maxChars, Check.integer("Scrub.make", "scanChars", options.scanChars ?? 4_096))
   // longest first, so a secret that extends another is removed whole
   const secrets = (options.secrets ?? [])
     .flatMap((s) => (s === undefined ? [] : [reveal(s)]))

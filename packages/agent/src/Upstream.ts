@@ -59,6 +59,7 @@
 import { ByteSize, Clock, Config, Duration, Effect, Option, Predicate, Redacted, Schema, type Scope, Stream } from "effect"
 import { HttpClient, type HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { HttpClientError } from "effect/http/HttpClientError"
+import { Options as Check } from "@hybrid/core"
 import * as Scrub from "./Scrub.ts"
 
 // --- models ------------------------------------------------------------------------------
@@ -345,11 +346,7 @@ const size = (bytes: number): string => ByteSize.format(ByteSize.bytes(bytes))
 
 // --- the capped reader -------------------------------------------------------------------
 
-const maxBytesOf = (options: Options): number => {
-  const max = options.maxBytes ?? defaultMaxBytes
-  if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`Upstream: maxBytes must be a positive integer, got ${max}`)
-  return max
-}
+const maxBytesOf = (options: Options): number => Check.integer("Upstream", "maxBytes", options.maxBytes ?? defaultMaxBytes)
 
 const declaredLength = (response: HttpClientResponse.HttpClientResponse): number | undefined => {
   const header = response.headers["content-length"]

@@ -804,21 +804,16 @@ export const toMessages = (prompt: Prompt.Prompt): Effect.Effect<Array<ChatMessa
     return Effect.succeed(messages)
   })
 
-const finishReason = (reason: string | null | undefined): Response.FinishReason => {
-  switch (reason) {
-    case "stop":
-      return "stop"
-    case "length":
-      return "length"
-    case "content_filter":
-      return "content-filter"
-    case "tool_calls":
-    case "function_call":
-      return "tool-calls"
-    default:
-      return "unknown"
-  }
+/** OpenAI's `finish_reason` as effect/ai's (anything else: `"unknown"`). */
+const finishReasons: Readonly<Record<string, Response.FinishReason>> = {
+  stop: "stop",
+  length: "length",
+  content_filter: "content-filter",
+  tool_calls: "tool-calls",
+  function_call: "tool-calls"
 }
+const finishReason = (reason: string | null | undefined): Response.FinishReason =>
+  reason != null && Object.hasOwn(finishReasons, reason) ? finishReasons[reason]! : "unknown"
 
 const generate = (
   client: Client["Service"],

@@ -19,12 +19,12 @@
  * The CPU cost knob is `projections`: each text is embedded that many times with
  * independent hash functions and the similarities are averaged (less collision noise,
  * proportionally more work — a stand-in for a bigger embedding model). Measured on the
- * 2-core sandbox with the fixture data (weather, 10 news articles, 3 knowledge-base
- * documents for one query): ≈ 0.03 / 0.4–0.55 / 0.7–1.1 ms per projection (the
- * higher figures in a worker of a busy machine), so `projectionsAt(1)` (`1_700`) makes
- * one query's processing ≈ 2.5–3 s of CPU — the capstone's share (in `hybrid demo` at
- * scale 1, one source at a time: weather 0.13 s, news 0.94 s, kb 1.84 s) — and
- * `projectionsAt(scale)` scales it with the fixtures' `scale`.
+ * 2-core sandbox with the fixture data of the demo's first sample query (weather: one
+ * report, news: 10 articles, knowledge base: 3 passages of the docs), `pnpm demo` at
+ * scale 1 beside other work (load 3.5–4.3): CPU on the workers weather 0.12 s, news
+ * 1.02 s, kb 2.78 s; in one process ≈ 0.04–0.09 / 0.34–0.45 / 0.85–1.6 ms per
+ * projection. So `projectionsAt(1)` (`1_700`) makes one query's processing ≈ 2.5–4 s
+ * of CPU — the capstone's share — and `projectionsAt(scale)` scales it with `scale`.
  *
  * Splitting: `runParts` processes a source as several `ProjectPart` tasks (the
  * projections divided evenly) and one `MergeParts`, so a large source uses every worker
@@ -547,7 +547,7 @@ export type {
 } from "./text.ts"
 
 /**
- * Projections per unit of `scale`: `projectionsAt(1)` is ≈ 2.5–3 s of CPU per fixture
+ * Projections per unit of `scale`: `projectionsAt(1)` is ≈ 2.5–4 s of CPU per fixture
  * query on the 2-core sandbox (see the module comment).
  *
  * @example

@@ -214,12 +214,7 @@ export const finish = (state: State, cpuMs: number): Processed => {
  * @since 0.1.0
  * @category steps
  */
-export const processSource = (input: Input): Processed => {
-  const t0 = performance.now()
-  const state = prepare(input)
-  for (let i = 0; i < input.options.projections; i++) project(state)
-  return finish(state, performance.now() - t0)
-}
+export const processSource = (input: Input): Processed => Effect.runSync(processIn(input, Infinity))
 
 /**
  * A part of a split source, synchronously: `prepare`, then the projections `[from, to)`.
@@ -227,13 +222,27 @@ export const processSource = (input: Input): Processed => {
  * @since 0.1.0
  * @category steps
  */
-export const projectPart = ({ from, input, to }: PartInput): Part => {
-  const t0 = performance.now()
-  const state = prepare(input)
-  state.projected = from
-  while (state.projected < to) project(state)
-  return partOf(state, from, performance.now() - t0)
-}
+export const projectPart = (payload: PartInput): Part => Effect.runSync(partIn(payload, Infinity))
+
+/** `processSource`, yielding after each `slice` ms of work; `cpuMs` counts the computing, not the pauses. */
+const processIn = (input: Input, slice: number) =>
+  Effect.gen(function*() {
+    const timer = { start: performance.now(), cpuMs: 0 }
+    const state = prepare(input)
+    yield* projectUntil(state, input.options.projections, timer, slice)
+    const result = finish(state, 0)
+    return { ...result, cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100 }
+  })
+
+/** `projectPart`, yielding after each `slice` ms of work. */
+const partIn = ({ from, input, to }: PartInput, slice: number) =>
+  Effect.gen(function*() {
+    const timer = { start: performance.now(), cpuMs: 0 }
+    const state = prepare(input)
+    state.projected = from
+    yield* projectUntil(state, to, timer, slice)
+    return partOf(state, from, timer.cpuMs + performance.now() - timer.start)
+  })
 
 const partOf = (state: State, from: number, cpuMs: number): Part => ({
   from,
@@ -290,34 +299,20 @@ const sliceMs = 5
  * @category handlers
  */
 export const handlers: Task.Handlers<Task.Tasks<typeof Tasks>> = {
-  ProcessSource: (input) =>
-    Effect.gen(function*() {
-      const timer = { start: performance.now(), cpuMs: 0 }
-      const state = prepare(input)
-      yield* projectUntil(state, input.options.projections, timer)
-      const result = finish(state, 0)
-      return { ...result, cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100 }
-    }),
-  ProjectPart: ({ from, input, to }) =>
-    Effect.gen(function*() {
-      const timer = { start: performance.now(), cpuMs: 0 }
-      const state = prepare(input)
-      state.projected = from
-      yield* projectUntil(state, to, timer)
-      return partOf(state, from, timer.cpuMs + performance.now() - timer.start)
-    }),
+  ProcessSource: (input) => processIn(input, sliceMs),
+  ProjectPart: (payload) => partIn(payload, sliceMs),
   MergeParts: (payload) => Effect.sync(() => mergeParts(payload))
 }
 
 /**
- * Projects `state` up to projection `to`, yielding whenever `sliceMs` of work has been
+ * Projects `state` up to projection `to`, yielding whenever `slice` ms of work have been
  * done since the last yield; `timer.cpuMs` adds up the time spent computing.
  */
-const projectUntil = Effect.fnUntraced(function*(state: State, to: number, timer: { start: number; cpuMs: number }) {
+const projectUntil = Effect.fnUntraced(function*(state: State, to: number, timer: { start: number; cpuMs: number }, slice: number) {
   while (state.projected < to) {
     project(state)
     const now = performance.now()
-    if (now - timer.start >= sliceMs && state.projected < to) {
+    if (now - timer.start >= slice && state.projected < to) {
       timer.cpuMs += now - timer.start
       yield* Effect.yieldNow
       timer.start = performance.now()

@@ -93,23 +93,31 @@ export const sentences = (text: string): Array<Span> => {
   return out
 }
 
-/** Splits a span at word boundaries into pieces of at most `maxTokens` tokens. */
-const splitLong = (text: string, span: Span, maxTokens: number): Array<Span> => {
-  if (countTokens(span.text) <= maxTokens) return [span]
-  const pieces: Array<Span> = []
-  const words = Array.from(span.text.matchAll(/\S+/g), (m) => ({ start: span.start + m.index, end: span.start + m.index + m[0].length }))
+/**
+ * Packs consecutive `spans` of `text` greedily: each group as many spans as keep its slice
+ * within `maxTokens` (one span at least), the next starting `overlap` spans back — but
+ * always moving forward.
+ */
+const pack = (text: string, spans: ReadonlyArray<{ readonly start: number; readonly end: number }>, maxTokens: number, overlap = 0) => {
+  const out: Array<Span> = []
   let first = 0
-  while (first < words.length) {
+  while (first < spans.length) {
     let last = first
-    // grow while the piece still fits; a lone oversized word is a piece of its own
-    while (last + 1 < words.length && countTokens(text.slice(words[first]!.start, words[last + 1]!.end)) <= maxTokens) last++
-    const start = words[first]!.start
-    const end = words[last]!.end
-    pieces.push({ start, end, text: text.slice(start, end) })
-    first = last + 1
+    while (last + 1 < spans.length && countTokens(text.slice(spans[first]!.start, spans[last + 1]!.end)) <= maxTokens) last++
+    const start = spans[first]!.start
+    const end = spans[last]!.end
+    out.push({ start, end, text: text.slice(start, end) })
+    if (last + 1 >= spans.length) break
+    first = Math.max(first + 1, last + 1 - overlap)
   }
-  return pieces
+  return out
 }
+
+/** Splits a span at word boundaries into pieces of at most `maxTokens` tokens. */
+const splitLong = (text: string, span: Span, maxTokens: number): Array<Span> =>
+  countTokens(span.text) <= maxTokens
+    ? [span]
+    : pack(text, Array.from(span.text.matchAll(/\S+/g), (m) => ({ start: span.start + m.index, end: span.start + m.index + m[0].length })), maxTokens)
 
 /**
  * A chunk of a text, with its BPE token count.
@@ -139,20 +147,7 @@ export const chunk = (
   const maxTokens = Math.max(1, Math.floor(options.maxTokens))
   const overlap = Math.max(0, Math.floor(options.overlap ?? 0))
   const pieces = sentences(text).flatMap((span) => splitLong(text, span, maxTokens))
-  const chunks: Array<Chunk> = []
-  let first = 0
-  while (first < pieces.length) {
-    let last = first
-    while (last + 1 < pieces.length && countTokens(text.slice(pieces[first]!.start, pieces[last + 1]!.end)) <= maxTokens) last++
-    const start = pieces[first]!.start
-    const end = pieces[last]!.end
-    const slice = text.slice(start, end)
-    chunks.push({ index: chunks.length, start, end, text: slice, tokens: countTokens(slice) })
-    if (last + 1 >= pieces.length) break
-    // step past the chunk, keeping `overlap` pieces — but always move forward
-    first = Math.max(first + 1, last + 1 - overlap)
-  }
-  return chunks
+  return pack(text, pieces, maxTokens, overlap).map((span, index) => ({ index, ...span, tokens: countTokens(span.text) }))
 }
 
 // --- terms -------------------------------------------------------------------------------

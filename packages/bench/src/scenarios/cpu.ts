@@ -67,6 +67,7 @@ import {
   type Figure,
   interleave,
   mapFigure,
+  type Progress,
   ratio,
   repetitions,
   type Row,
@@ -114,6 +115,105 @@ const targets = (figures: Record<string, Figure>): string => {
   ].join("; ")
 }
 
+/**
+ * When each of a pool's workers had loaded its worker file, ms after `since`: asked once
+ * every worker is ready (the pool serves from the first), one call each (both idle).
+ */
+const loadedAt = (built: Context.Context<Runner.Runner | NodeRunner.Pool>, since: number) =>
+  Effect.gen(function*() {
+    const pool = Context.get(built, NodeRunner.Pool)
+    while (!(yield* pool.stats).workers.every((w) => w.state === "ready")) yield* Effect.sleep(1)
+    const r = Context.get(built, Runner.Runner)
+    const ats = yield* Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" })
+    return ats.map((at) => at - since)
+  })
+
+const now = () => performance.timeOrigin + performance.now()
+
+/**
+ * Start-up, after the first pool's (`first`, built at `firstAt`): `rounds − 1` fresh pools
+ * to their first result, each closed after it, and the bare worker_threads control; with
+ * when each worker file had loaded.
+ */
+const startups = (
+  worker: URL,
+  cores: number,
+  rounds: number,
+  first: Context.Context<Runner.Runner | NodeRunner.Pool>,
+  firstAt: number
+) =>
+  Effect.gen(function*() {
+    const startupMs: Array<number> = []
+    const workerLoadedMs = yield* loadedAt(first, firstAt)
+    // a fresh pool per round, closed after its first result: a spread, not one sample
+    for (let r = 1; r < rounds; r++) {
+      yield* Effect.scoped(Effect.gen(function*() {
+        const t1 = performance.now()
+        const t1Abs = now()
+        const fresh = yield* Layer.build(NodeRunner.layer(CpuTasks, { worker, size: cores }))
+        yield* Context.get(fresh, Runner.Runner).run(Inc, 1)
+        startupMs.push(performance.now() - t1)
+        workerLoadedMs.push(...(yield* loadedAt(fresh, t1Abs)))
+      }))
+    }
+    // the control: bare worker_threads (nothing to load but the kernels) to their first result
+    const bareStartupMs: Array<number> = []
+    const bareLoadedMs: Array<number> = []
+    for (let r = 0; r < rounds; r++) {
+      const t1 = performance.now()
+      const t1Abs = now()
+      const bare = yield* Effect.promise(() => makeRawPool(cores))
+      yield* Effect.promise(() => bare.run("inc", 1))
+      bareStartupMs.push(performance.now() - t1)
+      const ats = yield* Effect.promise(() => Promise.all([bare.run("loaded", 0), bare.run("loaded", 0)]))
+      bareLoadedMs.push(...ats.map((at) => at - t1Abs))
+      yield* Effect.promise(() => bare.close())
+    }
+    return { startupMs, workerLoadedMs, bareStartupMs, bareLoadedMs }
+  })
+
+/**
+ * The CPU-bound Pipeline check on the pool of `context`: its CPU steps alone, and the
+ * Pipeline whose I/O (sized from the CPU steps' time) overlaps them, order alternating.
+ */
+const pipelineCheck = (
+  context: Context.Context<Runner.Runner>,
+  cores: number,
+  rounds: number,
+  n: number,
+  progress: Progress
+) =>
+  Effect.gen(function*() {
+    const cpuSteps = Array.from({ length: PIPE_ITEMS }, () => ({ n }))
+    const poolAlone = Effect.provide(Runner.forEach(CountPrimes, cpuSteps), context)
+    const poolAloneWarm = [yield* timed(poolAlone), yield* timed(poolAlone)]
+    const ioPerItem = (PIPE_IO_RATIO * Math.min(...poolAloneWarm) * PIPE_CONCURRENCY) / PIPE_ITEMS
+    const fetchMs = Math.max(1, Math.round(ioPerItem * 0.8))
+    const storeMs = Math.max(1, Math.round(ioPerItem * 0.2))
+    // one I/O resource shared by fetch and store, as in the pipeline scenario
+    const io = yield* Limit.concurrency(PIPE_CONCURRENCY)
+    const pipelineRun = Effect.provide(
+      Pipeline.from(cpuSteps)
+        .stage("fetch", (step) => Effect.sleep(fetchMs).pipe(Effect.as(step), io), { concurrency: PIPE_CONCURRENCY, buffer: PIPE_CONCURRENCY })
+        .stage("cpu", (step) => Runner.run(CountPrimes, step), { concurrency: cores * 2, buffer: PIPE_CONCURRENCY })
+        .stage("store", (x) => Effect.sleep(storeMs).pipe(Effect.as(x), io), { concurrency: PIPE_CONCURRENCY, buffer: PIPE_CONCURRENCY })
+        .run()
+        .pipe(Effect.flatMap((report) =>
+          report.ok === PIPE_ITEMS ? Effect.void : Effect.die(`the Pipeline finished ${report.ok} of ${PIPE_ITEMS} items`)
+        )),
+      context
+    )
+    const samples = { alone: [] as Array<number>, pipeline: [] as Array<number> }
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? (["alone", "pipeline"] as const) : (["pipeline", "alone"] as const)
+      for (const variant of order) {
+        samples[variant].push(yield* timed(variant === "alone" ? poolAlone : pipelineRun))
+        progress.tick()
+      }
+    }
+    return { ...samples, fetchMs, storeMs }
+  })
+
 const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
   const progress = options.progress ?? silent
   const cores = os.availableParallelism()
@@ -131,49 +231,20 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
 
   // start-up: build the pool, first result
   const scope = yield* Scope.make()
-  const now = () => performance.timeOrigin + performance.now()
   const t0 = performance.now()
   const t0Abs = now()
   const context = yield* Layer.buildWithScope(NodeRunner.layer(CpuTasks, { worker, size: cores }), scope)
   const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
   yield* runner.run(Inc, 1)
   const startupMs = [performance.now() - t0]
-  // when each worker file had loaded, ms after the pool was built: once every worker is
-  // ready (the pool serves from the first), one call each (both idle)
-  const loadedAt = (built: Context.Context<Runner.Runner | NodeRunner.Pool>, since: number) =>
-    Effect.gen(function*() {
-      const pool = Context.get(built, NodeRunner.Pool)
-      while (!(yield* pool.stats).workers.every((w) => w.state === "ready")) yield* Effect.sleep(1)
-      const r = Context.get(built, Runner.Runner)
-      const ats = yield* Effect.all([r.run(LoadedAt, undefined), r.run(LoadedAt, undefined)], { concurrency: "unbounded" })
-      return ats.map((at) => at - since)
-    })
-  const workerLoadedMs = yield* loadedAt(context, t0Abs)
-  // and again with a fresh pool, closed after its first result: a spread, not one sample
-  for (let r = 1; r < rounds; r++) {
-    yield* Effect.scoped(Effect.gen(function*() {
-      const t1 = performance.now()
-      const t1Abs = now()
-      const fresh = yield* Layer.build(NodeRunner.layer(CpuTasks, { worker, size: cores }))
-      const freshRunner = fresh.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
-      yield* freshRunner.run(Inc, 1)
-      startupMs.push(performance.now() - t1)
-      workerLoadedMs.push(...(yield* loadedAt(fresh, t1Abs)))
-    }))
-  }
-  // the control: bare worker_threads (nothing to load but the kernels) to their first result
-  const bareStartupMs: Array<number> = []
-  const bareLoadedMs: Array<number> = []
-  for (let r = 0; r < rounds; r++) {
-    const t1 = performance.now()
-    const t1Abs = now()
-    const bare = yield* Effect.promise(() => makeRawPool(cores))
-    yield* Effect.promise(() => bare.run("inc", 1))
-    bareStartupMs.push(performance.now() - t1)
-    const ats = yield* Effect.promise(() => Promise.all([bare.run("loaded", 0), bare.run("loaded", 0)]))
-    bareLoadedMs.push(...ats.map((at) => at - t1Abs))
-    yield* Effect.promise(() => bare.close())
-  }
+  const { bareLoadedMs, bareStartupMs, startupMs: freshStartupMs, workerLoadedMs } = yield* startups(
+    worker,
+    cores,
+    rounds,
+    context,
+    t0Abs
+  )
+  startupMs.push(...freshStartupMs)
   progress.tick()
 
   // the same pool with nothing sent ahead: a worker gets its next call when it has answered
@@ -235,35 +306,7 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     }
   }
 
-  // the CPU-bound Pipeline check, on the same pool: the CPU steps alone, and the Pipeline
-  // whose I/O (sized from the CPU steps' time) overlaps them
-  const cpuSteps = Array.from({ length: PIPE_ITEMS }, () => ({ n: pipeN }))
-  const poolAlone = Effect.provide(Runner.forEach(CountPrimes, cpuSteps), context)
-  const poolAloneWarm = [yield* timed(poolAlone), yield* timed(poolAlone)]
-  const ioPerItem = (PIPE_IO_RATIO * Math.min(...poolAloneWarm) * PIPE_CONCURRENCY) / PIPE_ITEMS
-  const fetchMs = Math.max(1, Math.round(ioPerItem * 0.8))
-  const storeMs = Math.max(1, Math.round(ioPerItem * 0.2))
-  // one I/O resource shared by fetch and store, as in the pipeline scenario
-  const io = yield* Limit.concurrency(PIPE_CONCURRENCY)
-  const pipelineRun = Effect.provide(
-    Pipeline.from(cpuSteps)
-      .stage("fetch", (step) => Effect.sleep(fetchMs).pipe(Effect.as(step), io), { concurrency: PIPE_CONCURRENCY, buffer: PIPE_CONCURRENCY })
-      .stage("cpu", (step) => Runner.run(CountPrimes, step), { concurrency: cores * 2, buffer: PIPE_CONCURRENCY })
-      .stage("store", (x) => Effect.sleep(storeMs).pipe(Effect.as(x), io), { concurrency: PIPE_CONCURRENCY, buffer: PIPE_CONCURRENCY })
-      .run()
-      .pipe(Effect.flatMap((report) =>
-        report.ok === PIPE_ITEMS ? Effect.void : Effect.die(`the Pipeline finished ${report.ok} of ${PIPE_ITEMS} items`)
-      )),
-    context
-  )
-  const pipe = { alone: [] as Array<number>, pipeline: [] as Array<number> }
-  for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? (["alone", "pipeline"] as const) : (["pipeline", "alone"] as const)
-    for (const variant of order) {
-      pipe[variant].push(yield* timed(variant === "alone" ? poolAlone : pipelineRun))
-      progress.tick()
-    }
-  }
+  const pipe = yield* pipelineCheck(context, cores, rounds, pipeN, progress)
 
   // tiny-task throughput: the order rotates every round, so that no variant always runs
   // right after the same one (and pays for its garbage)
@@ -368,7 +411,7 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     `bare worker_threads ${x(figures.bareWorkerStartupMs, 0)} ms; each worker file had loaded ${x(figures.workerLoadedMs, 0)} ms after ` +
     `the pool was built, the bare worker's ${x(figures.bareWorkerLoadedMs, 0)} ms: module loading ≈ ` +
     `${(figures.workerLoadedMs!.median - figures.bareWorkerLoadedMs!.median).toFixed(0)} ms per worker (medians)`,
-    `CPU-bound Pipeline: ${PIPE_ITEMS} items, fetch ${fetchMs} ms + countPrimes(${pipeN}) on the pool + store ${storeMs} ms, I/O concurrency ` +
+    `CPU-bound Pipeline: ${PIPE_ITEMS} items, fetch ${pipe.fetchMs} ms + countPrimes(${pipeN}) on the pool + store ${pipe.storeMs} ms, I/O concurrency ` +
     `${PIPE_CONCURRENCY}: ${x(figures.pipelineMs, 0)} ms vs the CPU steps alone on the same pool ${x(figures.poolAloneMs, 0)} ms, ` +
     `${x(figures.pipelineVsPoolAlone, 1, 100)} % above them, paired per round (target ≤ 5 %)`,
     targets(figures)
