@@ -38,7 +38,7 @@ import { Console, Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Batch } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
-import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, LinesFailed, reported, scale, scrubber } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, LinesFailed, positiveInt, reported, scale, scrubber } from "./shared.ts"
 
 /** The longest query a line may hold (as `serve`'s `AnswerRequest`). */
 const maxQueryChars = 2_000
@@ -64,9 +64,6 @@ const contextTokens = 1_500
 
 const encodeAnswer = Schema.encodeSync(Agent.Answer)
 
-/** An integer flag that must be ≥ 1, its error naming it. */
-const positiveInt = (name: string) =>
-  Flag.Int(name).pipe(Flag.filter((n) => Number.isSafeInteger(n) && n >= 1, (n) => `--${name} must be a positive integer, got ${n}`))
 
 /**
  * @since 0.1.0

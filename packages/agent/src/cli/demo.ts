@@ -159,17 +159,17 @@ const cell = (run: Run, name: string) => {
 /** The width of a source's column: the three capstone sources fit 80 columns. */
 const cellWidth = (names: ReadonlyArray<string>) => Math.max(12, Math.floor((WIDTH - 38) / Math.max(1, names.length)) - 1)
 
+/** One line of the table: label, total, a cell per source, llm, bound. */
+const line = (names: ReadonlyArray<string>, label: string, total: string, cells: ReadonlyArray<string>, llm: string, bound: string) =>
+  "  " + pad(label, 10) + padStart(total, 8) + "  " + cells.map((c) => pad(c, cellWidth(names))).join(" ") + " " +
+  padStart(llm, 7) + " " + (bound === "" ? "" : padStart(bound, 7))
+
 const row = (names: ReadonlyArray<string>, label: string, run: Run, bound: boolean) => {
   const t = run.answer?.timings
-  return "  " + pad(label, 10) + padStart(seconds(run.wallMs), 8) + "  " +
-    names.map((n) => pad(cell(run, n), cellWidth(names))).join(" ") + " " +
-    padStart(t === undefined ? "-" : seconds(t.llm), 7) + " " +
-    (bound && t !== undefined ? padStart(seconds(t.bound), 7) : "")
+  return line(names, label, seconds(run.wallMs), names.map((n) => cell(run, n)), t === undefined ? "-" : seconds(t.llm), bound && t !== undefined ? seconds(t.bound) : "")
 }
 
-const header = (names: ReadonlyArray<string>) =>
-  "  " + pad("", 10) + padStart("total", 8) + "  " + names.map((n) => pad(n, cellWidth(names))).join(" ") + " " +
-  padStart("llm", 7) + " " + padStart("bound", 7)
+const header = (names: ReadonlyArray<string>) => line(names, "", "total", names, "llm", "bound")
 
 /**
  * @since 0.1.0

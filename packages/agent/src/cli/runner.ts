@@ -18,7 +18,7 @@ import { Command, Flag } from "effect/cli"
 import * as os from "node:os"
 import * as Processing from "../processing/Processing.ts"
 import { Tasks } from "../processing/tasks.ts"
-import { InvalidInput, loadClusterRunner, reported } from "./shared.ts"
+import { InvalidInput, loadClusterRunner, positiveInt, reported } from "./shared.ts"
 
 /**
  * @since 0.1.0
@@ -37,11 +37,7 @@ export const runner = Command.make(
       Flag.filter((p) => p >= 1 && p <= 65_535, (p) => `--port must be between 1 and 65535, got ${p}`),
       Flag.withDefault(34_431)
     ),
-    workers: Flag.Int("workers").pipe(
-      Flag.withDescription("worker threads of this runner (default: the machine's cores)"),
-      Flag.filter((n) => n >= 1, (n) => `--workers must be a positive integer, got ${n}`),
-      Flag.optional
-    )
+    workers: positiveInt("workers").pipe(Flag.withDescription("worker threads of this runner (default: the machine's cores)"), Flag.optional)
   },
   Effect.fn("hybrid.runner")(function*(flags) {
     const ClusterRunner = yield* loadClusterRunner

@@ -179,6 +179,15 @@ export const reported = (command: string) => <A, E, R>(self: Effect.Effect<A, E,
 // --- flags -------------------------------------------------------------------------------
 
 /**
+ * An integer flag that must be ≥ 1, its error naming it (`--rpm must be a positive integer, got 0`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const positiveInt = (name: string) =>
+  Flag.Int(name).pipe(Flag.filter((n) => Number.isSafeInteger(n) && n >= 1, (n) => `--${name} must be a positive integer, got ${n}`))
+
+/**
  * `--scale x`: multiplies every simulated latency and CPU cost (and the timeouts scaled
  * with them); `0.05` runs the demo in well under a second. A finite number > 0.
  *
