@@ -14,9 +14,11 @@
  * | `GET /docs`          | the API reference (Scalar, bundled: no network needed)    |
  *
  * An answer starts its budget when the request arrives, waits for a slot in `Admission`
- * — at most half its budget — or is refused at once with a 503 `Overloaded`, and is a 503
- * `NoAnswer` — never a 200 — when no source answered. An answer whose sources timed out
- * tells `Admission` the server is overloaded: the limit on answers in flight comes down. Every error body is `{ error: { tag, message, field? } }`.
+ * — at most half its budget, and only while the wait plus the answer's likely time fits
+ * the budget — or is refused at once with a 503 `Overloaded`, and is a 503 `NoAnswer` —
+ * never a 200 — when no source answered. An answer whose sources timed out, or that spent
+ * more than half its budget in its slot, tells `Admission` the server is overloaded: the
+ * limit on answers in flight comes down. Every error body is `{ error: { tag, message, field? } }`.
  *
  * Shutdown (closing the layer): admission stops (`Draining` for anything new, `/readyz`
  * 503), the listener closes, every response says `Connection: close`, and the layer
