@@ -2,7 +2,8 @@
  * The `serve` scenario's second load generator, in its own process: `connections` closed
  * loops of `POST /v1/answer` (the sample queries in turn, `budgetMs` each) for `seconds`,
  * like `serve-load.ts` (autocannon) except that a loop refused with a 503 waits out the
- * response's `Retry-After` before it asks again — the client an operator hopes for.
+ * response's `Retry-After` (plus up to 10 % jitter) before it asks again — the client an
+ * operator hopes for.
  * Keep-alive connections, at most `connections` of them (`node:http` agent). Prints one
  * JSON line of the same shape as `serve-load.ts`: every response's latency per status
  * (and per error tag), the 200s with every source `ok`, and how long the loops spent
@@ -85,7 +86,8 @@ const loop = async () => {
     latencies.set(key, list)
     const retryAfterS = Number(reply.retryAfter)
     if (reply.status === 503 && Number.isFinite(retryAfterS) && retryAfterS > 0) {
-      const wait = Math.min(retryAfterS * 1000, Math.max(0, end - performance.now()))
+      // up to 10 % more, at random, as well-behaved clients add jitter: 200 loops refused together would otherwise all ask again in the same millisecond
+      const wait = Math.min(retryAfterS * 1000 * (1 + 0.1 * Math.random()), Math.max(0, end - performance.now()))
       waitedMs += wait
       await sleep(wait)
     }

@@ -45,6 +45,8 @@ const VARIANTS = [...LOADS, "stream"] as const
 type Variant = (typeof VARIANTS)[number]
 const connectionsOf = (load: Load_): number => Number(load.replace("p", ""))
 const labelOf = (load: Load_): string => load.endsWith("p") ? `${connectionsOf(load)}, Retry-After honoured` : load
+const connectionsLabel = (load: Load_): string =>
+  load.endsWith("p") ? `${connectionsOf(load)} connections (Retry-After honoured)` : `${load} connections`
 const STREAM_CONNECTIONS = 10
 
 const main = fileURLToPath(new URL("../../../agent/src/cli/main.ts", import.meta.url))
@@ -313,7 +315,7 @@ export const serve: Scenario = {
         const allOk = f.allOk.median
         const p99 = f.p99.median
         checks.push(
-          `${labelOf(load)} connections: all sources ok ${allOk.toFixed(1)} % ${mark(allOk >= 99)}, ` +
+          `${connectionsLabel(load)}: all sources ok ${allOk.toFixed(1)} % ${mark(allOk >= 99)}, ` +
             `503 p99 ${Number.isFinite(shedP99) ? shedP99.toFixed(0) : "—"} ms ${mark(!Number.isFinite(shedP99) || shedP99 < 50)}, ` +
             `accepted p99 ${p99.toFixed(0)} ms ${mark(p99 <= BUDGET_MS * 1.1)}, ` +
             `RSS spread ${(100 * rssSpread).toFixed(1)} % ${mark(rssSpread <= 0.1)}`
