@@ -64,3 +64,6 @@ export const limitConfig = (name: string, fallback?: number | undefined): Config
       return n === 0 ? undefined : n
     })
   )
+
+/** A status that speaks of the server's health (5xx, 408): it counts against a circuit; 429 and other 4xx do not. */
+export const isServerFault = (status: number | undefined): boolean => status !== undefined && (status >= 500 || status === 408)

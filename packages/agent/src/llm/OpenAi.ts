@@ -404,7 +404,7 @@ const classify = <A>(exit: Exit.Exit<A, Attempt>): CircuitBreaker.Outcome => {
   if (error._tag === "DeadlineExceeded") return CircuitBreaker.ignored
   if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError" ? CircuitBreaker.failure() : CircuitBreaker.ignored
   const status = statusOf(error)
-  return status !== undefined && (status >= 500 || status === 408) ? CircuitBreaker.failure() : CircuitBreaker.ignored
+  return Common.isServerFault(status) ? CircuitBreaker.failure() : CircuitBreaker.ignored
 }
 
 /** The endpoint without credentials (a URL's userinfo never reaches a key in Redis). */

@@ -184,21 +184,18 @@ export class SourceError extends Schema.TaggedError<SourceError>()("SourceError"
   }
 }
 
-const reasonOf = (kind: Kind, status: number | undefined): Reason => {
-  switch (kind) {
-    case "timeout":
-    case "deadline":
-      return "timeout"
-    case "circuit-open":
-      return "circuit-open"
-    case "rate-limit":
-      return "rate-limited"
-    case "status":
-      return status === 429 ? "rate-limited" : "failed"
-    default:
-      return "failed"
-  }
+/** The reason a kind of failure is reported as (a 429 status is `rate-limited`). */
+const reasons: { readonly [K in Kind]: Reason } = {
+  connection: "failed",
+  status: "failed",
+  decode: "failed",
+  "too-large": "failed",
+  timeout: "timeout",
+  deadline: "timeout",
+  "circuit-open": "circuit-open",
+  "rate-limit": "rate-limited"
 }
+const reasonOf = (kind: Kind, status: number | undefined): Reason => kind === "status" && status === 429 ? "rate-limited" : reasons[kind]
 
 const sourceError = (
   source: string,
@@ -231,18 +228,8 @@ const sourceError = (
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryable = (error: SourceError): boolean => {
-  switch (error.kind) {
-    case "connection":
-    case "timeout":
-      return true
-    case "status": {
-      return Upstream.isRetryableStatus(error.status ?? 0)
-    }
-    default:
-      return false
-  }
-}
+export const isRetryable = (error: SourceError): boolean =>
+  error.kind === "connection" || error.kind === "timeout" || (error.kind === "status" && Upstream.isRetryableStatus(error.status ?? 0))
 
 
 // --- settings ----------------------------------------------------------------------------
@@ -684,23 +671,14 @@ export const make = <S extends Schema.Top & { readonly DecodingServices: never }
     return yield* fromSettings(definition, settings)
   })
 
+/** What counts against the circuit: the server's health (connection, timeout, undecodable or oversized bodies, 5xx, 408). */
 const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome => {
   if (exit._tag === "Success") return CircuitBreaker.success
   const error = exit.cause.reasons.find(Cause.isFailReason)?.error
   if (error === undefined) return CircuitBreaker.failure()
-  switch (error.kind) {
-    case "connection":
-    case "timeout":
-    case "decode":
-    case "too-large":
-      return CircuitBreaker.failure()
-    case "status":
-      return error.status !== undefined && (error.status >= 500 || error.status === 408)
-        ? CircuitBreaker.failure()
-        : CircuitBreaker.ignored
-    default:
-      return CircuitBreaker.ignored
-  }
+  const unhealthy = ["connection", "timeout", "decode", "too-large"].includes(error.kind) ||
+    (error.kind === "status" && Common.isServerFault(error.status))
+  return unhealthy ? CircuitBreaker.failure() : CircuitBreaker.ignored
 }
 
 const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError =>
