@@ -24,6 +24,7 @@ import { CliError, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
 import * as Faults from "../fixtures/Faults.ts"
 import * as Fixtures from "../fixtures/Fixtures.ts"
+import * as Processing from "../processing/Processing.ts"
 import { Tasks as ProcessingTasks } from "../processing/tasks.ts"
 import * as Scrub from "../Scrub.ts"
 
@@ -310,12 +311,18 @@ export const agent = (options: {
   readonly seed?: number | undefined
   /** Process on the cluster's runner processes (`hybrid runner`) instead of local worker threads. */
   readonly cluster?: boolean | undefined
+  /** Options of the local worker threads (`Processing.layerNode`); ignored with `cluster`. */
+  readonly workers?: Processing.NodeOptions | undefined
 }) =>
   Fixtures.layerAgent({
     scale: options.scale,
     faults: options.faults,
     seed: options.seed,
-    ...(options.cluster === true ? { processing: clusterProcessing } : {})
+    ...(options.cluster === true
+      ? { processing: clusterProcessing }
+      : options.workers === undefined
+      ? {}
+      : { processing: Processing.layerNode(options.workers) })
   })
 
 /**
