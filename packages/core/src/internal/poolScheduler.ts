@@ -12,9 +12,15 @@
  * flight on that worker and the new one must be of a task with a run-time estimate (a
  * moving average per task, so a task is never sent ahead before one of its calls has
  * finished), the estimates must add up to at most `sendAhead`, and at most
- * `sendAheadMax` calls wait. The messages for one worker produced in the same turn of the
- * event loop go out as one message (`runnerFrames.ts`): a `postMessage` that wakes an idle
- * thread costs tens of microseconds on small VMs, more than a tiny task.
+ * `sendAheadMax` calls wait. A long call is sent ahead too, one at a time, when the call
+ * its worker runs is expected to end within `sendAhead` (its start plus its task's
+ * estimate; a timer wakes the pool then if calls are queued): without it a worker waits
+ * one main-thread round trip for its next call after every long call — a round trip that
+ * grows when the main thread has other work (a `Pipeline`'s stages). Either way the work
+ * expected ahead of a call sent ahead is at most `sendAhead`. The messages for one worker
+ * produced in the same turn of the event loop go out as one message (`runnerFrames.ts`):
+ * a `postMessage` that wakes an idle thread costs tens of microseconds on small VMs, more
+ * than a tiny task.
  *
  * Because the server starts calls in the order they arrive, the pool knows which calls a
  * worker is running: the first `concurrencyPerWorker` of those it was sent and has not
@@ -110,6 +116,9 @@ export class Scheduler {
   private readonly estimates = new Map<string, number>()
   /** Callers to resume and what with, in pairs (see `resumeSettled`). */
   private resumes: Array<unknown> = []
+  /** The timer that retries the queue when a worker's running call is about to end (`armWake`). */
+  private wake: unknown = undefined
+  private wakeAt = Infinity
   /** The workers that can take the call being placed (reused: no allocation per call). */
   private readonly candidates: Array<Slot> = []
   private readonly perWorker: number
@@ -155,6 +164,7 @@ export class Scheduler {
     } else {
       this.queue.push(call)
       this.setQueued(this.queued + 1)
+      this.armWake()
     }
     return call
   }
@@ -216,10 +226,39 @@ export class Scheduler {
     const recycleTasks = this.settings.recycleTasks
     if (recycleTasks !== undefined && slot.completed + slot.inFlight.size >= recycleTasks) return false
     if (slot.running < this.perWorker) return true
-    // sent ahead only behind calls known to be short, and only if it is known to be short
+    // sent ahead only behind calls known to be short, and only if it is known to be short;
+    // or alone behind a call expected to end within `sendAhead`
     const estimate = this.estimates.get(task.name)
-    return estimate !== undefined && slot.unknown === 0 && slot.waiting < sendAheadMax &&
-      slot.backlog + estimate <= this.settings.sendAhead
+    if (estimate === undefined || slot.unknown > 0) return false
+    if (slot.waiting < sendAheadMax && slot.backlog + estimate <= this.settings.sendAhead) return true
+    return slot.waiting === 0 && this.settings.sendAhead > 0 &&
+      slot.soonestEnd() - this.env.now() <= this.settings.sendAhead
+  }
+
+  /**
+   * While calls are queued, a timer for when a full worker's running call is expected to be
+   * `sendAhead` from its end (the queue's head may then be sent ahead to it, see `canTake`).
+   * Only for later times and for calls with an estimate: the timer never fires in a loop.
+   */
+  private armWake(): void {
+    if (this.queued === 0 || this.closing || this.settings.sendAhead === 0) return
+    const head = this.queue.peek()
+    if (head === undefined || !this.estimates.has(head.task.name)) return
+    const now = this.env.now()
+    let at = Infinity
+    for (const slot of this.slots) {
+      if (slot === undefined || !slot.accepting || slot.waiting > 0 || slot.unknown > 0 || slot.running < this.perWorker) continue
+      const due = slot.soonestEnd() - this.settings.sendAhead
+      if (due > now && due < at) at = due
+    }
+    if (at === Infinity || at >= this.wakeAt) return
+    if (this.wake !== undefined) this.env.clearTimer(this.wake)
+    this.wakeAt = at
+    this.wake = this.env.setTimer(() => {
+      this.wake = undefined
+      this.wakeAt = Infinity
+      this.dispatch()
+    }, at - now)
   }
 
   /** Sends a call to the worker the balancer picks among those that can take it; whether it did. */
@@ -243,7 +282,7 @@ export class Scheduler {
         this.queue.shift()
         continue
       }
-      if (!this.place(call)) return
+      if (!this.place(call)) return this.armWake()
       this.queue.shift()
       this.setQueued(this.queued - 1)
     }
@@ -601,6 +640,8 @@ export class Scheduler {
    */
   close(): Array<Spawner.WorkerHandle> {
     this.closing = true
+    if (this.wake !== undefined) this.env.clearTimer(this.wake)
+    this.wake = undefined
     for (const timer of this.respawns) this.env.clearTimer(timer)
     this.respawns.clear()
     const callers: Array<(outcome: CallState.Outcome) => void> = []

@@ -7,8 +7,9 @@
  * - `running` are those that have started, `waiting` the others, and the two add up to
  *   the calls in flight; `running ≤ concurrencyPerWorker`;
  * - a call waits only behind a full worker (`waiting > 0 ⇒ running = concurrencyPerWorker`),
- *   and only behind calls known to be short: `waiting > 0 ⇒ unknown = 0 ∧ backlog ≤ sendAhead`
- *   and `waiting ≤ sendAheadMax`;
+ *   behind calls with an estimate (`waiting > 0 ⇒ unknown = 0`), `waiting ≤ sendAheadMax`,
+ *   and only behind calls known to be short (`backlog ≤ sendAhead`) — or alone, sent when
+ *   the call running was expected to end within `sendAhead` (`backlog > sendAhead ⇒ waiting ≤ 1`);
  * - `unknown` counts the calls without an estimate, `backlog` sums the others' estimates.
  */
 import * as CallState from "./poolCall.ts"
@@ -154,6 +155,20 @@ export class Slot implements Load {
     return undefined
   }
 
+  /**
+   * When the first of its running calls is expected to end (its start plus its estimate);
+   * `Infinity` if one of them is being cancelled (how long that takes is not known).
+   */
+  soonestEnd(): number {
+    let end = Infinity
+    for (const call of this.inFlight.values()) {
+      const state = call.state
+      if (state._tag === "Running") end = Math.min(end, state.startedAt + state.estimate)
+      else if (CallState.hasStarted(state)) return Infinity
+    }
+    return end
+  }
+
   /** Takes a call off its books (answered, failed, or back to the queue). */
   release(call: Call, estimate: number, started: boolean): void {
     if (started) this.running--
@@ -220,7 +235,9 @@ export class Slot implements Load {
     if (this.waiting > 0) {
       if (this.running !== perWorker) fail(this, `${this.waiting} waiting behind ${this.running} running`)
       if (this.unknown > 0) fail(this, `${this.waiting} waiting behind ${this.unknown} calls of unknown length`)
-      if (this.backlog > sendAhead + 1e-6) fail(this, `backlog ${this.backlog} ms > sendAhead ${sendAhead} ms`)
+      if (this.backlog > sendAhead + 1e-6 && this.waiting > 1) {
+        fail(this, `backlog ${this.backlog} ms > sendAhead ${sendAhead} ms with ${this.waiting} waiting`)
+      }
       if (this.waiting > sendAheadMax) fail(this, `${this.waiting} waiting > ${sendAheadMax}`)
     }
   }
