@@ -622,3 +622,77 @@ describe("CPU-bound calls (the bench's 8 × ~230 ms on 2 workers)", () => {
     }
   })
 })
+
+describe("long calls sent ahead when the running one is about to end", () => {
+  const settings: Scheduler.Settings = { ...twoWorkers, cancelGrace: 100 }
+  const job = (cost: number): Job => ({ cost, crash: false, stuck: false })
+
+  /** Two fake workers; the "long" task's estimate learned from one 10 ms call on each. */
+  const warmPool = (sendAhead: number) => {
+    const world = new World()
+    const record = new Record()
+    const scheduler = new Scheduler.Scheduler({ ...settings, sendAhead }, fakeSpawner(world, record, random(1), 1), Balancer.leastLoaded, world, observer)
+    world.afterEach = () => scheduler.check()
+    scheduler.start()
+    world.run()
+    for (let i = 0; i < 2; i++) scheduler.submit({ name: "long" }, job(10), undefined, undefined, undefined, noop)
+    world.run()
+    const submit = (cost: number) => scheduler.submit({ name: "long" }, job(cost), undefined, undefined, undefined, noop).id
+    return { record, submit, world }
+  }
+  const runOf = (record: Record, id: number) => record.executions.get(id)![0]!
+
+  it("8 equal calls: a worker starts its next call when it ends the last (no round trip), split 4/4, one call waiting at most", () => {
+    const idle = (sendAhead: number) => {
+      const { record, submit, world } = warmPool(sendAhead)
+      const ids = Array.from({ length: 8 }, () => submit(10))
+      world.run()
+      const gaps: Array<number> = []
+      const split = [0, 0]
+      for (const worker of [0, 1]) {
+        const runs = ids.map((id) => runOf(record, id)).filter((e) => e.worker === worker)
+        split[worker] = runs.length
+        for (let i = 1; i < runs.length; i++) gaps.push(runs[i]!.startedAt - runs[i - 1]!.endedAt!)
+      }
+      return { gaps, split, maxWaiting: record.maxWaiting }
+    }
+    const ahead = idle(2)
+    expect(ahead.split).toEqual([4, 4])
+    // all but the last call, which nothing stays queued behind (the next test): it waits a round trip
+    expect(ahead.gaps.filter((gap) => Math.abs(gap) > 1e-9)).toHaveLength(1)
+    expect(ahead.gaps.reduce((a, b) => a + b, 0)).toBeCloseTo(2 * latency, 9)
+    expect(ahead.maxWaiting).toBe(1)
+    // with nothing sent ahead, each worker waits a round trip (2 × latency) between calls
+    const oneByOne = idle(0)
+    expect(oneByOne.split).toEqual([4, 4])
+    for (const gap of oneByOne.gaps) expect(gap).toBeGreaterThanOrEqual(2 * latency - 1e-9)
+  })
+
+  it("not sent ahead when no call would stay queued for the other worker: a call running late holds up nothing", () => {
+    const { record, submit, world } = warmPool(2)
+    const late = submit(30) // on worker 0, three times its estimate
+    const onTime = submit(10) // on worker 1
+    const last = submit(10)
+    world.run()
+    expect(runOf(record, late).worker).toBe(0)
+    // it goes to worker 1 once that is free, not ahead to worker 0 (first of equals) behind the late call
+    expect(runOf(record, last).worker).toBe(1)
+    expect(runOf(record, last).startedAt - runOf(record, onTime).endedAt!).toBeCloseTo(2 * latency, 9)
+  })
+
+  it("not sent ahead behind a call already running over its estimate", () => {
+    const { record, submit, world } = warmPool(2)
+    const late = submit(30)
+    const other = submit(30)
+    // both past their estimate (≈ 10 ms) when these arrive: nothing is sent ahead to either
+    world.at(world.time + 20, () => {
+      submit(10)
+      submit(10)
+      submit(10)
+    })
+    world.run()
+    expect(record.maxWaiting).toBe(0)
+    expect(runOf(record, late).endedAt).toBeDefined()
+    expect(runOf(record, other).endedAt).toBeDefined()
+  })
+})

@@ -14,7 +14,9 @@
  * finished), the estimates must add up to at most `sendAhead`, and at most
  * `sendAheadMax` calls wait. A long call is sent ahead too, one at a time, when the call
  * its worker runs is expected to end within `sendAhead` (its start plus its task's
- * estimate; a timer wakes the pool then if calls are queued): without it a worker waits
+ * estimate, not overdue; a timer wakes the pool then) and a call stays queued for every
+ * other worker (so that a worker freeing up first finds work rather than idling while
+ * that call waits behind a call running late): without it a worker waits
  * one main-thread round trip for its next call after every long call — a round trip that
  * grows when the main thread has other work (a `Pipeline`'s stages). Either way the work
  * expected ahead of a call sent ahead is at most `sendAhead`. The messages for one worker
@@ -157,14 +159,15 @@ export class Scheduler {
     const call: Call = new CallState.Call(this.nextRequestId++, task, payload, transfer, remaining, span, this.env.now(), resume)
     if (this.closing) {
       this.finish(call, interrupted)
-    } else if (this.queued === 0 && this.place(call)) {
+    } else if (this.queued === 0 && this.place(call, 0)) {
       // sent
     } else if (this.settings.maxQueue !== undefined && this.queued >= this.settings.maxQueue) {
       this.finish(call, { _tag: "Fail", error: new Core.RunnerQueueFull({ task: task.name, maxQueue: this.settings.maxQueue }) })
     } else {
       this.queue.push(call)
       this.setQueued(this.queued + 1)
-      this.armWake()
+      // (later, every `dispatch` that leaves calls queued re-arms it)
+      if (this.queued === this.slots.length) this.armWake()
     }
     return call
   }
@@ -221,7 +224,8 @@ export class Scheduler {
 
   // --- choosing a worker ------------------------------------------------------------------
 
-  private canTake(slot: Slot, task: CallState.TaskRef): boolean {
+  /** Whether `slot` can take a call of `task` now, `behind` calls staying queued after it. */
+  private canTake(slot: Slot, task: CallState.TaskRef, behind: number): boolean {
     if (!slot.accepting) return false
     const recycleTasks = this.settings.recycleTasks
     if (recycleTasks !== undefined && slot.completed + slot.inFlight.size >= recycleTasks) return false
@@ -231,8 +235,12 @@ export class Scheduler {
     const estimate = this.estimates.get(task.name)
     if (estimate === undefined || slot.unknown > 0) return false
     if (slot.waiting < sendAheadMax && slot.backlog + estimate <= this.settings.sendAhead) return true
-    return slot.waiting === 0 && this.settings.sendAhead > 0 &&
-      slot.soonestEnd() - this.env.now() <= this.settings.sendAhead
+    // a long call waits in one worker only while the queue keeps a call for each other
+    // worker: one that frees up first is not left idle while this one waits
+    if (slot.waiting > 0 || this.settings.sendAhead === 0 || behind < this.slots.length - 1) return false
+    // not behind a call already running over its estimate: how much longer it runs is not known
+    const left = slot.soonestEnd() - this.env.now()
+    return left >= 0 && left <= this.settings.sendAhead
   }
 
   /**
@@ -241,7 +249,7 @@ export class Scheduler {
    * Only for later times and for calls with an estimate: the timer never fires in a loop.
    */
   private armWake(): void {
-    if (this.queued === 0 || this.closing || this.settings.sendAhead === 0) return
+    if (this.queued < this.slots.length || this.closing || this.settings.sendAhead === 0) return
     const head = this.queue.peek()
     if (head === undefined || !this.estimates.has(head.task.name)) return
     const now = this.env.now()
@@ -262,14 +270,14 @@ export class Scheduler {
   }
 
   /** Sends a call to the worker the balancer picks among those that can take it; whether it did. */
-  private place(call: Call): boolean {
+  private place(call: Call, behind: number): boolean {
     const candidates = this.candidates
     candidates.length = 0
-    for (const slot of this.slots) if (this.canTake(slot, call.task)) candidates.push(slot)
+    for (const slot of this.slots) if (this.canTake(slot, call.task, behind)) candidates.push(slot)
     if (candidates.length === 0) return false
     const chosen = candidates.length === 1 ? candidates[0] : this.balancer(call.task, candidates)
     candidates.length = 0
-    if (chosen === undefined || !(chosen instanceof Slot) || !this.canTake(chosen, call.task)) return false
+    if (chosen === undefined || !(chosen instanceof Slot) || !this.canTake(chosen, call.task, behind)) return false
     this.send(chosen, call)
     return true
   }
@@ -282,7 +290,7 @@ export class Scheduler {
         this.queue.shift()
         continue
       }
-      if (!this.place(call)) return this.armWake()
+      if (!this.place(call, this.queued - 1)) return this.armWake()
       this.queue.shift()
       this.setQueued(this.queued - 1)
     }
