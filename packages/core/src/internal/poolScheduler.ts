@@ -240,7 +240,7 @@ export class Scheduler {
     if (slot.waiting > 0 || this.settings.sendAhead === 0 || behind < this.slots.length - 1) return false
     // not behind a call already running over its estimate: how much longer it runs is not known
     const left = slot.soonestEnd() - this.env.now()
-    return left >= 0 && left <= this.settings.sendAhead
+    return left >= 0 && left <= this.settings.sendAhead + 1e-9 // (the timer's own rounding)
   }
 
   /**
