@@ -16,7 +16,10 @@
  * (`peers/serve-polite.ts`), as a second row: autocannon asks again at once.
  * A fourth variant, `stream`, runs 10 closed-loop `POST /v1/answer/stream` clients
  * (`peers/serve-stream.ts`, honouring `Retry-After`) and reports the time to the first
- * event and to the first LLM token. Targets (issue 13), at 200 connections: ≥ 99 % of
+ * event and to the first LLM token. A fifth, the control, drives a bare `node:http` server
+ * that answers every request with a 503 at once (`peers/serve-bare.ts`, its own process)
+ * with the same 200-connection autocannon load: the floor this machine and load generator
+ * put under any server's 503 p99. Targets (issue 13), at 200 connections: ≥ 99 % of
  * 200s with every source ok, 503s in < 50 ms, the accepted p99 ≤ budget + 10 %
  * (2,200 ms), RSS flat across the rounds (± 10 %); the `targets:` note gives each with
  * PASS / FAIL for every load.
@@ -41,7 +44,8 @@ const LEVELS = ["10", "50", "200"] as const
 /** The load variants: autocannon at each level (it ignores `Retry-After`), and 200 closed loops that honour it. */
 const LOADS = [...LEVELS, "200p"] as const
 type Load_ = (typeof LOADS)[number]
-const VARIANTS = [...LOADS, "stream"] as const
+/** `bare`: the same 200-connection autocannon load against a bare `node:http` 503 server (`peers/serve-bare.ts`), the control. */
+const VARIANTS = [...LOADS, "stream", "bare"] as const
 type Variant = (typeof VARIANTS)[number]
 const connectionsOf = (load: Load_): number => Number(load.replace("p", ""))
 const labelOf = (load: Load_): string => load.endsWith("p") ? `${connectionsOf(load)}, Retry-After honoured` : load
@@ -54,6 +58,8 @@ const loadgen = fileURLToPath(new URL("../peers/serve-load.ts", import.meta.url)
 const politegen = fileURLToPath(new URL("../peers/serve-polite.ts", import.meta.url))
 const streamgen = fileURLToPath(new URL("../peers/serve-stream.ts", import.meta.url))
 const fixturesMain = fileURLToPath(new URL("../peers/serve-fixtures.ts", import.meta.url))
+const bareMain = fileURLToPath(new URL("../peers/serve-bare.ts", import.meta.url))
+const BARE_CONNECTIONS = 200
 
 /** What `serve-load.ts` prints. */
 interface Load {
@@ -100,6 +106,19 @@ interface StreamRound {
   readonly answeredShare: number
 }
 
+/** A round of the control: the bare server's refusals under the same load. */
+interface BareRound {
+  readonly kind: "bare"
+  readonly p50ofShed: number
+  readonly p99ofShed: number
+  readonly perSec: number
+}
+
+const bareRoundOf = (load: Load): BareRound => {
+  const shed = load.byStatus["503 Overloaded"]
+  return { kind: "bare", p50ofShed: shed?.p50 ?? Number.NaN, p99ofShed: shed?.p99 ?? Number.NaN, perSec: (shed?.count ?? 0) / load.seconds }
+}
+
 /** The fixture services in their own process: their URLs, and the process. */
 const startFixtures = () =>
   Effect.callback<{ readonly urls: Readonly<Record<string, string>>; readonly child: ChildProcess }, Error>((resume) => {
@@ -122,12 +141,10 @@ const fixtureEnv = (urls: Readonly<Record<string, string>>): Record<string, stri
   OPENAI_MODEL: "fixture-mini"
 })
 
-const startServer = (env: Record<string, string>) =>
+/** A process that prints `listening on <url>`: its URL, and the process. */
+const startListening = (name: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   Effect.callback<{ readonly url: string; readonly child: ChildProcess }, Error>((resume) => {
-    const child = spawn(process.execPath, [main, "serve", "--port", "0", "--scale", String(SCALE), "--log-level", "warn"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env }
-    })
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } })
     let out = ""
     let err = ""
     child.stderr.on("data", (d) => (err += d))
@@ -136,8 +153,11 @@ const startServer = (env: Record<string, string>) =>
       const m = /listening on (\S+)/.exec(out)
       if (m?.[1] !== undefined) resume(Effect.succeed({ url: m[1], child }))
     })
-    child.once("exit", (code) => resume(Effect.fail(new Error(`hybrid serve exited (${code}) before listening: ${err}`))))
+    child.once("exit", (code) => resume(Effect.fail(new Error(`${name} exited (${code}) before listening: ${err}`))))
   })
+
+const startServer = (env: Record<string, string>) =>
+  startListening("hybrid serve", [main, "serve", "--port", "0", "--scale", String(SCALE), "--log-level", "warn"], env)
 
 const stop = (child: ChildProcess) =>
   Effect.callback<void>((resume) => {
@@ -257,6 +277,7 @@ export const serve: Scenario = {
       const measured = yield* Effect.gen(function*() {
         const { child, url } = yield* startServer(fixtureEnv(fixtures.urls))
         const pid = child.pid!
+        const bare = yield* startListening("serve-bare", [bareMain]).pipe(Effect.onError(() => stop(child)))
         return yield* Effect.gen(function*() {
           // warm-up: JIT, worker threads, connections, and the heaps grown to their working size — V8 sizes
           // each isolate's young generation by the machine's memory (up to 2 × 64 MB semi-spaces here) and
@@ -266,16 +287,25 @@ export const serve: Scenario = {
           progress.tick()
           return yield* interleave(
             { repetitions: reps, variants: VARIANTS, progress },
-            (variant: Variant): Effect.Effect<Round | StreamRound, Error> =>
+            (variant: Variant): Effect.Effect<Round | StreamRound | BareRound, Error> =>
               variant === "stream"
                 ? Effect.map(runPeer<StreamLoad>(streamgen, url, STREAM_CONNECTIONS, seconds), streamRoundOf)
+                : variant === "bare"
+                ? Effect.map(runPeer<Load>(loadgen, bare.url, BARE_CONNECTIONS, seconds), bareRoundOf)
                 : runLoad(url, pid, variant, seconds)
           )
-        }).pipe(Effect.ensuring(stop(child)))
+        }).pipe(Effect.ensuring(Effect.andThen(stop(bare.child), stop(child))))
       }).pipe(Effect.ensuring(stop(fixtures.child)))
       const loadRounds = (load: Load_) => measured[load].filter((r): r is Round => r.kind === "load")
       const rounds = Object.fromEntries(LOADS.map((load) => [load, loadRounds(load)])) as Record<Load_, Array<Round>>
       const streams = measured.stream.filter((r): r is StreamRound => r.kind === "stream")
+      const bareRounds = measured.bare.filter((r): r is BareRound => r.kind === "bare")
+      const bareShed = {
+        p50: figure("ms", bareRounds.map((x) => x.p50ofShed), { better: "lower" }),
+        p99: figure("ms", bareRounds.map((x) => x.p99ofShed), { better: "lower" }),
+        perSec: figure("503/s", bareRounds.map((x) => x.perSec), { better: "higher" })
+      }
+      const bareWorst = Math.max(...bareRounds.map((x) => x.p99ofShed).filter(Number.isFinite))
 
       const figures: Record<string, Figure> = {}
       const rows: Array<Row> = []
@@ -318,7 +348,8 @@ export const serve: Scenario = {
           `${connectionsLabel(load)}: all sources ok ${allOk.toFixed(1)} % ${mark(allOk >= 99)}, ` +
             `503 p99 ${Number.isFinite(shedP99) ? shedP99.toFixed(0) : "—"} ms ${mark(!Number.isFinite(shedP99) || shedP99 < 50)}, ` +
             `accepted p99 ${p99.toFixed(0)} ms ${mark(p99 <= BUDGET_MS * 1.1)}, ` +
-            `RSS spread ${(100 * rssSpread).toFixed(1)} % ${mark(rssSpread <= 0.1)}`
+            `RSS spread ${(100 * rssSpread).toFixed(1)} % ${mark(rssSpread <= 0.1)}` +
+            (load === "200" ? ` (the bare node:http control's 503 p99 under the same load: ${bareWorst.toFixed(0)} ms, worst round)` : "")
         )
         const statuses: Record<string, number> = {}
         for (const x of r) for (const [k, v] of Object.entries(x.statuses)) statuses[k] = (statuses[k] ?? 0) + v
@@ -345,6 +376,7 @@ export const serve: Scenario = {
         answered: figure("%", streams.map((x) => 100 * x.answeredShare), { better: "higher" })
       }
       for (const [key, value] of Object.entries(s)) figures[`stream.${key}`] = value
+      for (const [key, value] of Object.entries(bareShed)) figures[`bare.${key}`] = value
       rows.push({
         connections: `stream ×${STREAM_CONNECTIONS}`,
         "answers/s": "—",
@@ -355,6 +387,16 @@ export const serve: Scenario = {
         "200s all sources ok %": `${s.answered.median.toFixed(1)} ended in answer`,
         "RSS MB (idle)": "—"
       })
+      rows.push({
+        connections: `${BARE_CONNECTIONS}, bare node:http 503 (control)`,
+        "answers/s": "—",
+        "p50 ms (200)": "—",
+        "p99 ms (200)": "—",
+        "503 % (shed / no answer)": `${bareShed.perSec.median.toFixed(0)} 503/s`,
+        "p99 ms (shed)": bareShed.p99,
+        "200s all sources ok %": "—",
+        "RSS MB (idle)": "—"
+      })
       return {
         scenario: "serve",
         figures,
@@ -362,6 +404,7 @@ export const serve: Scenario = {
         notes: [
           `each round ${seconds} s of closed-loop load after a warm-up (2 s at 10 connections, then one round of each 200-connection load, unmeasured); the fixture services in a process of their own, the load generator in another (all three share the machine's cores); the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a request queued only while its expected wait plus the answer's likely time fits its budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries; the "Retry-After honoured" row is 200 closed loops (serve-polite.ts) that wait it out`,
           `stream: ${STREAM_CONNECTIONS} closed-loop POST /v1/answer/stream clients (waiting out Retry-After on a 503); per round the median time to the first event and to the first LLM token; the figure is the median [min–max] of those per-round medians`,
+          `control: the same autocannon load (${BARE_CONNECTIONS} connections) against a bare node:http server in its own process that answers every request with a 503 at once (peers/serve-bare.ts): its 503 p50 ${bareShed.p50.median.toFixed(1)} ms, p99 ${bareShed.p99.median.toFixed(1)} ms (worst round ${bareWorst.toFixed(0)} ms) is what this machine and load generator give a refusal that costs nothing, while the server's fixtures process idles`,
           `RSS is read once the server is idle after each round (nothing in flight, + 0.5 s); the end-of-load reading is in the figures as rssEnd`,
           `source statuses in the answers (from /metrics), summed over the rounds: ${statusNotes.join("; ")}`,
           `targets are issue 13's, required at 200 connections (the other loads for comparison): medians over the rounds, the worst round's 503 p99, the spread of the idle RSS over the rounds`,
