@@ -25,7 +25,11 @@
  *   such calls, up to `sendAhead` (default 2 ms) of estimated work and 1024 calls per worker.
  *   The calls for one worker leave in one message per turn of the event loop, and a worker
  *   answers a burst of them in one message (an answer waits at most 0.2 ms for the calls
- *   after it). This is what makes tiny tasks cheap; long tasks are never sent ahead.
+ *   after it). This is what makes tiny tasks cheap. A long call is sent ahead alone, when
+ *   the call its worker runs is expected (by its task's estimate) to end within
+ *   `sendAhead` and a call stays queued for every other worker: the worker starts it
+ *   without waiting a main-thread round trip (which grows when the main thread is busy,
+ *   e.g. with a `Pipeline`'s other stages).
  * - A call starts when its worker takes it on: a worker runs the first
  *   `concurrencyPerWorker` calls it was sent and has not answered, so a call sent ahead
  *   starts when the answer of the call before it reaches the pool (a message's transit
@@ -72,9 +76,10 @@
  *   terminating a stuck worker also fails the other calls it had taken on (up to
  *   `concurrencyPerWorker`, begun or not — the pool cannot tell); only the calls waiting
  *   behind those run again elsewhere.
- * - A call of a usually short task that turns out long delays the calls sent ahead behind
- *   it in the same worker, even if another worker frees up; `sendAhead: 0` turns sending
- *   ahead off.
+ * - A call that turns out longer than its task's estimate delays the calls sent ahead
+ *   behind it in the same worker, even if another worker frees up (for a long call, only
+ *   while the queue still holds a call for each other worker); `sendAhead: 0` turns
+ *   sending ahead off.
  * - `taskTimeout` and `cancelGrace` are real time (Node timers), not Effect's `Clock`:
  *   the workers run in real time, even under a `TestClock`.
  * - A tiny call costs the calling thread ≈ 4.5–6 µs of CPU (the caller's own `forEach`
@@ -161,7 +166,8 @@ export interface Options {
   /**
    * How much estimated work may wait in a busy worker: calls are sent ahead to it while the
    * estimated run times of its calls in flight add up to at most this (and at most 1024
-   * calls wait). Default 2 milliseconds; 0 sends nothing ahead (every call waits in the
+   * calls wait), or one call when its running call is expected to end within this.
+   * Default 2 milliseconds; 0 sends nothing ahead (every call waits in the
    * main thread until a worker has a free slot).
    */
   readonly sendAhead?: Duration.Input | undefined
