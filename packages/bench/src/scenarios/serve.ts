@@ -16,10 +16,12 @@
  * (`peers/serve-polite.ts`), as a second row: autocannon asks again at once.
  * A fourth variant, `stream`, runs 10 closed-loop `POST /v1/answer/stream` clients
  * (`peers/serve-stream.ts`, honouring `Retry-After`) and reports the time to the first
- * event and to the first LLM token. A fifth, the control, drives a bare `node:http` server
- * that answers every request with a 503 at once (`peers/serve-bare.ts`, its own process)
- * with the same 200-connection autocannon load: the floor this machine and load generator
- * put under any server's 503 p99. Targets (issue 13), at 200 connections: ≥ 99 % of
+ * event and to the first LLM token. The control, before the server starts, drives a bare
+ * `node:http` server that answers every request with a 503 at once (`peers/serve-bare.ts`,
+ * its own process) with the same 200-connection autocannon load, as many rounds: the floor
+ * this machine and load generator put under any server's 503 p99. (Not interleaved: a
+ * round in which the server idles lets V8 shrink its heaps, and the idle RSS of the next
+ * round with them.) Targets (issue 13), at 200 connections: ≥ 99 % of
  * 200s with every source ok, 503s in < 50 ms, the accepted p99 ≤ budget + 10 %
  * (2,200 ms), RSS flat across the rounds (± 10 %); the `targets:` note gives each with
  * PASS / FAIL for every load.
@@ -44,8 +46,7 @@ const LEVELS = ["10", "50", "200"] as const
 /** The load variants: autocannon at each level (it ignores `Retry-After`), and 200 closed loops that honour it. */
 const LOADS = [...LEVELS, "200p"] as const
 type Load_ = (typeof LOADS)[number]
-/** `bare`: the same 200-connection autocannon load against a bare `node:http` 503 server (`peers/serve-bare.ts`), the control. */
-const VARIANTS = [...LOADS, "stream", "bare"] as const
+const VARIANTS = [...LOADS, "stream"] as const
 type Variant = (typeof VARIANTS)[number]
 const connectionsOf = (load: Load_): number => Number(load.replace("p", ""))
 const labelOf = (load: Load_): string => load.endsWith("p") ? `${connectionsOf(load)}, Retry-After honoured` : load
@@ -272,12 +273,19 @@ export const serve: Scenario = {
       const reps = repetitions(options)
       const seconds = options.quick ? 4 : 8
       const progress = options.progress ?? silent
-      progress.total(reps * VARIANTS.length + 1)
+      progress.total(reps * (VARIANTS.length + 1) + 1)
       const fixtures = yield* startFixtures()
+      const bareRounds = yield* Effect.gen(function*() {
+        const bare = yield* startListening("serve-bare", [bareMain])
+        return yield* Effect.forEach(Array.from({ length: reps }), () =>
+          runPeer<Load>(loadgen, bare.url, BARE_CONNECTIONS, seconds).pipe(
+            Effect.map(bareRoundOf),
+            Effect.tap(() => Effect.sync(() => progress.tick()))
+          )).pipe(Effect.ensuring(stop(bare.child)))
+      }).pipe(Effect.onError(() => stop(fixtures.child)))
       const measured = yield* Effect.gen(function*() {
         const { child, url } = yield* startServer(fixtureEnv(fixtures.urls))
         const pid = child.pid!
-        const bare = yield* startListening("serve-bare", [bareMain]).pipe(Effect.onError(() => stop(child)))
         return yield* Effect.gen(function*() {
           // warm-up: JIT, worker threads, connections, and the heaps grown to their working size — V8 sizes
           // each isolate's young generation by the machine's memory (up to 2 × 64 MB semi-spaces here) and
@@ -287,19 +295,16 @@ export const serve: Scenario = {
           progress.tick()
           return yield* interleave(
             { repetitions: reps, variants: VARIANTS, progress },
-            (variant: Variant): Effect.Effect<Round | StreamRound | BareRound, Error> =>
+            (variant: Variant): Effect.Effect<Round | StreamRound, Error> =>
               variant === "stream"
                 ? Effect.map(runPeer<StreamLoad>(streamgen, url, STREAM_CONNECTIONS, seconds), streamRoundOf)
-                : variant === "bare"
-                ? Effect.map(runPeer<Load>(loadgen, bare.url, BARE_CONNECTIONS, seconds), bareRoundOf)
                 : runLoad(url, pid, variant, seconds)
           )
-        }).pipe(Effect.ensuring(Effect.andThen(stop(bare.child), stop(child))))
+        }).pipe(Effect.ensuring(stop(child)))
       }).pipe(Effect.ensuring(stop(fixtures.child)))
       const loadRounds = (load: Load_) => measured[load].filter((r): r is Round => r.kind === "load")
       const rounds = Object.fromEntries(LOADS.map((load) => [load, loadRounds(load)])) as Record<Load_, Array<Round>>
       const streams = measured.stream.filter((r): r is StreamRound => r.kind === "stream")
-      const bareRounds = measured.bare.filter((r): r is BareRound => r.kind === "bare")
       const bareShed = {
         p50: figure("ms", bareRounds.map((x) => x.p50ofShed), { better: "lower" }),
         p99: figure("ms", bareRounds.map((x) => x.p99ofShed), { better: "lower" }),
@@ -404,7 +409,7 @@ export const serve: Scenario = {
         notes: [
           `each round ${seconds} s of closed-loop load after a warm-up (2 s at 10 connections, then one round of each 200-connection load, unmeasured); the fixture services in a process of their own, the load generator in another (all three share the machine's cores); the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a request queued only while its expected wait plus the answer's likely time fits its budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries; the "Retry-After honoured" row is 200 closed loops (serve-polite.ts) that wait it out`,
           `stream: ${STREAM_CONNECTIONS} closed-loop POST /v1/answer/stream clients (waiting out Retry-After on a 503); per round the median time to the first event and to the first LLM token; the figure is the median [min–max] of those per-round medians`,
-          `control: the same autocannon load (${BARE_CONNECTIONS} connections) against a bare node:http server in its own process that answers every request with a 503 at once (peers/serve-bare.ts): its 503 p50 ${bareShed.p50.median.toFixed(1)} ms, p99 ${bareShed.p99.median.toFixed(1)} ms (worst round ${bareWorst.toFixed(0)} ms) is what this machine and load generator give a refusal that costs nothing, while the server's fixtures process idles`,
+          `control: the same autocannon load (${BARE_CONNECTIONS} connections) against a bare node:http server in its own process that answers every request with a 503 at once (peers/serve-bare.ts): its 503 p50 ${bareShed.p50.median.toFixed(1)} ms, p99 ${bareShed.p99.median.toFixed(1)} ms (worst round ${bareWorst.toFixed(0)} ms) is what this machine and load generator give a refusal that costs nothing (its ${reps} rounds before the server starts, the fixtures process idle)`,
           `RSS is read once the server is idle after each round (nothing in flight, + 0.5 s); the end-of-load reading is in the figures as rssEnd`,
           `source statuses in the answers (from /metrics), summed over the rounds: ${statusNotes.join("; ")}`,
           `targets are issue 13's, required at 200 connections (the other loads for comparison): medians over the rounds, the worst round's 503 p99, the spread of the idle RSS over the rounds`,
