@@ -380,6 +380,47 @@ const storeError = (key: string, operation: string, reason: string) =>
   new Limit.LimitStoreError({ store: "redis", operation, key, reason })
 
 /**
+ * The local fallback's state while Redis fails: until when to count locally (`recheck`
+ * after the last failure), and the one warning. `route` runs `remote`, or `local` while
+ * the fallback is on; a store failure turns it on and runs `local` with that error
+ * (`undefined` when the fallback was already on).
+ */
+class Fallback {
+  private until = 0
+  private warned = false
+  private readonly recheck: number
+  private readonly warning: (error: Limit.LimitStoreError) => string
+  constructor(recheck: number, warning: (error: Limit.LimitStoreError) => string) {
+    this.recheck = recheck
+    this.warning = warning
+  }
+
+  private enter(error: Limit.LimitStoreError): Effect.Effect<void> {
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      this.until = now + this.recheck
+      if (this.warned) return Effect.void
+      this.warned = true
+      return Effect.logWarning(this.warning(error))
+    })
+  }
+
+  route<A, E>(
+    remote: Effect.Effect<A, Limit.LimitStoreError>,
+    local: (error: Limit.LimitStoreError | undefined) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E> {
+    return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      now < this.until
+        ? local(undefined)
+        : Effect.catchTag(remote, "LimitStoreError", (error) => Effect.andThen(this.enter(error), local(error))))
+  }
+
+  /** `remote`'s effect, a store failure turning the fallback on (nothing to do locally). */
+  report(remote: Effect.Effect<void, Limit.LimitStoreError>): Effect.Effect<void> {
+    return Effect.catchTag(remote, "LimitStoreError", (error) => this.enter(error))
+  }
+}
+
+/**
  * On a store failure, admits from a local sliding window of `limit / expected` for
  * `recheck`, then asks Redis again; warns once.
  */
@@ -388,39 +429,21 @@ const withFallback = (remote: Limit.RateLedger, spec: Limit.RateSpec, expected: 
     Limit.memoryStore.ledger({ key: spec.key, limit: spec.limit / expected, windowMillis: spec.windowMillis }),
     (local): Limit.RateLedger => {
       const localLimit = spec.limit / expected
-      let localUntil = 0
-      let warned = false
-      const fallBack = (error: Limit.LimitStoreError) =>
-        Effect.gen(function*() {
-          localUntil = (yield* Clock.currentTimeMillis) + recheck
-          if (warned) return
-          warned = true
-          yield* Effect.logWarning(
-            `Limit.rate "${spec.key}": ${error.message}; admitting from a local limit of ${localLimit} per window (limit / ${expected} processes) until Redis answers`
-          )
-        })
-      const isLocal = Effect.map(Clock.currentTimeMillis, (now) => now < localUntil)
-      const takeLocal = (tokens: number, hold: boolean, error: Limit.LimitStoreError) =>
-        tokens > localLimit
-          ? Effect.fail(error)
-          : Effect.map(local.take(tokens, hold), (entry): RedisEntry => ({ ...entry, id: "", local: entry }))
+      const fallback = new Fallback(recheck, (error) =>
+        `Limit.rate "${spec.key}": ${error.message}; admitting from a local limit of ${localLimit} per window (limit / ${expected} processes) until Redis answers`)
       const unavailable = storeError(spec.key, "take", "Redis unavailable (using the local fallback)")
+      const takeLocal = (tokens: number, hold: boolean, error: Limit.LimitStoreError | undefined) =>
+        tokens > localLimit
+          ? Effect.fail(error ?? unavailable)
+          : Effect.map(local.take(tokens, hold), (entry): RedisEntry => ({ ...entry, id: "", local: entry }))
       return {
-        take: (tokens, hold) =>
-          Effect.flatMap(isLocal, (inLocal) =>
-            inLocal
-              ? takeLocal(tokens, hold, unavailable)
-              : Effect.catchTag(remote.take(tokens, hold), "LimitStoreError", (error) =>
-                Effect.andThen(fallBack(error), takeLocal(tokens, hold, error)))),
+        take: (tokens, hold) => fallback.route(remote.take(tokens, hold), (error) => takeLocal(tokens, hold, error)),
         reconcile: (entry, used) => {
           const inner = (entry as RedisEntry).local
           if (inner !== undefined) return local.reconcile(inner, used)
-          return Effect.catchTag(remote.reconcile(entry, used), "LimitStoreError", fallBack)
+          return fallback.report(remote.reconcile(entry, used))
         },
-        usage: Effect.flatMap(isLocal, (inLocal) =>
-          inLocal
-            ? local.usage
-            : Effect.catchTag(remote.usage, "LimitStoreError", (error) => Effect.andThen(fallBack(error), local.usage)))
+        usage: fallback.route(remote.usage, () => local.usage)
       }
     }
   )
@@ -565,20 +588,9 @@ const withLocal = (
   recheck: number
 ): Effect.Effect<Retry.BudgetLedger> =>
   Effect.sync(() => {
-    let localUntil = 0
-    let warned = false
-    const fallBack = (error: Limit.LimitStoreError) =>
-      Effect.gen(function*() {
-        localUntil = (yield* Clock.currentTimeMillis) + recheck
-        if (warned) return
-        warned = true
-        yield* Effect.logWarning(`${what}: ${error.message}; counting in this process until Redis answers`)
-      })
+    const fallback = new Fallback(recheck, (error) => `${what}: ${error.message}; counting in this process until Redis answers`)
     const each = <A>(pick: (ledger: Retry.BudgetLedger) => Effect.Effect<A, Limit.LimitStoreError>) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        now < localUntil
-          ? pick(local)
-          : Effect.catchTag(pick(remote), "LimitStoreError", (error) => Effect.andThen(fallBack(error), pick(local))))
+      fallback.route(pick(remote), () => pick(local))
     return { deposit: each((l) => l.deposit), withdraw: each((l) => l.withdraw), available: each((l) => l.available) }
   })
 
