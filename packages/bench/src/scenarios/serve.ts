@@ -109,7 +109,6 @@ interface StreamRound {
 
 /** A round of the control: the bare server's refusals under the same load. */
 interface BareRound {
-  readonly kind: "bare"
   readonly p50ofShed: number
   readonly p99ofShed: number
   readonly perSec: number
@@ -117,7 +116,7 @@ interface BareRound {
 
 const bareRoundOf = (load: Load): BareRound => {
   const shed = load.byStatus["503 Overloaded"]
-  return { kind: "bare", p50ofShed: shed?.p50 ?? Number.NaN, p99ofShed: shed?.p99 ?? Number.NaN, perSec: (shed?.count ?? 0) / load.seconds }
+  return { p50ofShed: shed?.p50 ?? Number.NaN, p99ofShed: shed?.p99 ?? Number.NaN, perSec: (shed?.count ?? 0) / load.seconds }
 }
 
 /** The fixture services in their own process: their URLs, and the process. */
