@@ -21,11 +21,14 @@
  * - start-up: from building the pool to the first result, and from building the pool to
  *   when each worker file had loaded (its body ran), against the bare worker's — the
  *   difference is module loading per worker;
- * - a `Pipeline` bound by its CPU stage (fetch → countPrimes on the pool → store, 200 items,
+ * - a `Pipeline` bound by its CPU stage (fetch → countPrimes on the pool → store, 300 items
+ *   of ≈ 8 ms, ≈ 1.2 s on 2 workers — the scale of the issue's "1222 ms vs 1235 ms";
  *   Σ I/O / concurrency sized to half the CPU steps' time: clearly CPU-bound, so what is
- *   left over the CPU steps is the Pipeline's own cost plus one fetch to fill it and one
- *   store to drain it, ≈ 2 %) against the same CPU steps alone on the same pool
- *   (`Runner.forEach`), in the same rounds, order alternating. (The `pipeline` scenario
+ *   left over the CPU steps is the Pipeline's own cost, its I/O stages' timers waking the
+ *   main thread while both workers hold the cores, plus one fetch to fill it and one store
+ *   to drain it, ≈ 1.5 % at this scale — 2 % at 200 items) against the same CPU steps alone on the same pool
+ *   (`Runner.forEach`), order alternating, over as many rounds as the CPU scaling (a 2 % effect
+ *   in a noisy figure). (The `pipeline` scenario
  *   runs the balanced case, Σ I/O / concurrency ≈ 0.9 × the CPU steps.)
  *
  * Before measuring, every pool runs the same 20,000 tiny calls and one untimed round of the
@@ -81,7 +84,7 @@ const TASKS = 8
 /** Tiny calls each pool runs before anything is measured. */
 const WARM_CALLS = 20_000
 /** The CPU-bound Pipeline check: items, I/O concurrency, Σ I/O / concurrency over the CPU steps' time. */
-const PIPE_ITEMS = 200
+const PIPE_ITEMS = 300
 const PIPE_CONCURRENCY = 8
 const PIPE_IO_RATIO = 0.5
 
@@ -214,163 +217,169 @@ const pipelineCheck = (
     return { ...samples, fetchMs, storeMs }
   })
 
-const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
-  const progress = options.progress ?? silent
-  const cores = os.availableParallelism()
-  const rounds = repetitions(options)
-  const cpuRounds = 2 * rounds
-  // steps: calibration and start-up, the warm-up, per CPU round 4 speed-up runs, then per
-  // round 7 tiny-task runs and the 2 runs of the Pipeline check
-  progress.total(2 + cpuRounds * 4 + rounds * 9)
-  const tinyCalls = options.quick ? 5_000 : 20_000
-  const targetMs = options.quick ? 80 : 250
-  const n = calibrate(targetMs)
-  const pipeN = calibrate(options.quick ? 4 : 8)
-  const worker = new URL("../peers/cpu-runner.worker.ts", import.meta.url)
-  const piscinaFile = new URL("../peers/piscina.worker.ts", import.meta.url).href
+/** The pools measured side by side, all on the same worker counts. */
+interface Pools {
+  readonly runner: Runner.RunnerShape
+  readonly oneByOne: Runner.RunnerShape
+  readonly pipelined: Runner.RunnerShape
+  readonly piscina: Piscina
+  readonly tinypool: Tinypool
+  readonly raw: Awaited<ReturnType<typeof makeRawPool>>
+  readonly ceiling: Awaited<ReturnType<typeof makeRawBatchedPool>>
+}
 
-  // start-up: build the pool, first result
-  const scope = yield* Scope.make()
-  const t0 = performance.now()
-  const t0Abs = now()
-  const context = yield* Layer.buildWithScope(NodeRunner.layer(CpuTasks, { worker, size: cores }), scope)
-  const runner = context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
-  yield* runner.run(Inc, 1)
-  const startupMs = [performance.now() - t0]
-  const { bareLoadedMs, bareStartupMs, startupMs: freshStartupMs, workerLoadedMs } = yield* startups(
-    worker,
-    cores,
-    rounds,
-    context,
-    t0Abs
-  )
-  startupMs.push(...freshStartupMs)
-  progress.tick()
+const runnerOf = (context: Context.Context<Runner.Runner>) => context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
 
-  // the same pool with nothing sent ahead: a worker gets its next call when it has answered
-  const oneByOneContext = yield* Layer.buildWithScope(
-    NodeRunner.layer(CpuTasks, { worker, size: cores, sendAhead: 0 }),
-    scope
-  )
-  const oneByOne = oneByOneContext.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
-
-  // the same pool running 8 calls at once per worker
-  const pipelinedContext = yield* Layer.buildWithScope(
-    NodeRunner.layer(CpuTasks, { worker, size: cores, concurrencyPerWorker: 8 }),
-    scope
-  )
-  const pipelined = pipelinedContext.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
-
-  const piscina = new Piscina({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
-  const tinypool = new Tinypool({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
-  const raw = yield* Effect.promise(() => makeRawPool(cores))
-  const ceiling = yield* Effect.promise(() => makeRawBatchedPool(cores))
-  yield* Effect.addFinalizer(() =>
-    Effect.promise(() => Promise.all([piscina.destroy(), tinypool.destroy(), raw.close(), ceiling.close()])).pipe(
-      Effect.andThen(Scope.close(scope, Exit.void))
+/**
+ * Every pool but the first `NodeRunner` (built by the start-up measurement), closed with
+ * the scenario's scope: the same pool with nothing sent ahead (a worker gets its next call
+ * when it has answered), the same pool running 8 calls at once per worker, the peers and
+ * the raw controls.
+ */
+const buildPools = (runner: Runner.RunnerShape, worker: URL, cores: number, scope: Scope.Closeable) =>
+  Effect.gen(function*() {
+    const variant = (options: { readonly sendAhead?: number; readonly concurrencyPerWorker?: number }) =>
+      Effect.map(Layer.buildWithScope(NodeRunner.layer(CpuTasks, { worker, size: cores, ...options }), scope), runnerOf)
+    const oneByOne = yield* variant({ sendAhead: 0 })
+    const pipelined = yield* variant({ concurrencyPerWorker: 8 })
+    const piscinaFile = new URL("../peers/piscina.worker.ts", import.meta.url).href
+    const piscina = new Piscina({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
+    const tinypool = new Tinypool({ filename: piscinaFile, minThreads: cores, maxThreads: cores })
+    const raw = yield* Effect.promise(() => makeRawPool(cores))
+    const ceiling = yield* Effect.promise(() => makeRawBatchedPool(cores))
+    yield* Effect.addFinalizer(() =>
+      Effect.promise(() => Promise.all([piscina.destroy(), tinypool.destroy(), raw.close(), ceiling.close()])).pipe(
+        Effect.andThen(Scope.close(scope, Exit.void))
+      )
     )
-  )
-  // warm every pool up: threads started, and the per-call code of every pool (and of its
-  // workers) run often enough for the JIT to compile it — a handful of calls starts the
-  // threads but measures interpreted code in the first rounds
-  const warmCalls = Array.from({ length: WARM_CALLS }, (_, i) => i)
-  yield* Effect.promise(() => Promise.all(warmCalls.map((i) => piscina.run(i, { name: "inc" }))))
-  yield* Effect.promise(() => Promise.all(warmCalls.map((i) => tinypool.run(i, { name: "inc" }))))
-  yield* Effect.promise(() => Promise.all(warmCalls.map((i) => raw.run("inc", i))))
-  yield* Effect.promise(() => Promise.all(warmCalls.map((i) => ceiling.run("inc", i))))
-  for (const r of [runner, oneByOne, pipelined]) {
-    yield* Effect.forEach(warmCalls, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true })
-  }
-  // and the CPU kernel in every pool's workers (its first calls there run interpreted)
-  const payloads = Array.from({ length: TASKS }, () => ({ n }))
-  const cpuRun = {
-    runner: Effect.forEach(payloads, (p) => runner.run(CountPrimes, p), { concurrency: "unbounded" }),
-    piscina: Effect.promise(() => Promise.all(payloads.map((p) => piscina.run(p.n, { name: "primes" })))),
-    raw: Effect.promise(() => Promise.all(payloads.map((p) => raw.run("primes", p.n))))
-  }
-  for (const warm of Object.values(cpuRun)) yield* warm
-  progress.tick()
+    const pools: Pools = { runner, oneByOne, pipelined, piscina, tinypool, raw, ceiling }
+    return pools
+  })
 
-  // speed-up: the NodeRunner and raw runs adjacent, their order swapped every round, piscina after
-  const orders = [
-    ["runner", "raw", "piscina"],
-    ["raw", "runner", "piscina"]
-  ] as const
-  const cpu = { sequential: [] as Array<number>, runner: [] as Array<number>, piscina: [] as Array<number>, raw: [] as Array<number> }
-  for (let r = 0; r < cpuRounds; r++) {
-    cpu.sequential.push(yield* timed(Effect.sync(() => payloads.forEach((p) => countPrimes(p.n)))))
-    progress.tick()
-    for (const variant of orders[r % orders.length]!) {
-      cpu[variant].push(yield* timed(cpuRun[variant]))
-      progress.tick()
+/**
+ * Warms every pool up: threads started, and the per-call code of every pool (and of its
+ * workers) run often enough for the JIT to compile it — a handful of calls starts the
+ * threads but measures interpreted code in the first rounds; then the CPU kernel in every
+ * pool's workers (its first calls there run interpreted).
+ */
+const warmUp = (pools: Pools, cpuRun: Record<string, Effect.Effect<unknown, unknown>>) =>
+  Effect.gen(function*() {
+    const warmCalls = Array.from({ length: WARM_CALLS }, (_, i) => i)
+    yield* Effect.promise(() => Promise.all(warmCalls.map((i) => pools.piscina.run(i, { name: "inc" }))))
+    yield* Effect.promise(() => Promise.all(warmCalls.map((i) => pools.tinypool.run(i, { name: "inc" }))))
+    yield* Effect.promise(() => Promise.all(warmCalls.map((i) => pools.raw.run("inc", i))))
+    yield* Effect.promise(() => Promise.all(warmCalls.map((i) => pools.ceiling.run("inc", i))))
+    for (const r of [pools.runner, pools.oneByOne, pools.pipelined]) {
+      yield* Effect.forEach(warmCalls, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true })
+    }
+    for (const warm of Object.values(cpuRun)) yield* warm
+  })
+
+/** The 8 CPU tasks on each pool. */
+const cpuRuns = (pools: Pools, n: number) => {
+  const payloads = Array.from({ length: TASKS }, () => ({ n }))
+  return {
+    payloads,
+    runs: {
+      runner: Effect.forEach(payloads, (p) => pools.runner.run(CountPrimes, p), { concurrency: "unbounded" }),
+      piscina: Effect.promise(() => Promise.all(payloads.map((p) => pools.piscina.run(p.n, { name: "primes" })))),
+      raw: Effect.promise(() => Promise.all(payloads.map((p) => pools.raw.run("primes", p.n))))
     }
   }
+}
 
-  const pipe = yield* pipelineCheck(context, cores, rounds, pipeN, progress)
+/**
+ * Speed-up rounds: the sequential reference, then the NodeRunner and raw runs adjacent,
+ * their order swapped every round, piscina after.
+ */
+const speedupRounds = (cpu: ReturnType<typeof cpuRuns>, rounds: number, progress: Progress) =>
+  Effect.gen(function*() {
+    const orders = [
+      ["runner", "raw", "piscina"],
+      ["raw", "runner", "piscina"]
+    ] as const
+    const samples = { sequential: [] as Array<number>, runner: [] as Array<number>, piscina: [] as Array<number>, raw: [] as Array<number> }
+    for (let r = 0; r < rounds; r++) {
+      samples.sequential.push(yield* timed(Effect.sync(() => cpu.payloads.forEach((p) => countPrimes(p.n)))))
+      progress.tick()
+      for (const variant of orders[r % orders.length]!) {
+        samples[variant].push(yield* timed(cpu.runs[variant]))
+        progress.tick()
+      }
+    }
+    return samples
+  })
 
-  // tiny-task throughput: the order rotates every round, so that no variant always runs
-  // right after the same one (and pays for its garbage)
-  const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
-  const onRunner = (r: Runner.RunnerShape) =>
-    timed(Effect.forEach(inputs, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true }))
-  const tinyRun = {
-    runner: onRunner(runner),
-    oneByOne: onRunner(oneByOne),
-    pipelined: onRunner(pipelined),
-    piscina: timedPromise(() => Promise.all(inputs.map((i) => piscina.run(i, { name: "inc" })))),
-    tinypool: timedPromise(() => Promise.all(inputs.map((i) => tinypool.run(i, { name: "inc" })))),
-    raw: timedPromise(() => Promise.all(inputs.map((i) => raw.run("inc", i)))),
-    ceiling: timedPromise(() => Promise.all(inputs.map((i) => ceiling.run("inc", i))))
-  }
-  // one untimed round of each first: the CPU rounds and the Pipeline check ran in between
-  for (const warm of Object.values(tinyRun)) yield* warm
-  const tiny = yield* interleave(
-    { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
-    (variant) => tinyRun[variant]
-  )
+/**
+ * Tiny-task throughput: one untimed round of each first (the CPU rounds and the Pipeline
+ * check ran in between), then rounds whose order rotates, so that no variant always runs
+ * right after the same one (and pays for its garbage).
+ */
+const tinyRounds = (pools: Pools, tinyCalls: number, rounds: number, progress: Progress) =>
+  Effect.gen(function*() {
+    const inputs = Array.from({ length: tinyCalls }, (_, i) => i)
+    const onRunner = (r: Runner.RunnerShape) =>
+      timed(Effect.forEach(inputs, (i) => r.run(Inc, i), { concurrency: "unbounded", discard: true }))
+    const tinyRun = {
+      runner: onRunner(pools.runner),
+      oneByOne: onRunner(pools.oneByOne),
+      pipelined: onRunner(pools.pipelined),
+      piscina: timedPromise(() => Promise.all(inputs.map((i) => pools.piscina.run(i, { name: "inc" })))),
+      tinypool: timedPromise(() => Promise.all(inputs.map((i) => pools.tinypool.run(i, { name: "inc" })))),
+      raw: timedPromise(() => Promise.all(inputs.map((i) => pools.raw.run("inc", i)))),
+      ceiling: timedPromise(() => Promise.all(inputs.map((i) => pools.ceiling.run("inc", i))))
+    }
+    for (const warm of Object.values(tinyRun)) yield* warm
+    return yield* interleave(
+      { repetitions: rounds, variants: ["runner", "oneByOne", "pipelined", "piscina", "tinypool", "raw", "ceiling"], progress },
+      (variant) => tinyRun[variant]
+    )
+  })
 
+type Samples = Record<string, ReadonlyArray<number>>
+
+/** The samples of one run, as figures (see the module's doc for their names). */
+const figuresOf = (
+  cpu: Samples,
+  tiny: Samples,
+  start: Awaited<Effect.Success<ReturnType<typeof startups>>> & { readonly startupMs: ReadonlyArray<number> },
+  pipe: { readonly alone: ReadonlyArray<number>; readonly pipeline: ReadonlyArray<number> },
+  tinyCalls: number
+): Record<string, Figure> => {
   const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
-  const seq = figure("ms", cpu.sequential, { better: "lower" })
-  const wall = { runner: ms(cpu.runner), piscina: ms(cpu.piscina), raw: ms(cpu.raw) }
+  const seq = figure("ms", cpu.sequential!, { better: "lower" })
+  const wall = { runner: ms(cpu.runner!), piscina: ms(cpu.piscina!), raw: ms(cpu.raw!) }
   const speedOf = (f: Figure) => ratio(seq, f, { better: "higher", parallel: true })
   const rate = (xs: ReadonlyArray<number>) => mapFigure(ms(xs), "tasks/s", (t) => tinyCalls / (t / 1000), { better: "higher" })
-  const rates = {
-    runner: rate(tiny.runner),
-    oneByOne: rate(tiny.oneByOne),
-    pipelined: rate(tiny.pipelined),
-    piscina: rate(tiny.piscina),
-    tinypool: rate(tiny.tinypool),
-    raw: rate(tiny.raw),
-    ceiling: rate(tiny.ceiling)
-  }
-  const vsPiscina = (f: Figure) => ratio(f, rates.piscina, { better: "higher" })
-  const control = speedOf(wall.raw)
-  const figures: Record<string, Figure> = {
+  const rates = Object.fromEntries(Object.entries(tiny).map(([k, xs]) => [k, rate(xs)])) as Record<string, Figure>
+  const vsPiscina = (f: Figure) => ratio(f, rates.piscina!, { better: "higher" })
+  const pairs = Math.floor(cpu.runner!.length / 2)
+  return {
     speedup: speedOf(wall.runner),
     piscinaSpeedup: speedOf(wall.piscina),
-    rawWorkerThreadsSpeedup: control,
-    throughputRatioVsPiscina: vsPiscina(rates.runner),
-    throughputRatioVsPiscinaNoSendAhead: vsPiscina(rates.oneByOne),
-    throughputRatioVsPiscinaPipelined: vsPiscina(rates.pipelined),
-    runnerTasksPerSecond: rates.runner,
-    runnerNoSendAheadTasksPerSecond: rates.oneByOne,
-    runnerPipelinedTasksPerSecond: rates.pipelined,
-    piscinaTasksPerSecond: rates.piscina,
-    tinypoolTasksPerSecond: rates.tinypool,
-    rawTasksPerSecond: rates.raw,
-    rawBatchedTasksPerSecond: rates.ceiling,
-    throughputRatioVsCeiling: ratio(rates.runner, rates.ceiling, { better: "higher" }),
+    rawWorkerThreadsSpeedup: speedOf(wall.raw),
+    throughputRatioVsPiscina: vsPiscina(rates.runner!),
+    throughputRatioVsPiscinaNoSendAhead: vsPiscina(rates.oneByOne!),
+    throughputRatioVsPiscinaPipelined: vsPiscina(rates.pipelined!),
+    runnerTasksPerSecond: rates.runner!,
+    runnerNoSendAheadTasksPerSecond: rates.oneByOne!,
+    runnerPipelinedTasksPerSecond: rates.pipelined!,
+    piscinaTasksPerSecond: rates.piscina!,
+    tinypoolTasksPerSecond: rates.tinypool!,
+    rawTasksPerSecond: rates.raw!,
+    rawBatchedTasksPerSecond: rates.ceiling!,
+    throughputRatioVsCeiling: ratio(rates.runner!, rates.ceiling!, { better: "higher" }),
     // per two rounds (one in each order): the geometric mean of T_raw / T_NodeRunner
     speedupRatioVsRaw: figure(
       "×",
-      Array.from({ length: Math.floor(cpuRounds / 2) }, (_, i) =>
-        Math.sqrt((cpu.raw[2 * i]! / cpu.runner[2 * i]!) * (cpu.raw[2 * i + 1]! / cpu.runner[2 * i + 1]!))),
+      Array.from({ length: pairs }, (_, i) =>
+        Math.sqrt((cpu.raw![2 * i]! / cpu.runner![2 * i]!) * (cpu.raw![2 * i + 1]! / cpu.runner![2 * i + 1]!))),
       { better: "higher", parallel: true }
     ),
-    startupMs: figure("ms", startupMs, { better: "lower" }),
-    bareWorkerStartupMs: figure("ms", bareStartupMs, { better: "lower" }),
-    workerLoadedMs: figure("ms", workerLoadedMs, { better: "lower" }),
-    bareWorkerLoadedMs: figure("ms", bareLoadedMs, { better: "lower" }),
+    startupMs: figure("ms", start.startupMs, { better: "lower" }),
+    bareWorkerStartupMs: figure("ms", start.bareStartupMs, { better: "lower" }),
+    workerLoadedMs: figure("ms", start.workerLoadedMs, { better: "lower" }),
+    bareWorkerLoadedMs: figure("ms", start.bareLoadedMs, { better: "lower" }),
     pipelineMs: ms(pipe.pipeline),
     poolAloneMs: ms(pipe.alone),
     pipelineVsPoolAlone: mapFigure(ratio(ms(pipe.pipeline), ms(pipe.alone)), "fraction", (r) => r - 1, { better: "lower" }),
@@ -380,24 +389,48 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     rawMs: wall.raw,
     taskMs: mapFigure(seq, "ms", (t) => t / TASKS)
   }
+}
+
+/** The report's table: the speed-ups, the tiny-task rates and the Pipeline check. */
+const rowsOf = (figures: Record<string, Figure>, cores: number): Array<Row> => {
   const tasks = `${TASKS} tasks ms`
-  const rows: Array<Row> = [
-    { variant: "sequential (main thread)", [tasks]: seq, speedup: "1 (reference)" },
-    { variant: `NodeRunner (${cores} workers)`, [tasks]: wall.runner, speedup: figures.speedup!, "tiny tasks/s": rates.runner },
-    { variant: `NodeRunner, sendAhead 0 (one call per message)`, "tiny tasks/s": rates.oneByOne },
-    { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": rates.pipelined },
-    { variant: `piscina 5 (${cores} threads)`, [tasks]: wall.piscina, speedup: figures.piscinaSpeedup!, "tiny tasks/s": rates.piscina },
-    { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": rates.tinypool },
-    { variant: `raw worker_threads (${cores}, control)`, [tasks]: wall.raw, speedup: control, "tiny tasks/s": rates.raw },
-    { variant: `raw worker_threads, all in flight, batched (${cores}, ceiling)`, "tiny tasks/s": rates.ceiling },
-    { variant: `${PIPE_ITEMS} CPU steps alone on the NodeRunner pool`, "Pipeline check ms": figures.poolAloneMs! },
-    { variant: `Pipeline fetch → CPU → store, bound by its CPU stage`, "Pipeline check ms": figures.pipelineMs! }
+  const f = (name: string) => figures[name]!
+  return [
+    { variant: "sequential (main thread)", [tasks]: f("sequentialMs"), speedup: "1 (reference)" },
+    { variant: `NodeRunner (${cores} workers)`, [tasks]: f("runnerMs"), speedup: f("speedup"), "tiny tasks/s": f("runnerTasksPerSecond") },
+    { variant: `NodeRunner, sendAhead 0 (one call per message)`, "tiny tasks/s": f("runnerNoSendAheadTasksPerSecond") },
+    { variant: `NodeRunner, concurrencyPerWorker 8`, "tiny tasks/s": f("runnerPipelinedTasksPerSecond") },
+    {
+      variant: `piscina 5 (${cores} threads)`,
+      [tasks]: f("piscinaMs"),
+      speedup: f("piscinaSpeedup"),
+      "tiny tasks/s": f("piscinaTasksPerSecond")
+    },
+    { variant: `tinypool 2 (${cores} threads)`, "tiny tasks/s": f("tinypoolTasksPerSecond") },
+    {
+      variant: `raw worker_threads (${cores}, control)`,
+      [tasks]: f("rawMs"),
+      speedup: f("rawWorkerThreadsSpeedup"),
+      "tiny tasks/s": f("rawTasksPerSecond")
+    },
+    { variant: `raw worker_threads, all in flight, batched (${cores}, ceiling)`, "tiny tasks/s": f("rawBatchedTasksPerSecond") },
+    { variant: `${PIPE_ITEMS} CPU steps alone on the NodeRunner pool`, "Pipeline check ms": f("poolAloneMs") },
+    { variant: `Pipeline fetch → CPU → store, bound by its CPU stage`, "Pipeline check ms": f("pipelineMs") }
   ]
+}
+
+/** The report's notes: each figure against its target, with its interval. */
+const notesOf = (
+  figures: Record<string, Figure>,
+  run: { cores: number; n: number; pipeN: number; rounds: number; tinyCalls: number; fetchMs: number; storeMs: number }
+): Array<string> => {
   const x = (f: Figure | undefined, digits = 2, scale = 1) =>
     f === undefined ? "n/a" : `${(scale * f.median).toFixed(digits)} [${(scale * f.low).toFixed(digits)}–${(scale * f.high).toFixed(digits)}]`
-  const notes = [
+  const { cores, n, pipeN, rounds, tinyCalls, fetchMs, storeMs } = run
+  const control = figures.rawWorkerThreadsSpeedup!
+  return [
     `kernel: countPrimes(${n}) ≈ ${figures.taskMs!.median.toFixed(0)} ms on the main thread; ${rounds} interleaved rounds ` +
-    `(${cpuRounds} for the speed-ups); speed-ups and ratios paired per round (median [95% interval])`,
+    `(${2 * rounds} for the speed-ups and the Pipeline check); speed-ups and ratios paired per round (median [95% interval])`,
     `speed-up target ≥ 0.9 × cores = ${(0.9 * cores).toFixed(2)}: NodeRunner ×${x(figures.speedup)}, piscina ×${x(figures.piscinaSpeedup)}, ` +
     `the raw worker_threads control ×${x(control)}` +
       (control.median < 0.9 * cores ? " — this machine did not deliver its cores in parallel, read the ratios against it" : ""),
@@ -406,17 +439,62 @@ const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
     `NodeRunner / the batched raw ceiling = ${x(figures.throughputRatioVsCeiling)}`,
     `CPU scaling: NodeRunner's speed-up / the raw control's = T_raw / T_NodeRunner, the two runs adjacent, geometric mean ` +
     `of two rounds in opposite orders = ` +
-    `${x(figures.speedupRatioVsRaw)} (target ≥ 0.97); medians: ${wall.runner.median.toFixed(0)} ms vs ${wall.raw.median.toFixed(0)} ms`,
+    `${x(figures.speedupRatioVsRaw)} (target ≥ 0.97); medians: ${figures.runnerMs!.median.toFixed(0)} ms vs ${figures.rawMs!.median.toFixed(0)} ms`,
     `start-up to first result: ${x(figures.startupMs, 0)} ms for ${cores} workers (a fresh pool per round; target ≤ 150 ms); ` +
     `bare worker_threads ${x(figures.bareWorkerStartupMs, 0)} ms; each worker file had loaded ${x(figures.workerLoadedMs, 0)} ms after ` +
     `the pool was built, the bare worker's ${x(figures.bareWorkerLoadedMs, 0)} ms: module loading ≈ ` +
     `${(figures.workerLoadedMs!.median - figures.bareWorkerLoadedMs!.median).toFixed(0)} ms per worker (medians)`,
-    `CPU-bound Pipeline: ${PIPE_ITEMS} items, fetch ${pipe.fetchMs} ms + countPrimes(${pipeN}) on the pool + store ${pipe.storeMs} ms, I/O concurrency ` +
+    `CPU-bound Pipeline: ${PIPE_ITEMS} items, fetch ${fetchMs} ms + countPrimes(${pipeN}) on the pool + store ${storeMs} ms, I/O concurrency ` +
     `${PIPE_CONCURRENCY}: ${x(figures.pipelineMs, 0)} ms vs the CPU steps alone on the same pool ${x(figures.poolAloneMs, 0)} ms, ` +
-    `${x(figures.pipelineVsPoolAlone, 1, 100)} % above them, paired per round (target ≤ 5 %)`,
+    `${x(figures.pipelineVsPoolAlone, 1, 100)} % above them, paired per round (target ≤ 5 %); one fetch to fill it and one ` +
+    `store to drain it are ${(100 * (fetchMs + storeMs) / figures.poolAloneMs!.median).toFixed(1)} % of that`,
     targets(figures)
   ]
-  const report: ScenarioReport = { scenario: "cpu", figures, rows, notes, control: { ...control, unit: "cores" } }
+}
+
+const run = Effect.fn("cpu.run")(function*(options: RunOptions) {
+  const progress = options.progress ?? silent
+  const cores = os.availableParallelism()
+  const rounds = repetitions(options)
+  const cpuRounds = 2 * rounds
+  // steps: calibration and start-up, the warm-up, per CPU round 4 speed-up runs and the 2
+  // runs of the Pipeline check, then per round 7 tiny-task runs
+  progress.total(2 + cpuRounds * 6 + rounds * 7)
+  const tinyCalls = options.quick ? 5_000 : 20_000
+  const n = calibrate(options.quick ? 80 : 250)
+  const pipeN = calibrate(options.quick ? 4 : 8)
+  const worker = new URL("../peers/cpu-runner.worker.ts", import.meta.url)
+
+  // start-up: build the pool, first result; then fresh pools and the bare control
+  const scope = yield* Scope.make()
+  const t0 = performance.now()
+  const t0Abs = now()
+  const context = yield* Layer.buildWithScope(NodeRunner.layer(CpuTasks, { worker, size: cores }), scope)
+  const runner = runnerOf(context)
+  yield* runner.run(Inc, 1)
+  const firstMs = performance.now() - t0
+  const start = yield* startups(worker, cores, rounds, context, t0Abs)
+  const startupMs = [firstMs, ...start.startupMs]
+  progress.tick()
+
+  const pools = yield* buildPools(runner, worker, cores, scope)
+  const cpu = cpuRuns(pools, n)
+  yield* warmUp(pools, cpu.runs)
+  progress.tick()
+
+  const speed = yield* speedupRounds(cpu, cpuRounds, progress)
+  const pipe = yield* pipelineCheck(context, cores, cpuRounds, pipeN, progress)
+  const tiny = yield* tinyRounds(pools, tinyCalls, rounds, progress)
+
+  const figures = figuresOf(speed, tiny, { ...start, startupMs }, pipe, tinyCalls)
+  const notes = notesOf(figures, { cores, n, pipeN, rounds, tinyCalls, fetchMs: pipe.fetchMs, storeMs: pipe.storeMs })
+  const report: ScenarioReport = {
+    scenario: "cpu",
+    figures,
+    rows: rowsOf(figures, cores),
+    notes,
+    control: { ...figures.rawWorkerThreadsSpeedup!, unit: "cores" }
+  }
   return report
 }, Effect.scoped)
 
