@@ -185,6 +185,12 @@ const demo = (dir: string): void => {
   check(typeof report.speedup === "number" && report.speedup > 0, `hybrid demo --json: speedup is ${report.speedup}`)
   check(Array.isArray(report.answers) && report.answers.length > 0, `hybrid demo --json: no answers`)
   check(typeof report.hybrid?.wallMs === "number", `hybrid demo --json: no hybrid.wallMs`)
+  // the bin as a shell runs it: its first line (`env -S node <flags>`) finds node on PATH
+  const version = run(bin, ["--version"], {
+    cwd: dir,
+    env: { ...process.env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}` }
+  })
+  check(/^hybrid v\d/.test(version.trim()), `node_modules/.bin/hybrid --version printed ${version.slice(0, 200)}`)
 }
 
 // --- the thin subpath --------------------------------------------------------------------
@@ -323,7 +329,7 @@ const main = async (): Promise<void> => {
       tsc(app)
       program(app, "ts/out/main.js")
     })
-    await step("3. hybrid demo --scale 0.05 --json", () => demo(app))
+    await step("3. hybrid demo --scale 0.05 --json, and the bin by its first line", () => demo(app))
     const other = await step("4. another effect 4.x patch", () => otherEffect(work, effect))
     console.log(`     (${other.note})`)
     const patched = path.join(work, "app-other-effect")

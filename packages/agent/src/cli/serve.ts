@@ -31,14 +31,22 @@ const logfmt = Layer.effect(
 )
 
 /**
- * The processing workers of a long-running server: each with a young generation of at most
- * 48 MB (16 MB semi-spaces). V8 sizes it by the machine's memory otherwise (here 64 MB
- * semi-spaces per isolate) and grows it under load and shrinks it after a major GC, so a
- * server's RSS swung by 200 MB between rounds of the same load. Measured with the flag on
- * the workers only (load 3.2–3.5, 5 rounds of 200 connections × 6 s after a warm-up, idle RSS):
- * 601–716 MB against 684–900 MB by default, and no fewer answers per round.
+ * The processing workers of a long-running server:
+ * - each with a young generation of at most 48 MB (16 MB semi-spaces). V8 sizes it by the
+ *   machine's memory otherwise (here 64 MB semi-spaces per isolate), grows it under load
+ *   and shrinks it after a major GC, so a server's RSS swung by 200 MB between rounds of
+ *   the same load. Measured with the flag on the workers only (load 3.2–3.5, 5 rounds of 200
+ *   connections × 6 s after a warm-up, idle RSS): 601–716 MB against 684–900 MB by default,
+ *   and no fewer answers per round. The main thread's young generation is capped the same
+ *   way by `--max-semi-space-size=16` on the `hybrid` command line (`main.ts`'s first line);
+ * - at niceness 3 (Linux): under overload the event loop — refusals, health checks, the
+ *   sources' I/O — gets the cores before the CPU work of the answers it admitted. Measured
+ *   (2 vCPUs, 5 rounds of 200 connections × 8 s, autocannon on the same machine): the 503s'
+ *   p99 25–41 ms against 34–56 ms at niceness 0, with 33–36 answers per round against 37–42
+ *   (niceness 5: 29–36 ms, 29–35 answers; 10: 26–29 ms but 16–25 answers, and a round with
+ *   sources timing out).
  */
-const serveWorkers = { resourceLimits: { maxYoungGenerationSizeMb: 48 } }
+const serveWorkers = { resourceLimits: { maxYoungGenerationSizeMb: 48 }, niceness: 3 }
 
 const positive = (name: string) =>
   Flag.Int(name).pipe(Flag.filter((n) => n >= 1, (n) => `--${name} must be an integer ≥ 1, got ${n}`), Flag.optional)

@@ -1,5 +1,6 @@
 /**
- * `serve`: `hybrid serve --scale 0.05` under load — the server as an operator runs it (its
+ * `serve`: `hybrid serve --scale 0.05` under load — the server as an operator runs it (the
+ * Node flags of the `hybrid` bin's first line, its
  * own process, default admission control), driven by autocannon from another process
  * (`peers/serve-load.ts`) at 10, 50 and 200 connections for a bounded time each, every
  * request `POST /v1/answer` with one of the sample queries and `budgetMs` 2000. The
@@ -156,8 +157,21 @@ const startListening = (name: string, args: ReadonlyArray<string>, env: Record<s
     child.once("exit", (code) => resume(Effect.fail(new Error(`${name} exited (${code}) before listening: ${err}`))))
   })
 
+/**
+ * The Node flags the `hybrid` command runs with: those of its first line
+ * (`#!/usr/bin/env -S node <flags>`), so the server runs as the installed bin runs it.
+ */
+const binFlags = (): ReadonlyArray<string> => {
+  const first = readFileSync(main, "utf8").split("\n", 1)[0]!.trim().split(/\s+/)
+  return first.slice(first.indexOf("node") + 1)
+}
+
 const startServer = (env: Record<string, string>) =>
-  startListening("hybrid serve", [main, "serve", "--port", "0", "--scale", String(SCALE), "--log-level", "warn"], env)
+  startListening(
+    "hybrid serve",
+    [...binFlags(), main, "serve", "--port", "0", "--scale", String(SCALE), "--log-level", "warn"],
+    env
+  )
 
 const stop = (child: ChildProcess) =>
   Effect.callback<void>((resume) => {
