@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=16 --max-old-space-size=1536
 /**
  * The `hybrid` command: `demo`, `ask`, `batch`, `serve`, `runner` (see each command's module).
  * Run from the repository root as `pnpm hybrid <command>`, or `node src/cli/main.ts`.

@@ -37,8 +37,14 @@ const logfmt = Layer.effect(
  *   and shrinks it after a major GC, so a server's RSS swung by 200 MB between rounds of
  *   the same load. Measured with the flag on the workers only (load 3.2–3.5, 5 rounds of 200
  *   connections × 6 s after a warm-up, idle RSS): 601–716 MB against 684–900 MB by default,
- *   and no fewer answers per round. The main thread's young generation is capped the same
- *   way by `--max-semi-space-size=16` on the `hybrid` command line (`main.ts`'s first line);
+ *   and no fewer answers per round. The main thread's heap is bounded on the `hybrid`
+ *   command line (`main.ts`'s first line, `env -S node <flags>`): `--max-semi-space-size=16`
+ *   caps its young generation the same way, and `--max-old-space-size=1536` — below 2 GB, V8
+ *   grows an old generation by at most ≈ 1.8× its live size between major GCs instead of 4×
+ *   (the workers inherit it). At 200 connections the main thread's heap swung 134–346 MB and
+ *   the idle RSS 720–810 MB over 5 rounds; with both flags 122–196 MB and 567–583 MB, as many
+ *   answers per round (35–39) and 503 p99s (28–30 ms). Admission control bounds the answers in
+ *   flight, and with them the live heap (≈ 100–150 MB here, far below the limit);
  * - at niceness 3 (Linux): under overload the event loop — refusals, health checks, the
  *   sources' I/O — gets the cores before the CPU work of the answers it admitted. Measured
  *   (2 vCPUs, 5 rounds of 200 connections × 8 s, autocannon on the same machine): the 503s'
