@@ -18,20 +18,21 @@
  * A fourth variant, `stream`, runs 10 closed-loop `POST /v1/answer/stream` clients
  * (`peers/serve-stream.ts`, honouring `Retry-After`) and reports the time to the first
  * event and to the first LLM token. The control, before the server starts, drives a bare
- * `node:http` server that answers every request with a 503 at once (`peers/serve-bare.ts`,
- * its own process) with the same 200-connection autocannon load, as many rounds: the floor
- * this machine and load generator put under any server's 503 p99. (Not interleaved: a
- * round in which the server idles lets V8 shrink its heaps, and the idle RSS of the next
- * round with them.) Targets (issue 13), at 200 connections: ≥ 99 % of
+ * `node:http` server that answers every request with a 503 and `Retry-After: 1` at once
+ * (`peers/serve-bare.ts`, its own process) with the same two 200-connection clients
+ * (autocannon, and the closed loops that wait out `Retry-After`), as many rounds of each:
+ * the floor this machine and each client put under any server's 503 p99. (Not
+ * interleaved: a round in which the server idles lets V8 shrink its heaps, and the idle
+ * RSS of the next round with them.) Targets (issue 13), at 200 connections: ≥ 99 % of
  * 200s with every source ok, 503s in < 50 ms, the accepted p99 ≤ budget + 10 %
- * (2,200 ms), RSS flat across the rounds (± 10 %); the `targets:` note gives each with
- * PASS / FAIL for every load.
+ * (2,200 ms), RSS flat across the rounds (± 10 %, read strictly: max / min − 1 ≤ 10 %);
+ * the `targets:` note gives each with PASS / FAIL for every load.
  *
  * Repetitions: 5 (3 when quick), interleaved across the variants; a round lasts 8 s (4 s
- * quick), after a warm-up of 2 s at 10 connections and one unmeasured round of each
- * 200-connection load (the heaps reach their working size under it; before, the RSS of
- * the first rounds grew with V8's young generations, not with a leak). `--quick` ≈ 2
- * minutes, the full run ≈ 5.
+ * quick), after a warm-up of 2 s at 10 connections and one unmeasured round of every
+ * variant (the heaps reach their working size under the whole mix; before, the RSS of
+ * the first rounds grew with V8's heaps, not with a leak). `--quick` ≈ 2.5 minutes, the
+ * full run ≈ 6.5.
  *
  * Run: `pnpm bench serve [--quick]`.
  */
@@ -39,7 +40,7 @@ import { Effect } from "effect"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { figure, type Figure, interleave, repetitions, type Row, type RunOptions, type Scenario, silent } from "../Scenario.ts"
+import { figure, type Figure, interleave, type Progress, repetitions, type Row, type RunOptions, type Scenario, silent } from "../Scenario.ts"
 
 const SCALE = 0.05
 const BUDGET_MS = 2_000
@@ -108,7 +109,7 @@ interface StreamRound {
   readonly answeredShare: number
 }
 
-/** A round of the control: the bare server's refusals under the same load. */
+/** A round of the control: the bare server's refusals under one of the server's 200-connection clients. */
 interface BareRound {
   readonly p50ofShed: number
   readonly p99ofShed: number
@@ -274,6 +275,159 @@ const streamRoundOf = (load: StreamLoad): StreamRound => {
   }
 }
 
+const spread = (values: ReadonlyArray<number>) => (Math.max(...values) - Math.min(...values)) / Math.min(...values)
+
+/** The worst round's 503 p99 of a set of rounds (NaN when none had a 503). */
+const worstShedP99 = (rounds: ReadonlyArray<{ readonly p99ofShed: number }>) =>
+  Math.max(...rounds.map((x) => x.p99ofShed).filter(Number.isFinite))
+
+/**
+ * The control, before the server starts: the bare `node:http` 503 server under the same
+ * two clients as the server's 200-connection rows (autocannon, and the closed loops that
+ * wait out its `Retry-After: 1`), `reps` rounds of each, alternating.
+ */
+const bareControl = (reps: number, seconds: number, progress: Progress) =>
+  Effect.gen(function*() {
+    const bare = yield* startListening("serve-bare", [bareMain])
+    return yield* Effect.gen(function*() {
+      const rounds = { "200": [] as Array<BareRound>, "200p": [] as Array<BareRound> }
+      for (let r = 0; r < reps; r++) {
+        for (const load of ["200", "200p"] as const) {
+          const result = yield* runPeer<Load>(load === "200p" ? politegen : loadgen, bare.url, BARE_CONNECTIONS, seconds)
+          rounds[load].push(bareRoundOf(result))
+          progress.tick()
+        }
+      }
+      return rounds
+    }).pipe(Effect.ensuring(stop(bare.child)))
+  })
+
+/** One load's figures (named `<figure>.<key>`), its table row, its targets line and its source-status note. */
+const loadReport = (load: Load_, r: ReadonlyArray<Round>, bare: ReadonlyArray<BareRound> | undefined) => {
+  const key = load.endsWith("p") ? `c${connectionsOf(load)}RetryAfter` : `c${load}`
+  const f = {
+    answersPerSec: figure("answers/s", r.map((x) => x.answersPerSec), { better: "higher" }),
+    p50: figure("ms", r.map((x) => x.p50), { better: "lower" }),
+    p99: figure("ms", r.map((x) => x.p99), { better: "lower" }),
+    share503: figure("%", r.map((x) => 100 * x.share503), { better: "lower" }),
+    shareShed: figure("%", r.map((x) => 100 * x.shareShed), { better: "lower" }),
+    p99ofShed: figure("ms", r.map((x) => x.p99ofShed), { better: "lower" }),
+    shareNoAnswer: figure("%", r.map((x) => 100 * x.shareNoAnswer), { better: "lower" }),
+    allOk: figure("%", r.map((x) => 100 * x.allOkShare), { better: "higher" }),
+    rss: figure("MB", r.map((x) => x.rssMb), { better: "lower" }),
+    rssEnd: figure("MB", r.map((x) => x.rssEndMb), { better: "lower" })
+  }
+  const figures: Record<string, Figure> = Object.fromEntries(Object.entries(f).map(([name, value]) => [`${name}.${key}`, value]))
+  const rssSpread = spread(r.map((x) => x.rssMb))
+  const shedP99 = worstShedP99(r)
+  const row: Row = {
+    connections: labelOf(load),
+    "answers/s": f.answersPerSec,
+    "p50 ms (200)": f.p50,
+    "p99 ms (200)": f.p99,
+    "503 % (shed / no answer)": `${f.share503.median.toFixed(1)} (${f.shareShed.median.toFixed(1)} / ${f.shareNoAnswer.median.toFixed(1)})`,
+    "p99 ms (shed)": f.p99ofShed,
+    "200s all sources ok %": f.allOk,
+    "RSS MB (idle)": f.rss
+  }
+  // the issue's targets, at every load: the medians over the rounds, the worst round's shed p99, the RSS spread
+  const mark = (ok: boolean) => (ok ? "PASS" : "FAIL")
+  const allOk = f.allOk.median
+  const p99 = f.p99.median
+  const check = `${connectionsLabel(load)}: all sources ok ${allOk.toFixed(1)} % ${mark(allOk >= 99)}, ` +
+    `503 p99 ${Number.isFinite(shedP99) ? shedP99.toFixed(0) : "—"} ms ${mark(!Number.isFinite(shedP99) || shedP99 < 50)}, ` +
+    `accepted p99 ${p99.toFixed(0)} ms ${mark(p99 <= BUDGET_MS * 1.1)}, ` +
+    `RSS spread ${(100 * rssSpread).toFixed(1)} % ${mark(rssSpread <= 0.1)}` +
+    (bare === undefined ? "" : ` (the bare node:http control's 503 p99 under the same client: ${worstShedP99(bare).toFixed(0)} ms, worst round)`)
+  const statuses: Record<string, number> = {}
+  for (const x of r) for (const [k, v] of Object.entries(x.statuses)) statuses[k] = (statuses[k] ?? 0) + v
+  const notOk = Object.entries(statuses).filter(([k]) => !k.endsWith(" ok")).sort(([a], [b]) => a.localeCompare(b))
+  const notes = [
+    `${labelOf(load)}: ${notOk.length === 0 ? "every source ok" : notOk.map(([k, v]) => `${k} ${v}`).join(", ")} ` +
+    `(of ${Object.values(statuses).reduce((a, b) => a + b, 0)} source outcomes)`
+  ]
+  if (load === "200") {
+    const idle = r.map((x) => x.rssMb)
+    const end = r.map((x) => x.rssEndMb)
+    figures["rssGrowth.c200"] = figure("%", [100 * (idle.at(-1)! - idle[0]!) / idle[0]!], { better: "lower" })
+    notes.push(
+      `RSS at 200 connections, MB per round: idle ${idle.map((v) => v.toFixed(0)).join(", ")} (spread ${(100 * rssSpread).toFixed(1)} %); ` +
+        `at the end of the load ${end.map((v) => v.toFixed(0)).join(", ")} (spread ${(100 * spread(end)).toFixed(1)} %); ` +
+        `first to last round ${(100 * (idle.at(-1)! - idle[0]!) / idle[0]!).toFixed(1)} %`
+    )
+  }
+  return { figures, row, check, notes }
+}
+
+/** The control's figures (`bare.*` for autocannon, `barePolite.*` for the closed loops) and its table rows. */
+const bareReport = (bare: Readonly<Record<"200" | "200p", ReadonlyArray<BareRound>>>) => {
+  const figures: Record<string, Figure> = {}
+  const rows: Array<Row> = []
+  for (const load of ["200", "200p"] as const) {
+    const r = bare[load]
+    const f = {
+      p50: figure("ms", r.map((x) => x.p50ofShed), { better: "lower" }),
+      p99: figure("ms", r.map((x) => x.p99ofShed), { better: "lower" }),
+      perSec: figure("503/s", r.map((x) => x.perSec), { better: "higher" })
+    }
+    for (const [key, value] of Object.entries(f)) figures[`${load === "200" ? "bare" : "barePolite"}.${key}`] = value
+    rows.push({
+      connections: `${labelOf(load)}, bare node:http 503 (control)`,
+      "answers/s": "—",
+      "p50 ms (200)": "—",
+      "p99 ms (200)": "—",
+      "503 % (shed / no answer)": `${f.perSec.median.toFixed(0)} 503/s`,
+      "p99 ms (shed)": f.p99,
+      "200s all sources ok %": "—",
+      "RSS MB (idle)": "—"
+    })
+  }
+  return { figures, rows }
+}
+
+/** The stream variant's figures and row. */
+const streamReport = (streams: ReadonlyArray<StreamRound>) => {
+  const s = {
+    firstEvent: figure("ms", streams.map((x) => x.firstEventP50), { better: "lower" }),
+    firstToken: figure("ms", streams.map((x) => x.firstTokenP50), { better: "lower" }),
+    firstTokenP99: figure("ms", streams.map((x) => x.firstTokenP99), { better: "lower" }),
+    answered: figure("%", streams.map((x) => 100 * x.answeredShare), { better: "higher" })
+  }
+  const row: Row = {
+    connections: `stream ×${STREAM_CONNECTIONS}`,
+    "answers/s": "—",
+    "p50 ms (200)": `first event ${s.firstEvent.median.toFixed(0)}`,
+    "p99 ms (200)": `first token ${s.firstToken.median.toFixed(0)} (p99 ${s.firstTokenP99.median.toFixed(0)})`,
+    "503 % (shed / no answer)": "—",
+    "p99 ms (shed)": "—",
+    "200s all sources ok %": `${s.answered.median.toFixed(1)} ended in answer`,
+    "RSS MB (idle)": "—"
+  }
+  return { figures: Object.fromEntries(Object.entries(s).map(([k, v]) => [`stream.${k}`, v])), row }
+}
+
+/**
+ * The server's rounds: a warm-up (2 s at 10 connections, then one unmeasured round of
+ * every variant — the heaps reach their working size under the whole mix; with only the
+ * 200-connection loads in the warm-up the first measured round's idle RSS was 9 % below the
+ * others'), then `reps` interleaved rounds of every variant.
+ */
+const serverRounds = (fixtureUrls: Readonly<Record<string, string>>, reps: number, seconds: number, progress: Progress) =>
+  Effect.gen(function*() {
+    const { child, url } = yield* startServer(fixtureEnv(fixtureUrls))
+    const pid = child.pid!
+    const variantRound = (variant: Variant): Effect.Effect<Round | StreamRound, Error> =>
+      variant === "stream"
+        ? Effect.map(runPeer<StreamLoad>(streamgen, url, STREAM_CONNECTIONS, seconds), streamRoundOf)
+        : runLoad(url, pid, variant, seconds)
+    return yield* Effect.gen(function*() {
+      yield* runLoad(url, pid, "10", 2)
+      for (const variant of VARIANTS) yield* variantRound(variant)
+      progress.tick()
+      return yield* interleave({ repetitions: reps, variants: VARIANTS, progress }, variantRound)
+    }).pipe(Effect.ensuring(stop(child)))
+  })
+
 /**
  * @since 0.1.0
  * @category scenarios
@@ -286,146 +440,42 @@ export const serve: Scenario = {
       const reps = repetitions(options)
       const seconds = options.quick ? 4 : 8
       const progress = options.progress ?? silent
-      progress.total(reps * (VARIANTS.length + 1) + 1)
+      progress.total(reps * (VARIANTS.length + 2) + 1)
       const fixtures = yield* startFixtures()
-      const bareRounds = yield* Effect.gen(function*() {
-        const bare = yield* startListening("serve-bare", [bareMain])
-        return yield* Effect.forEach(Array.from({ length: reps }), () =>
-          runPeer<Load>(loadgen, bare.url, BARE_CONNECTIONS, seconds).pipe(
-            Effect.map(bareRoundOf),
-            Effect.tap(() => Effect.sync(() => progress.tick()))
-          )).pipe(Effect.ensuring(stop(bare.child)))
-      }).pipe(Effect.onError(() => stop(fixtures.child)))
       const measured = yield* Effect.gen(function*() {
-        const { child, url } = yield* startServer(fixtureEnv(fixtures.urls))
-        const pid = child.pid!
-        return yield* Effect.gen(function*() {
-          // warm-up: JIT, worker threads, connections, and the heaps grown to their working size — V8 sizes
-          // each isolate's young generation by the machine's memory (up to 2 × 64 MB semi-spaces here) and
-          // grows it under load: three isolates took ≈ 3 rounds at 200 connections to reach it (RSS 505 → 840 MB, flat after)
-          yield* runLoad(url, pid, "10", 2)
-          for (const load of ["200", "200p"] as const) yield* runLoad(url, pid, load, seconds)
-          progress.tick()
-          return yield* interleave(
-            { repetitions: reps, variants: VARIANTS, progress },
-            (variant: Variant): Effect.Effect<Round | StreamRound, Error> =>
-              variant === "stream"
-                ? Effect.map(runPeer<StreamLoad>(streamgen, url, STREAM_CONNECTIONS, seconds), streamRoundOf)
-                : runLoad(url, pid, variant, seconds)
-          )
-        }).pipe(Effect.ensuring(stop(child)))
+        const bare = yield* bareControl(reps, seconds, progress)
+        return { bare, server: yield* serverRounds(fixtures.urls, reps, seconds, progress) }
       }).pipe(Effect.ensuring(stop(fixtures.child)))
-      const loadRounds = (load: Load_) => measured[load].filter((r): r is Round => r.kind === "load")
-      const rounds = Object.fromEntries(LOADS.map((load) => [load, loadRounds(load)])) as Record<Load_, Array<Round>>
-      const streams = measured.stream.filter((r): r is StreamRound => r.kind === "stream")
-      const bareShed = {
-        p50: figure("ms", bareRounds.map((x) => x.p50ofShed), { better: "lower" }),
-        p99: figure("ms", bareRounds.map((x) => x.p99ofShed), { better: "lower" }),
-        perSec: figure("503/s", bareRounds.map((x) => x.perSec), { better: "higher" })
-      }
-      const bareWorst = Math.max(...bareRounds.map((x) => x.p99ofShed).filter(Number.isFinite))
-
       const figures: Record<string, Figure> = {}
       const rows: Array<Row> = []
       const checks: Array<string> = []
       const statusNotes: Array<string> = []
       for (const load of LOADS) {
-        const r = rounds[load]
-        const key = load.endsWith("p") ? `c${connectionsOf(load)}RetryAfter` : `c${load}`
-        const f = {
-          answersPerSec: figure("answers/s", r.map((x) => x.answersPerSec), { better: "higher" }),
-          p50: figure("ms", r.map((x) => x.p50), { better: "lower" }),
-          p99: figure("ms", r.map((x) => x.p99), { better: "lower" }),
-          share503: figure("%", r.map((x) => 100 * x.share503), { better: "lower" }),
-          shareShed: figure("%", r.map((x) => 100 * x.shareShed), { better: "lower" }),
-          p99ofShed: figure("ms", r.map((x) => x.p99ofShed), { better: "lower" }),
-          shareNoAnswer: figure("%", r.map((x) => 100 * x.shareNoAnswer), { better: "lower" }),
-          allOk: figure("%", r.map((x) => 100 * x.allOkShare), { better: "higher" }),
-          rss: figure("MB", r.map((x) => x.rssMb), { better: "lower" }),
-          rssEnd: figure("MB", r.map((x) => x.rssEndMb), { better: "lower" })
-        }
-        for (const [name, value] of Object.entries(f)) figures[`${name}.${key}`] = value
-        const spread = (values: ReadonlyArray<number>) => (Math.max(...values) - Math.min(...values)) / Math.min(...values)
-        const rssSpread = spread(r.map((x) => x.rssMb))
-        const shedP99 = Math.max(...r.map((x) => x.p99ofShed).filter(Number.isFinite))
-        rows.push({
-          connections: labelOf(load),
-          "answers/s": f.answersPerSec,
-          "p50 ms (200)": f.p50,
-          "p99 ms (200)": f.p99,
-          "503 % (shed / no answer)": `${f.share503.median.toFixed(1)} (${f.shareShed.median.toFixed(1)} / ${f.shareNoAnswer.median.toFixed(1)})`,
-          "p99 ms (shed)": f.p99ofShed,
-          "200s all sources ok %": f.allOk,
-          "RSS MB (idle)": f.rss
-        })
-        // the issue's targets, at every load: the medians over the rounds, the worst round's shed p99, the RSS spread
-        const mark = (ok: boolean) => (ok ? "PASS" : "FAIL")
-        const allOk = f.allOk.median
-        const p99 = f.p99.median
-        checks.push(
-          `${connectionsLabel(load)}: all sources ok ${allOk.toFixed(1)} % ${mark(allOk >= 99)}, ` +
-            `503 p99 ${Number.isFinite(shedP99) ? shedP99.toFixed(0) : "—"} ms ${mark(!Number.isFinite(shedP99) || shedP99 < 50)}, ` +
-            `accepted p99 ${p99.toFixed(0)} ms ${mark(p99 <= BUDGET_MS * 1.1)}, ` +
-            `RSS spread ${(100 * rssSpread).toFixed(1)} % ${mark(rssSpread <= 0.1)}` +
-            (load === "200" ? ` (the bare node:http control's 503 p99 under the same load: ${bareWorst.toFixed(0)} ms, worst round)` : "")
-        )
-        const statuses: Record<string, number> = {}
-        for (const x of r) for (const [k, v] of Object.entries(x.statuses)) statuses[k] = (statuses[k] ?? 0) + v
-        const notOk = Object.entries(statuses).filter(([k]) => !k.endsWith(" ok")).sort(([a], [b]) => a.localeCompare(b))
-        statusNotes.push(
-          `${labelOf(load)}: ${notOk.length === 0 ? "every source ok" : notOk.map(([k, v]) => `${k} ${v}`).join(", ")} ` +
-            `(of ${Object.values(statuses).reduce((a, b) => a + b, 0)} source outcomes)`
-        )
-        if (load === "200") {
-          const idle = r.map((x) => x.rssMb)
-          const end = r.map((x) => x.rssEndMb)
-          figures["rssGrowth.c200"] = figure("%", [100 * (idle.at(-1)! - idle[0]!) / idle[0]!], { better: "lower" })
-          statusNotes.push(
-            `RSS at 200 connections, MB per round: idle ${idle.map((v) => v.toFixed(0)).join(", ")} (spread ${(100 * rssSpread).toFixed(1)} %); ` +
-              `at the end of the load ${end.map((v) => v.toFixed(0)).join(", ")} (spread ${(100 * spread(end)).toFixed(1)} %); ` +
-              `first to last round ${(100 * (idle.at(-1)! - idle[0]!) / idle[0]!).toFixed(1)} %`
-          )
-        }
+        const rounds = measured.server[load].filter((r): r is Round => r.kind === "load")
+        const report = loadReport(load, rounds, load === "200" || load === "200p" ? measured.bare[load] : undefined)
+        Object.assign(figures, report.figures)
+        rows.push(report.row)
+        checks.push(report.check)
+        statusNotes.push(...report.notes)
       }
-      const s = {
-        firstEvent: figure("ms", streams.map((x) => x.firstEventP50), { better: "lower" }),
-        firstToken: figure("ms", streams.map((x) => x.firstTokenP50), { better: "lower" }),
-        firstTokenP99: figure("ms", streams.map((x) => x.firstTokenP99), { better: "lower" }),
-        answered: figure("%", streams.map((x) => 100 * x.answeredShare), { better: "higher" })
-      }
-      for (const [key, value] of Object.entries(s)) figures[`stream.${key}`] = value
-      for (const [key, value] of Object.entries(bareShed)) figures[`bare.${key}`] = value
-      rows.push({
-        connections: `stream ×${STREAM_CONNECTIONS}`,
-        "answers/s": "—",
-        "p50 ms (200)": `first event ${s.firstEvent.median.toFixed(0)}`,
-        "p99 ms (200)": `first token ${s.firstToken.median.toFixed(0)} (p99 ${s.firstTokenP99.median.toFixed(0)})`,
-        "503 % (shed / no answer)": "—",
-        "p99 ms (shed)": "—",
-        "200s all sources ok %": `${s.answered.median.toFixed(1)} ended in answer`,
-        "RSS MB (idle)": "—"
-      })
-      rows.push({
-        connections: `${BARE_CONNECTIONS}, bare node:http 503 (control)`,
-        "answers/s": "—",
-        "p50 ms (200)": "—",
-        "p99 ms (200)": "—",
-        "503 % (shed / no answer)": `${bareShed.perSec.median.toFixed(0)} 503/s`,
-        "p99 ms (shed)": bareShed.p99,
-        "200s all sources ok %": "—",
-        "RSS MB (idle)": "—"
-      })
+      const stream = streamReport(measured.server.stream.filter((r): r is StreamRound => r.kind === "stream"))
+      const bare = bareReport(measured.bare)
+      Object.assign(figures, stream.figures, bare.figures)
+      rows.push(stream.row, ...bare.rows)
+      const control = (name: "bare" | "barePolite") =>
+        `its 503 p50 ${figures[`${name}.p50`]!.median.toFixed(1)} ms, p99 ${figures[`${name}.p99`]!.median.toFixed(1)} ms ` +
+        `(worst round ${worstShedP99(measured.bare[name === "bare" ? "200" : "200p"]).toFixed(0)} ms)`
       return {
         scenario: "serve",
         figures,
         rows,
         notes: [
-          `each round ${seconds} s of closed-loop load after a warm-up (2 s at 10 connections, then one round of each 200-connection load, unmeasured); the fixture services in a process of their own, the load generator in another (all three share the machine's cores); the server runs default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a request queued only while its expected wait plus the answer's likely time fits its budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries; the "Retry-After honoured" row is 200 closed loops (serve-polite.ts) that wait it out`,
+          `each round ${seconds} s of closed-loop load after a warm-up (2 s at 10 connections, then one round of every variant, unmeasured); the fixture services in a process of their own, the load generator in another (all three share the machine's cores); the server runs as the hybrid bin starts it (its Node flags) with default admission control (an adaptive limit of at most 4 answers per core in flight, a queue no longer than the limit, a request queued only while its expected wait plus the answer's likely time fits its budget); autocannon does not honour Retry-After, so a refused connection asks again at once and the 503 share counts those retries; the "Retry-After honoured" row is 200 closed loops (serve-polite.ts) that wait it out`,
           `stream: ${STREAM_CONNECTIONS} closed-loop POST /v1/answer/stream clients (waiting out Retry-After on a 503); per round the median time to the first event and to the first LLM token; the figure is the median [min–max] of those per-round medians`,
-          `control: the same autocannon load (${BARE_CONNECTIONS} connections) against a bare node:http server in its own process that answers every request with a 503 at once (peers/serve-bare.ts): its 503 p50 ${bareShed.p50.median.toFixed(1)} ms, p99 ${bareShed.p99.median.toFixed(1)} ms (worst round ${bareWorst.toFixed(0)} ms) is what this machine and load generator give a refusal that costs nothing (its ${reps} rounds before the server starts, the fixtures process idle)`,
+          `control: the same two 200-connection clients against a bare node:http server in its own process that answers every request with a 503 and Retry-After: 1 at once (peers/serve-bare.ts) — what this machine and these clients give a refusal that costs nothing (${reps} rounds of each before the server starts, the fixtures process idle): autocannon ${control("bare")}; the closed loops that wait out Retry-After ${control("barePolite")}`,
           `RSS is read once the server is idle after each round (nothing in flight, + 0.5 s); the end-of-load reading is in the figures as rssEnd`,
           `source statuses in the answers (from /metrics), summed over the rounds: ${statusNotes.join("; ")}`,
-          `targets are issue 13's, required at 200 connections (the other loads for comparison): medians over the rounds, the worst round's 503 p99, the spread of the idle RSS over the rounds`,
+          `targets are issue 13's, required at 200 connections (the other loads for comparison): medians over the rounds, the worst round's 503 p99, the spread of the idle RSS over the rounds (max / min − 1)`,
           `targets: ${[...checks.slice(2), ...checks.slice(0, 2)].join("; ")}`
         ]
       }
