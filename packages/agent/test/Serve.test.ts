@@ -1,14 +1,29 @@
 /**
- * `hybrid serve` as an operator runs it: a child process (Node's own binary, so signals
- * reach it) on 127.0.0.1, a random port, `--scale 0.05` against the fixtures — the
+ * `hybrid serve` as an operator runs it: a child process (Node's own binary with the bin's
+ * flags, so signals reach it) on 127.0.0.1, a random port, `--scale 0.05` against the
+ * fixtures — the processing workers' niceness, the
  * answers, overload (a fast 503 or a full answer, never a 200 without a source), and
  * shutdown (SIGTERM with 30 requests in flight, five times: 30/30 answered, exit 0).
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const main = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url))
+/** The Node flags of the `hybrid` bin (its first line, `#!/usr/bin/env -S node <flags>`): the server runs as the bin runs it. */
+const binFlags = (() => {
+  const first = fs.readFileSync(main, "utf8").split("\n", 1)[0]!.trim().split(/\s+/)
+  return first.slice(first.indexOf("node") + 1)
+})()
+
+/** The nice value of each thread of process `pid` whose name starts with `prefix` (field 19 of /proc/<pid>/task/<tid>/stat). */
+const niceOf = (pid: number, prefix: string) =>
+  fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8")
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"))
+    return name.startsWith(prefix) ? [{ tid: Number(tid), nice: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]) }] : []
+  })
 
 interface Server {
   readonly url: string
@@ -28,7 +43,7 @@ const patient: Record<string, string> = Object.fromEntries(
 
 const start = (args: ReadonlyArray<string> = [], env: Record<string, string> = {}) =>
   new Promise<Server>((resolve, reject) => {
-    const child = spawn(process.execPath, [main, "serve", "--port", "0", "--scale", "0.05", "--log-level", "warn", ...args], {
+    const child = spawn(process.execPath, [...binFlags, main, "serve", "--port", "0", "--scale", "0.05", "--log-level", "warn", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, ...env }
     })
@@ -86,6 +101,17 @@ describe("hybrid serve", () => {
         assert.deepStrictEqual(reply.json.sources.map((s: { name: string }) => s.name), ["weather", "news", "kb"])
         assert.include(reply.json.text.toLowerCase(), queries[i]!.split(" ")[0]!.toLowerCase())
       }
+    }, patient), 60_000)
+
+  it.skipIf(process.platform !== "linux")("the processing workers run at niceness 3, the main thread at the niceness it was started with", () =>
+    withServer([], async ({ child, url }) => {
+      assert.strictEqual((await post(url, { query: "asyncio event loop", budgetMs: 10_000 })).status, 200)
+      const pid = child.pid!
+      const workers = niceOf(pid, "hybrid-runner-")
+      assert.isAtLeast(workers.length, 1)
+      for (const w of workers) assert.strictEqual(w.nice, 3)
+      const mainThread = niceOf(pid, "").find((t) => t.tid === pid)!
+      assert.strictEqual(mainThread.nice, niceOf(process.pid, "").find((t) => t.tid === process.pid)!.nice)
     }, patient), 60_000)
 
   it("100 concurrent requests over small limits: a full answer or a fast 503 with Retry-After; no 200 without a source; no breaker opens", () =>
