@@ -223,6 +223,11 @@ describe("ServeApi over HTTP", () => {
       assert.match(metrics, /hybrid_serve_shed_total\{reason="overloaded"\} 1/)
       assert.match(metrics, /hybrid_serve_source_status_total\{source="news",status="ok"\}/)
       assert.match(metrics, /hybrid_serve_answer_latency_ms_bucket/)
+      // the process's memory, under the names of Prometheus' Node client
+      const gauge = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1])
+      assert.isAbove(gauge("process_resident_memory_bytes"), 10 * 1024 * 1024, metrics)
+      assert.isAbove(gauge("nodejs_heap_used_bytes"), 0)
+      assert.isAtLeast(gauge("nodejs_heap_total_bytes"), gauge("nodejs_heap_used_bytes"))
     }))
 
   it("draining: /readyz is 503 NotReady, new answers 503 Draining with Connection: close", () =>

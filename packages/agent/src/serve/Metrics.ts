@@ -12,6 +12,11 @@
  * | `hybrid_serve_requests_total`           | counter   | `method`, `route`, `status` |
  * | `hybrid_serve_source_status_total`      | counter   | `source`, `status` (`ok`, `timeout`, …) |
  * | `hybrid_serve_answer_latency_ms`        | histogram | `outcome` (`ok`, `degraded`, `no-answer`) |
+ * | `process_resident_memory_bytes`         | gauge     | (every thread's, as the OS counts it) |
+ * | `nodejs_heap_used_bytes`, `nodejs_heap_total_bytes` | gauge | (the main thread's V8 heap) |
+ *
+ * The memory gauges are sampled once a second (`sampleProcess`, run by the server) under
+ * the names Prometheus' own Node client gives them, so existing dashboards read them.
  *
  * @example
  * ```ts
@@ -27,7 +32,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric } from "effect"
+import { Effect, Metric, Schedule } from "effect"
 import type * as Agent from "../Agent.ts"
 
 /**
@@ -187,3 +192,74 @@ export const recordAnswer = (
       yield* Metric.update(Metric.withAttributes(sourceStatus, { source: source.name, status: source.status }), 1)
     }
   })
+
+/**
+ * The process's resident set size: the main thread, the processing workers and everything
+ * Node allocates outside V8 — what the OS and a container limit count.
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * const metric = ServeMetrics.residentMemory // process_resident_memory_bytes
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const residentMemory = Metric.gauge("process_resident_memory_bytes", { description: "resident memory of the process (bytes)" })
+
+/**
+ * The main thread's V8 heap in use (live objects and garbage not yet collected).
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * const metric = ServeMetrics.heapUsed // nodejs_heap_used_bytes
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const heapUsed = Metric.gauge("nodejs_heap_used_bytes", { description: "the main thread's V8 heap in use (bytes)" })
+
+/**
+ * The main thread's V8 heap reserved from the OS (in use or not): what `heapUsed` can grow
+ * into before V8 asks for more.
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * const metric = ServeMetrics.heapTotal // nodejs_heap_total_bytes
+ * ```
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const heapTotal = Metric.gauge("nodejs_heap_total_bytes", { description: "the main thread's V8 heap reserved (bytes)" })
+
+/**
+ * Samples the memory gauges now, then once a second, for as long as it runs (the server
+ * forks it for its lifetime).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * const sampling = Effect.forkScoped(ServeMetrics.sampleProcess)
+ * ```
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const sampleProcess: Effect.Effect<void> = Effect.suspend(() => {
+  const memory = process.memoryUsage()
+  return Effect.all([
+    Metric.update(residentMemory, memory.rss),
+    Metric.update(heapUsed, memory.heapUsed),
+    Metric.update(heapTotal, memory.heapTotal)
+  ], { discard: true })
+}).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.asVoid)

@@ -303,6 +303,7 @@ export const layer = (options: Options) => {
   const lifecycle = Layer.effectDiscard(Effect.gen(function*() {
     const server = yield* HttpServer.HttpServer
     const control = yield* Admission.Admission
+    yield* Effect.forkScoped(ServeMetrics.sampleProcess)
     const address = server.address
     const url = address._tag === "UnixPathAddress" ? address.path : `http://${options.host}:${address.port}`
     yield* Console.log(`listening on ${url}`)
