@@ -1,7 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=16 --max-old-space-size=1536
 /**
  * The `hybrid` command: `demo`, `ask`, `batch`, `serve`, `runner` (see each command's module).
- * Run from the repository root as `pnpm hybrid <command>`, or `node src/cli/main.ts`.
+ * Run from the repository root as `pnpm hybrid <command>`, or `node src/cli/main.ts`. The
+ * first line's Node flags bound the heap of a long-running `serve` (see `serve.ts`): the bin
+ * and `pnpm hybrid` pass them; started with `node` by hand, pass them too.
  *
  * Exit codes: 0 done; 1 could not run (`NoAnswer`, a locked output, a port in use…);
  * 2 usage (unknown flag, bad value, input = output, an earlier run's output without
