@@ -60,4 +60,26 @@ describe("ScrubbedTracer", () => {
       yield* Effect.void.pipe(Effect.withSpan("x", { attributes: { path: "/a/b/c" } }), Effect.provide(Layer.succeed(Tracer.Tracer, safe)))
       assert.strictEqual(ended[0]!.attributes.get("path"), "/a/b/c")
     }))
+
+  it.effect("over Effect's NativeSpan (ids made on first read): a child's parent is the span the tracer made, in its trace", () =>
+    Effect.gen(function*() {
+      const made: Array<Tracer.Span> = []
+      const native = Tracer.make({
+        span: (options) => {
+          const span = Tracer.nativeTracer.span(options)
+          made.push(span)
+          return span
+        }
+      })
+      const safe = ScrubbedTracer.make(native, Scrub.patterns)
+      yield* Effect.void.pipe(
+        Effect.withSpan("child"),
+        Effect.withSpan("root"),
+        Effect.provide(Layer.succeed(Tracer.Tracer, safe))
+      )
+      const [root, child] = [made.find((s) => s.name === "root")!, made.find((s) => s.name === "child")!]
+      const parent = Option.getOrThrow(child.parent)
+      assert.strictEqual(parent.spanId, root.spanId)
+      assert.strictEqual(child.traceId, root.traceId)
+    }))
 })

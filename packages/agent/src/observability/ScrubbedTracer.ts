@@ -79,18 +79,63 @@ export const scrubExit = <A, E>(exit: Exit.Exit<A, E>, scrub: Scrub.Scrubber): E
 }
 
 /**
- * The span `inner`, with what it is given scrubbed on the way in: it reads every field
- * from `inner` (its prototype, so `status` and `attributes` stay live) and passes every
- * call on, scrubbing the exit, attributes and events.
+ * The span `inner`, with what it is given scrubbed on the way in. Every field is read
+ * through `inner` by a getter, not inherited from it: a tracer's span may make its ids
+ * on first read (Effect's `NativeSpan` and the OTLP span do), and read through a
+ * prototype they would be made on the wrapper — a child would then name a parent id the
+ * exported span never had.
  */
-const scrubbedSpan = (inner: Tracer.Span, scrub: Scrub.Scrubber): Tracer.Span =>
-  Object.assign(Object.create(inner) as Tracer.Span, {
-    end: (endTime: bigint, exit: Exit.Exit<unknown, unknown>) => inner.end(endTime, scrubExit(exit, scrub)),
-    attribute: (key: string, value: unknown) => inner.attribute(key, scrubValue(scrub, value)),
-    event: (name: string, startTime: bigint, attributes?: Record<string, unknown>) =>
-      inner.event(name, startTime, scrubRecord(scrub, attributes)),
-    addLinks: (links: ReadonlyArray<Tracer.SpanLink>) => inner.addLinks(links)
-  })
+class ScrubbedSpan implements Tracer.Span {
+  readonly _tag = "Span"
+  readonly inner: Tracer.Span
+  readonly scrub: Scrub.Scrubber
+  constructor(inner: Tracer.Span, scrub: Scrub.Scrubber) {
+    this.inner = inner
+    this.scrub = scrub
+  }
+  get name() {
+    return this.inner.name
+  }
+  get spanId() {
+    return this.inner.spanId
+  }
+  get traceId() {
+    return this.inner.traceId
+  }
+  get parent() {
+    return this.inner.parent
+  }
+  get annotations() {
+    return this.inner.annotations
+  }
+  get status() {
+    return this.inner.status
+  }
+  get attributes() {
+    return this.inner.attributes
+  }
+  get links() {
+    return this.inner.links
+  }
+  get sampled() {
+    return this.inner.sampled
+  }
+  get kind() {
+    return this.inner.kind
+  }
+  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
+    this.inner.end(endTime, scrubExit(exit, this.scrub))
+  }
+  attribute(key: string, value: unknown): void {
+    this.inner.attribute(key, scrubValue(this.scrub, value))
+  }
+  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
+    this.inner.event(name, startTime, scrubRecord(this.scrub, attributes))
+  }
+  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
+    this.inner.addLinks(links)
+  }
+}
 
 /**
  * `tracer` with every span scrubbed (see the module comment); `debug: true` returns
@@ -110,6 +155,6 @@ const scrubbedSpan = (inner: Tracer.Span, scrub: Scrub.Scrubber): Tracer.Span =>
  */
 export const make = (tracer: Tracer.Tracer, scrub: Scrub.Scrubber, options: { readonly debug?: boolean | undefined } = {}): Tracer.Tracer =>
   options.debug === true ? tracer : Tracer.make({
-    span: (spanOptions) => scrubbedSpan(tracer.span(spanOptions), scrub),
+    span: (spanOptions) => new ScrubbedSpan(tracer.span(spanOptions), scrub),
     ...(tracer.context === undefined ? {} : { context: tracer.context })
   })
