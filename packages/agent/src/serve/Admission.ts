@@ -372,12 +372,12 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
         if (call.maxWaitMs !== undefined) {
           const admitted = yield* Effect.sleep(call.maxWaitMs).pipe(Effect.as(false), Effect.raceFirst(Effect.map(Fiber.await(fiber), () => true)))
           if (!admitted && !started) {
+            // interrupting waits for the call's own finalizer, which refreshes the gauges
             yield* Fiber.interrupt(fiber)
-            yield* gauges
             return yield* refuse
           }
         }
-        const exit = yield* Effect.ensuring(Fiber.await(fiber), gauges)
+        const exit = yield* Fiber.await(fiber)
         if (exit._tag === "Success") return exit.value
         if (exit.cause.reasons.some((r) => r._tag === "Fail" && r.error instanceof TooLate)) return yield* refuse
         const strained = exit.cause.reasons.find((r) => r._tag === "Fail" && r.error instanceof Strained)

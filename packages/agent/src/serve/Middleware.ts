@@ -287,7 +287,7 @@ export const layer = (options: Options) =>
               ? HttpServerResponse.jsonUnsafe({ error: { ...shown.error, message: scrub(shown.error.message) } }, { status: 400 })
               : json({ ...shown, message: scrub(shown.message) })
           }
-          const { draining } = yield* admission.snapshot
+          const { draining } = admission.peek()
           const headers: Record<string, string> = { "x-request-id": id }
           if (response.status === 503 && response.headers["retry-after"] === undefined) headers["retry-after"] = retryAfter
           if (draining) headers.connection = "close"
