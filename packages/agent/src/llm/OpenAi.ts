@@ -567,6 +567,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     const secrets = [settings.apiKey]
     const policy = (retryable: (e: Attempt) => boolean) =>
       Retry.policy<Attempt>({ times: settings.retries, base: 500, factor: 2, cap: 8_000, jitter: "equal", while: retryable })
+    /** Built once: every call but a streamed chat retries by it. */
+    const defaultPolicy = policy(isRetryable)
 
     const budgetError = (method: string, error: Limit.RateLimitError) =>
       error._tag === "CostExceedsLimit"
@@ -616,7 +618,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
      * The one request path, for chat (streamed or not) and embeddings: a POST through the
      * boundary (`read` takes the answer), timed per attempt, its tokens reserved against the
      * TPM budget and reconciled with `usage`, behind the RPM limit and the breaker, retried
-     * while `retryable` (and the retry budget) allow.
+     * while `retryable` (and the retry budget) allow — by the default policy unless given.
      */
     const call = <A extends { readonly usage?: Usage | null | undefined }>(
       method: "chat" | "embeddings",
@@ -624,7 +626,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       body: unknown,
       read: (request: HttpClientRequest.HttpClientRequest) => Effect.Effect<A, Upstream.UpstreamError>,
       estimate: number,
-      retryable: (e: Attempt) => boolean = isRetryable
+      retryable?: (e: Attempt) => boolean
     ): Effect.Effect<A, AiError.AiError> => {
       const request = HttpClientRequest.post(`${settings.baseUrl}${path}`).pipe(
         HttpClientRequest.acceptJson,
@@ -650,7 +652,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         breaker.execute(method)
       )
       return attempt.pipe(
-        Retry.retry(policy(retryable), { budget }),
+        Retry.retry(retryable === undefined ? defaultPolicy : policy(retryable), { budget }),
         Effect.mapError((e) =>
           e._tag === "AiError" ? e : aiError(method, new AiError.NetworkError({
             reason: "TransportError",
@@ -711,12 +713,14 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
           ...(settings.maxTokens === undefined ? {} : { max_tokens: settings.maxTokens }),
           ...(onDelta === undefined ? {} : { stream: true, stream_options: { include_usage: true } })
         }
+        if (onDelta === undefined) {
+          const read = (request: HttpClientRequest.HttpClientRequest) =>
+            Upstream.json(http, request, ChatCompletion, { maxBytes: settings.maxBytes, secrets })
+          return yield* call("chat", "/chat/completions", body, read, estimate)
+        }
         // once a delta went out the caller has seen text: no retry after that
         const sent = { emitted: false }
-        const read = onDelta === undefined
-          ? (request: HttpClientRequest.HttpClientRequest) => Upstream.json(http, request, ChatCompletion, { maxBytes: settings.maxBytes, secrets })
-          : streamed(onDelta, sent)
-        return yield* call("chat", "/chat/completions", body, read, estimate, (e) => !sent.emitted && isRetryable(e))
+        return yield* call("chat", "/chat/completions", body, streamed(onDelta, sent), estimate, (e) => !sent.emitted && isRetryable(e))
       })
 
     const chat = (messages: ReadonlyArray<ChatMessage>) => chatWith(messages).pipe(Effect.withSpan("OpenAi.chat"))
