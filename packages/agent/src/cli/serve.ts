@@ -21,7 +21,7 @@ import { Command, Flag } from "effect/cli"
 import * as Scrub from "../Scrub.ts"
 import * as Server from "../serve/Server.ts"
 import * as Shutdown from "../serve/Shutdown.ts"
-import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, parseMillis, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, parseMillis, positiveInt, reported, scale } from "./shared.ts"
 
 /** One logfmt line per log entry (the request log) instead of the multi-line default; other loggers (OTLP) kept. */
 const logfmt = Layer.effect(
@@ -54,9 +54,6 @@ const logfmt = Layer.effect(
  */
 const serveWorkers = { resourceLimits: { maxYoungGenerationSizeMb: 48 }, niceness: 3 }
 
-const positive = (name: string) =>
-  Flag.Int(name).pipe(Flag.filter((n) => n >= 1, (n) => `--${name} must be an integer ≥ 1, got ${n}`), Flag.optional)
-
 /**
  * @since 0.1.0
  * @category commands
@@ -77,13 +74,13 @@ export const serve = Command.make(
     faults,
     cluster,
     budget,
-    maxBody: Flag.Int("max-body").pipe(
+    maxBody: positiveInt("max-body").pipe(
       Flag.withDescription("largest request body in bytes, default 65536 (a larger one is a 413)"),
-      Flag.filter((n) => n >= 1, (n) => `--max-body must be an integer ≥ 1, got ${n}`),
       Flag.withDefault(65_536)
     ),
-    maxInFlight: positive("max-in-flight").pipe(
-      Flag.withDescription(`answers running at once (default ${Server.defaultMaxInFlight()}: 4 per core)`)
+    maxInFlight: positiveInt("max-in-flight").pipe(
+      Flag.withDescription(`answers running at once (default ${Server.defaultMaxInFlight()}: 4 per core)`),
+      Flag.optional
     ),
     maxQueued: Flag.Int("max-queued").pipe(
       Flag.withDescription("answers waiting for a slot before 503s (default: --max-in-flight)"),
