@@ -77,7 +77,8 @@ import {
   type RunOptions,
   type Scenario,
   type ScenarioReport,
-  silent
+  silent,
+  timed
 } from "../Scenario.ts"
 
 const TASKS = 8
@@ -88,13 +89,6 @@ const PIPE_ITEMS = 300
 const PIPE_CONCURRENCY = 8
 const PIPE_IO_RATIO = 0.5
 
-
-const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const t0 = performance.now()
-    yield* effect
-    return performance.now() - t0
-  })
 
 const timedPromise = (f: () => Promise<unknown>) => timed(Effect.promise(f))
 
@@ -206,14 +200,10 @@ const pipelineCheck = (
         )),
       context
     )
-    const samples = { alone: [] as Array<number>, pipeline: [] as Array<number> }
-    for (let r = 0; r < rounds; r++) {
-      const order = r % 2 === 0 ? (["alone", "pipeline"] as const) : (["pipeline", "alone"] as const)
-      for (const variant of order) {
-        samples[variant].push(yield* timed(variant === "alone" ? poolAlone : pipelineRun))
-        progress.tick()
-      }
-    }
+    const samples = yield* interleave(
+      { repetitions: rounds, variants: ["alone", "pipeline"], progress },
+      (variant) => timed(variant === "alone" ? poolAlone : pipelineRun)
+    )
     return { ...samples, fetchMs, storeMs }
   })
 
@@ -228,7 +218,7 @@ interface Pools {
   readonly ceiling: Awaited<ReturnType<typeof makeRawBatchedPool>>
 }
 
-const runnerOf = (context: Context.Context<Runner.Runner>) => context.mapUnsafe.get(Runner.Runner.key) as Runner.RunnerShape
+const runnerOf = (context: Context.Context<Runner.Runner>) => Context.get(context, Runner.Runner)
 
 /**
  * Every pool but the first `NodeRunner` (built by the start-up measurement), closed with
@@ -336,44 +326,42 @@ const tinyRounds = (pools: Pools, tinyCalls: number, rounds: number, progress: P
     )
   })
 
-type Samples = Record<string, ReadonlyArray<number>>
-
 /** The samples of one run, as figures (see the module's doc for their names). */
 const figuresOf = (
-  cpu: Samples,
-  tiny: Samples,
-  start: Awaited<Effect.Success<ReturnType<typeof startups>>> & { readonly startupMs: ReadonlyArray<number> },
+  cpu: Effect.Success<ReturnType<typeof speedupRounds>>,
+  tiny: Effect.Success<ReturnType<typeof tinyRounds>>,
+  start: Effect.Success<ReturnType<typeof startups>>,
   pipe: { readonly alone: ReadonlyArray<number>; readonly pipeline: ReadonlyArray<number> },
   tinyCalls: number
 ): Record<string, Figure> => {
   const ms = (xs: ReadonlyArray<number>) => figure("ms", xs, { better: "lower", parallel: true })
-  const seq = figure("ms", cpu.sequential!, { better: "lower" })
-  const wall = { runner: ms(cpu.runner!), piscina: ms(cpu.piscina!), raw: ms(cpu.raw!) }
+  const seq = figure("ms", cpu.sequential, { better: "lower" })
+  const wall = { runner: ms(cpu.runner), piscina: ms(cpu.piscina), raw: ms(cpu.raw) }
   const speedOf = (f: Figure) => ratio(seq, f, { better: "higher", parallel: true })
   const rate = (xs: ReadonlyArray<number>) => mapFigure(ms(xs), "tasks/s", (t) => tinyCalls / (t / 1000), { better: "higher" })
-  const rates = Object.fromEntries(Object.entries(tiny).map(([k, xs]) => [k, rate(xs)])) as Record<string, Figure>
-  const vsPiscina = (f: Figure) => ratio(f, rates.piscina!, { better: "higher" })
-  const pairs = Math.floor(cpu.runner!.length / 2)
+  const rates = Object.fromEntries(Object.entries(tiny).map(([k, xs]) => [k, rate(xs)])) as Record<keyof typeof tiny, Figure>
+  const vsPiscina = (f: Figure) => ratio(f, rates.piscina, { better: "higher" })
+  const pairs = Math.floor(cpu.runner.length / 2)
   return {
     speedup: speedOf(wall.runner),
     piscinaSpeedup: speedOf(wall.piscina),
     rawWorkerThreadsSpeedup: speedOf(wall.raw),
-    throughputRatioVsPiscina: vsPiscina(rates.runner!),
-    throughputRatioVsPiscinaNoSendAhead: vsPiscina(rates.oneByOne!),
-    throughputRatioVsPiscinaPipelined: vsPiscina(rates.pipelined!),
-    runnerTasksPerSecond: rates.runner!,
-    runnerNoSendAheadTasksPerSecond: rates.oneByOne!,
-    runnerPipelinedTasksPerSecond: rates.pipelined!,
-    piscinaTasksPerSecond: rates.piscina!,
-    tinypoolTasksPerSecond: rates.tinypool!,
-    rawTasksPerSecond: rates.raw!,
-    rawBatchedTasksPerSecond: rates.ceiling!,
-    throughputRatioVsCeiling: ratio(rates.runner!, rates.ceiling!, { better: "higher" }),
+    throughputRatioVsPiscina: vsPiscina(rates.runner),
+    throughputRatioVsPiscinaNoSendAhead: vsPiscina(rates.oneByOne),
+    throughputRatioVsPiscinaPipelined: vsPiscina(rates.pipelined),
+    runnerTasksPerSecond: rates.runner,
+    runnerNoSendAheadTasksPerSecond: rates.oneByOne,
+    runnerPipelinedTasksPerSecond: rates.pipelined,
+    piscinaTasksPerSecond: rates.piscina,
+    tinypoolTasksPerSecond: rates.tinypool,
+    rawTasksPerSecond: rates.raw,
+    rawBatchedTasksPerSecond: rates.ceiling,
+    throughputRatioVsCeiling: ratio(rates.runner, rates.ceiling, { better: "higher" }),
     // per two rounds (one in each order): the geometric mean of T_raw / T_NodeRunner
     speedupRatioVsRaw: figure(
       "×",
       Array.from({ length: pairs }, (_, i) =>
-        Math.sqrt((cpu.raw![2 * i]! / cpu.runner![2 * i]!) * (cpu.raw![2 * i + 1]! / cpu.runner![2 * i + 1]!))),
+        Math.sqrt((cpu.raw[2 * i]! / cpu.runner[2 * i]!) * (cpu.raw[2 * i + 1]! / cpu.runner[2 * i + 1]!))),
       { better: "higher", parallel: true }
     ),
     startupMs: figure("ms", start.startupMs, { better: "lower" }),
