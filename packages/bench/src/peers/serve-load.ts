@@ -10,7 +10,7 @@
  */
 import { createRequire } from "node:module"
 import { Agent } from "@hybrid/agent"
-import { args, summary } from "./serve-peer.ts"
+import { args, Replies } from "./serve-peer.ts"
 
 interface Instance {
   on(event: "response", f: (client: unknown, status: number, bytes: number, ms: number) => void): void
@@ -21,13 +21,10 @@ const autocannon = createRequire(import.meta.url)("autocannon") as Autocannon
 
 const { budgetMs, connections, seconds, url } = args("serve-load.ts")
 
-const latencies = new Map<string, Array<number>>()
-/** The status (and error tag) of the response autocannon is about to report: `onResponse` runs just before its `response` event. */
+const replies = new Replies()
+/** The key of the response autocannon is about to report: `onResponse` runs just before its `response` event. */
 let lastKey = ""
-let allOk = 0
-let someOk = 0
 let next = 0
-
 
 const started = performance.now()
 const instance = autocannon({
@@ -43,22 +40,7 @@ const instance = autocannon({
       body: JSON.stringify({ query: Agent.sampleQueries[next++ % Agent.sampleQueries.length], budgetMs })
     }),
     onResponse: (status: number, body: string) => {
-      lastKey = String(status)
-      if (status !== 200) {
-        try {
-          lastKey = `${status} ${(JSON.parse(body) as { error: { tag: string } }).error.tag}`
-        } catch {
-          // not a JSON error body: the status alone
-        }
-        return
-      }
-      try {
-        const sources = (JSON.parse(body) as { sources: ReadonlyArray<{ status: string }> }).sources
-        if (sources.every((s) => s.status === "ok")) allOk++
-        else if (sources.some((s) => s.status === "ok")) someOk++
-      } catch {
-        // a 200 that is not an answer counts as neither
-      }
+      lastKey = replies.key(status, body)
     }
   }]
 }, (error) => {
@@ -67,14 +49,8 @@ const instance = autocannon({
     process.exit(1)
   }
   const elapsedS = (performance.now() - started) / 1000
-  const byStatus = summary(latencies)
-  const total = [...latencies.values()].reduce((n, ms) => n + ms.length, 0)
-  const ok = latencies.get("200")?.length ?? 0
-  console.log(JSON.stringify({ connections, seconds: elapsedS, total, ok, allOk, someOk, byStatus }))
+  console.log(replies.line({ connections, seconds: elapsedS }))
 })
 instance.on("response", (_client, status, _bytes, ms) => {
-  const key = lastKey.startsWith(String(status)) ? lastKey : String(status)
-  const list = latencies.get(key) ?? []
-  list.push(ms)
-  latencies.set(key, list)
+  replies.add(lastKey.startsWith(String(status)) ? lastKey : String(status), ms)
 })

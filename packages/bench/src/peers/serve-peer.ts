@@ -69,3 +69,58 @@ export const summary = (latencies: ReadonlyMap<string, ReadonlyArray<number>>) =
     const sorted = [...ms].sort((a, b) => a - b)
     return [status, { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted.at(-1) ?? null }]
   }))
+
+/**
+ * What a client process counts of the replies it gets: each reply's latency under its key
+ * — the status, with the error's tag for a JSON error (`503 Overloaded`: shed at
+ * admission; `503 NoAnswer`: an answer with no source) — and how many 200s had every
+ * source `ok`, or some; then the one JSON line the `serve` scenario reads.
+ *
+ * @example
+ * ```ts
+ * import { Replies } from "./serve-peer.ts"
+ *
+ * const replies = new Replies()
+ * replies.add(replies.key(503, `{"error":{"tag":"Overloaded"}}`), 4.2)
+ * replies.line({ connections: 1, seconds: 1 }) // {"connections":1,"seconds":1,"total":1,"ok":0,…}
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class Replies {
+  readonly latencies = new Map<string, Array<number>>()
+  allOk = 0
+  someOk = 0
+
+  /** The key of a reply; a 200's sources are counted. */
+  key(status: number, body: string): string {
+    if (status !== 200) {
+      try {
+        return `${status} ${(JSON.parse(body) as { error: { tag: string } }).error.tag}`
+      } catch {
+        return String(status) // not a JSON error body: the status alone
+      }
+    }
+    try {
+      const sources = (JSON.parse(body) as { sources: ReadonlyArray<{ status: string }> }).sources
+      if (sources.every((s) => s.status === "ok")) this.allOk++
+      else if (sources.some((s) => s.status === "ok")) this.someOk++
+    } catch {
+      // a 200 that is not an answer counts as neither
+    }
+    return "200"
+  }
+
+  add(key: string, ms: number): void {
+    const list = this.latencies.get(key)
+    if (list === undefined) this.latencies.set(key, [ms])
+    else list.push(ms)
+  }
+
+  /** The JSON line: `fields`, then the totals and every key's summary. */
+  line(fields: Record<string, unknown>): string {
+    const total = [...this.latencies.values()].reduce((n, ms) => n + ms.length, 0)
+    const ok = this.latencies.get("200")?.length ?? 0
+    return JSON.stringify({ ...fields, total, ok, allOk: this.allOk, someOk: this.someOk, byStatus: summary(this.latencies) })
+  }
+}

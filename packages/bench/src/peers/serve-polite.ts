@@ -16,7 +16,7 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http"
 import { setTimeout as sleep } from "node:timers/promises"
 import { Agent } from "@hybrid/agent"
-import { args, summary } from "./serve-peer.ts"
+import { args, Replies } from "./serve-peer.ts"
 
 const { budgetMs, connections, seconds, url } = args("serve-polite.ts")
 
@@ -50,29 +50,9 @@ const post = (query: string) =>
     request.end(body)
   })
 
-const latencies = new Map<string, Array<number>>()
-let allOk = 0
-let someOk = 0
+const replies = new Replies()
 let next = 0
 let waitedMs = 0
-
-const keyOf = (reply: Reply): string => {
-  if (reply.status === 200) {
-    try {
-      const sources = (JSON.parse(reply.body) as { sources: ReadonlyArray<{ status: string }> }).sources
-      if (sources.every((s) => s.status === "ok")) allOk++
-      else if (sources.some((s) => s.status === "ok")) someOk++
-    } catch {
-      // a 200 that is not an answer counts as neither
-    }
-    return "200"
-  }
-  try {
-    return `${reply.status} ${(JSON.parse(reply.body) as { error: { tag: string } }).error.tag}`
-  } catch {
-    return String(reply.status)
-  }
-}
 
 const started = performance.now()
 const end = started + seconds * 1000
@@ -80,10 +60,7 @@ const end = started + seconds * 1000
 const loop = async () => {
   while (performance.now() < end) {
     const reply = await post(Agent.sampleQueries[next++ % Agent.sampleQueries.length]!)
-    const key = keyOf(reply)
-    const list = latencies.get(key) ?? []
-    list.push(reply.ms)
-    latencies.set(key, list)
+    replies.add(replies.key(reply.status, reply.body), reply.ms)
     const retryAfterS = Number(reply.retryAfter)
     if (reply.status === 503 && Number.isFinite(retryAfterS) && retryAfterS > 0) {
       // up to 10 % more, at random, as well-behaved clients add jitter: 200 loops refused together would otherwise all ask again in the same millisecond
@@ -98,7 +75,4 @@ const loop = async () => {
 await Promise.all(Array.from({ length: connections }, loop))
 agent.destroy()
 const elapsedS = (performance.now() - started) / 1000
-const byStatus = summary(latencies)
-const total = [...latencies.values()].reduce((n, ms) => n + ms.length, 0)
-const ok = latencies.get("200")?.length ?? 0
-console.log(JSON.stringify({ connections, seconds: elapsedS, total, ok, allOk, someOk, waitedS: waitedMs / 1000, byStatus }))
+console.log(replies.line({ connections, seconds: elapsedS, waitedS: waitedMs / 1000 }))

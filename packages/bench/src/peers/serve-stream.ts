@@ -11,7 +11,7 @@
  */
 import { request as httpRequest } from "node:http"
 import { Agent } from "@hybrid/agent"
-import { args } from "./serve-peer.ts"
+import { args, percentile } from "./serve-peer.ts"
 
 const { budgetMs, connections, seconds, url } = args("serve-stream.ts")
 
@@ -51,11 +51,6 @@ const one = (query: string) =>
     request.end(body)
   })
 
-const percentile = (values: ReadonlyArray<number>, p: number): number | null => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
 const results: Array<Timed> = []
 const end = performance.now() + seconds * 1000
 let next = 0
@@ -70,7 +65,10 @@ await Promise.all(Array.from({ length: connections }, async () => {
 
 const streamed = results.filter((r) => r.status === 200)
 const pick = (f: (r: Timed) => number | undefined) => streamed.map(f).filter((v): v is number => v !== undefined)
-const summary = (values: ReadonlyArray<number>) => ({ count: values.length, p50: percentile(values, 50), p99: percentile(values, 99) })
+const summary = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return { count: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
+}
 const byLast: Record<string, number> = {}
 for (const r of streamed) byLast[r.last ?? "none"] = (byLast[r.last ?? "none"] ?? 0) + 1
 const byStatus: Record<string, number> = {}

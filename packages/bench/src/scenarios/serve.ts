@@ -349,11 +349,12 @@ const loadReport = (load: Load_, r: ReadonlyArray<Round>, bare: ReadonlyArray<Ba
   if (load === "200") {
     const idle = r.map((x) => x.rssMb)
     const end = r.map((x) => x.rssEndMb)
-    figures["rssGrowth.c200"] = figure("%", [100 * (idle.at(-1)! - idle[0]!) / idle[0]!], { better: "lower" })
+    const growth = 100 * (idle.at(-1)! - idle[0]!) / idle[0]!
+    figures["rssGrowth.c200"] = figure("%", [growth], { better: "lower" })
     notes.push(
       `RSS at 200 connections, MB per round: idle ${idle.map((v) => v.toFixed(0)).join(", ")} (spread ${(100 * rssSpread).toFixed(1)} %); ` +
         `at the end of the load ${end.map((v) => v.toFixed(0)).join(", ")} (spread ${(100 * spread(end)).toFixed(1)} %); ` +
-        `first to last round ${(100 * (idle.at(-1)! - idle[0]!) / idle[0]!).toFixed(1)} %`
+        `first to last round ${growth.toFixed(1)} %`
     )
   }
   return { figures, row, check, notes }
