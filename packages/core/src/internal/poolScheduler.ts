@@ -224,11 +224,26 @@ export class Scheduler {
 
   // --- choosing a worker ------------------------------------------------------------------
 
+  /** Whether `slot` takes no more calls: closing, or due for recycling once those it has end. */
+  private closed(slot: Slot): boolean {
+    const recycleTasks = this.settings.recycleTasks
+    return !slot.accepting || (recycleTasks !== undefined && slot.completed + slot.inFlight.size >= recycleTasks)
+  }
+
+  /**
+   * From when a long call may be sent ahead, alone, to `slot`: `sendAhead` before the
+   * expected end of its running call, if it is full, has nothing waiting and knows every
+   * estimate; `Infinity` otherwise. The one rule of `canTake` and `armWake`.
+   */
+  private aheadFrom(slot: Slot): number {
+    if (this.closed(slot) || slot.running < this.perWorker) return Infinity
+    if (this.settings.sendAhead === 0 || slot.waiting > 0 || slot.unknown > 0) return Infinity
+    return slot.soonestEnd() - this.settings.sendAhead
+  }
+
   /** Whether `slot` can take a call of `task` now, `behind` calls staying queued after it. */
   private canTake(slot: Slot, task: CallState.TaskRef, behind: number): boolean {
-    if (!slot.accepting) return false
-    const recycleTasks = this.settings.recycleTasks
-    if (recycleTasks !== undefined && slot.completed + slot.inFlight.size >= recycleTasks) return false
+    if (this.closed(slot)) return false
     if (slot.running < this.perWorker) return true
     // sent ahead only behind calls known to be short, and only if it is known to be short;
     // or alone behind a call expected to end within `sendAhead`
@@ -237,10 +252,11 @@ export class Scheduler {
     if (slot.waiting < sendAheadMax && slot.backlog + estimate <= this.settings.sendAhead) return true
     // a long call waits in one worker only while the queue keeps a call for each other
     // worker: one that frees up first is not left idle while this one waits
-    if (slot.waiting > 0 || this.settings.sendAhead === 0 || behind < this.slots.length - 1) return false
-    // not behind a call already running over its estimate: how much longer it runs is not known
-    const left = slot.soonestEnd() - this.env.now()
-    return left >= 0 && left <= this.settings.sendAhead + 1e-9 // (the timer's own rounding)
+    if (behind < this.slots.length - 1) return false
+    // not before `aheadFrom` (give or take the timer's own rounding), and not behind a call
+    // already running over its estimate: how much longer it runs is not known
+    const now = this.env.now()
+    return now >= this.aheadFrom(slot) - 1e-9 && now <= slot.soonestEnd()
   }
 
   /**
@@ -255,8 +271,7 @@ export class Scheduler {
     const now = this.env.now()
     let at = Infinity
     for (const slot of this.slots) {
-      if (slot === undefined || !slot.accepting || slot.waiting > 0 || slot.unknown > 0 || slot.running < this.perWorker) continue
-      const due = slot.soonestEnd() - this.settings.sendAhead
+      const due = this.aheadFrom(slot)
       if (due > now && due < at) at = due
     }
     if (at === Infinity || at >= this.wakeAt) return
