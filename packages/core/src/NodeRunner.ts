@@ -332,8 +332,8 @@ const validate = (options: Options): PoolImpl.Options => {
   if (balancer !== undefined && balancer !== "least-loaded" && balancer !== "round-robin" && typeof balancer !== "function") {
     throw new InvalidOption({ where, option: "balancer", value: String(balancer).slice(0, 40), expected: '"least-loaded", "round-robin" or a function' })
   }
-  const niceness = options.niceness === undefined ? 0 : options_.integer(where, "niceness", options.niceness, 0)
-  if (niceness > 19) throw new InvalidOption({ where, option: "niceness", value: String(niceness), expected: "an integer in [0, 19]" })
+  const niceness = options.niceness ?? 0
+  if (!(Number.isInteger(niceness) && niceness >= 0 && niceness <= 19)) options_.reject(where, "niceness", niceness, "an integer in [0, 19]")
   const workerOptions: WorkerThreads.WorkerOptions = {
     ...(options.resourceLimits === undefined ? {} : { resourceLimits: options.resourceLimits }),
     ...(options.env === undefined ? {} : { env: options.env }),

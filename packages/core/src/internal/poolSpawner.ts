@@ -90,7 +90,7 @@ export const nodeSpawner = (
   worker: URL,
   workerOptions: WorkerThreads.WorkerOptions,
   concurrency: number,
-  niceness = 0
+  niceness: number
 ): Spawner =>
 (workerId, events) => {
   const progress = new SharedArrayBuffer(Frames.progressLength * Int32Array.BYTES_PER_ELEMENT)
