@@ -318,11 +318,7 @@ export const agent = (options: {
     scale: options.scale,
     faults: options.faults,
     seed: options.seed,
-    ...(options.cluster === true
-      ? { processing: clusterProcessing }
-      : options.workers === undefined
-      ? {}
-      : { processing: Processing.layerNode(options.workers) })
+    ...(options.cluster === true ? { processing: clusterProcessing } : { workerOptions: options.workers })
   })
 
 /**
