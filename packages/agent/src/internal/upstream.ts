@@ -42,13 +42,16 @@ export const breaker = (options: {
     return { breaker, circuit, refusal }
   })
 
+/** A whole number ≥ `min`, from a variable's text. */
+const intAtLeast = (min: number) => Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min))
+
 /**
  * A whole-number setting read from the variable `name`: at least `min`, `fallback` when
  * unset; anything else is a `ConfigError` naming the variable. The sources and the LLM
  * read their retries, breaker counts and the like through it.
  */
 export const intConfig = (name: string, min: number, fallback: number): Config.Config<number> =>
-  Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min)), name).pipe(
+  Config.schema(intAtLeast(min), name).pipe(
     Config.withDefault(fallback)
   )
 
@@ -58,7 +61,7 @@ export const intConfig = (name: string, min: number, fallback: number): Config.C
  * `max_tokens` are read through it.
  */
 export const limitConfig = (name: string, fallback?: number | undefined): Config.Config<number | undefined> =>
-  Config.option(Config.schema(Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)), name)).pipe(
+  Config.option(Config.schema(intAtLeast(0), name)).pipe(
     Config.map((set) => {
       const n = Option.getOrElse(set, () => fallback)
       return n === 0 ? undefined : n
