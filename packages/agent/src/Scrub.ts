@@ -204,19 +204,16 @@ const removeSecret = (text: string, secret: string): string => {
   if (head.length === 0) return text
   let out = ""
   let from = 0
-  let at = text.indexOf(head, from)
-  while (at !== -1) {
+  for (let at = text.indexOf(head); at !== -1; at = text.indexOf(head, from)) {
     let n = head.length
     while (at + n < text.length && n < secret.length && text[at + n] === secret[n]) n++
     out += text.slice(from, at) + marker
     from = at + n
-    at = text.indexOf(head, from)
   }
   return out + text.slice(from)
 }
 
 const cut = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`)
-
 
 // --- pure functions ----------------------------------------------------------------------
 
@@ -283,15 +280,10 @@ export const make = (options: Options = {}): Scrubber => {
     .filter((s) => s.length > 0)
     .sort((a, b) => b.length - a.length)
 
-  const all = (input: string): string => {
-    let text = input
-    // secrets first: the patterns below may reshape the text around them
-    for (const secret of secrets) text = removeSecret(text, secret)
-    text = scrubPatterns(text)
-    // a pattern may have joined a secret's pieces again: once more
-    for (const secret of secrets) text = removeSecret(text, secret)
-    return text
-  }
+  const removeSecrets = (text: string): string => secrets.reduce(removeSecret, text)
+  // secrets first: the patterns may reshape the text around them; and once more after
+  // them, as a pattern may have joined a secret's pieces again
+  const all = (input: string): string => removeSecrets(scrubPatterns(removeSecrets(input)))
   /** One line, of the first `scanChars` characters. */
   const bounded = (input: string): string =>
     input.length > scanChars ? `${oneLine(all(input.slice(0, scanChars)))}…` : oneLine(all(input))

@@ -46,7 +46,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option, Redacted, Tracer } from "effect"
+import { Config, Context, Effect, Layer, Redacted, Tracer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { Otlp, OtlpExporter } from "effect/observability"
 import * as Scrub from "../Scrub.ts"
@@ -96,13 +96,13 @@ export interface Settings {
  * @category config
  */
 export const settings: Config.Config<Settings> = Config.all({
-  endpoint: Config.option(Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT")).pipe(
-    Config.map(Option.map((url) => url.href.replace(/\/+$/, ""))),
-    Config.map(Option.getOrUndefined)
+  endpoint: Config.URL("OTEL_EXPORTER_OTLP_ENDPOINT").pipe(
+    Config.map((url) => url.href.replace(/\/+$/, "")),
+    Config.withDefault(undefined)
   ),
   serviceName: Config.String("OTEL_SERVICE_NAME").pipe(Config.withDefault("hybrid")),
   debug: Config.Boolean("HYBRID_TRACE_DEBUG").pipe(Config.withDefault(false)),
-  apiKey: Config.option(Config.Redacted("OPENAI_API_KEY")).pipe(Config.map(Option.getOrUndefined))
+  apiKey: Config.Redacted("OPENAI_API_KEY").pipe(Config.withDefault(undefined))
 })
 
 /**

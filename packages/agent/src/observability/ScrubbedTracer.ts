@@ -85,57 +85,43 @@ export const scrubExit = <A, E>(exit: Exit.Exit<A, E>, scrub: Scrub.Scrubber): E
  * prototype they would be made on the wrapper — a child would then name a parent id the
  * exported span never had.
  */
-class ScrubbedSpan implements Tracer.Span {
-  readonly _tag = "Span"
-  readonly inner: Tracer.Span
-  readonly scrub: Scrub.Scrubber
-  constructor(inner: Tracer.Span, scrub: Scrub.Scrubber) {
-    this.inner = inner
-    this.scrub = scrub
-  }
+const scrubbedSpan = (inner: Tracer.Span, scrub: Scrub.Scrubber): Tracer.Span => ({
+  _tag: "Span",
   get name() {
-    return this.inner.name
-  }
+    return inner.name
+  },
   get spanId() {
-    return this.inner.spanId
-  }
+    return inner.spanId
+  },
   get traceId() {
-    return this.inner.traceId
-  }
+    return inner.traceId
+  },
   get parent() {
-    return this.inner.parent
-  }
+    return inner.parent
+  },
   get annotations() {
-    return this.inner.annotations
-  }
+    return inner.annotations
+  },
   get status() {
-    return this.inner.status
-  }
+    return inner.status
+  },
   get attributes() {
-    return this.inner.attributes
-  }
+    return inner.attributes
+  },
   get links() {
-    return this.inner.links
-  }
+    return inner.links
+  },
   get sampled() {
-    return this.inner.sampled
-  }
+    return inner.sampled
+  },
   get kind() {
-    return this.inner.kind
-  }
-  end(endTime: bigint, exit: Exit.Exit<unknown, unknown>): void {
-    this.inner.end(endTime, scrubExit(exit, this.scrub))
-  }
-  attribute(key: string, value: unknown): void {
-    this.inner.attribute(key, scrubValue(this.scrub, value))
-  }
-  event(name: string, startTime: bigint, attributes?: Record<string, unknown>): void {
-    this.inner.event(name, startTime, scrubRecord(this.scrub, attributes))
-  }
-  addLinks(links: ReadonlyArray<Tracer.SpanLink>): void {
-    this.inner.addLinks(links)
-  }
-}
+    return inner.kind
+  },
+  end: (endTime, exit) => inner.end(endTime, scrubExit(exit, scrub)),
+  attribute: (key, value) => inner.attribute(key, scrubValue(scrub, value)),
+  event: (name, startTime, attributes) => inner.event(name, startTime, scrubRecord(scrub, attributes)),
+  addLinks: (links) => inner.addLinks(links)
+})
 
 /**
  * `tracer` with every span scrubbed (see the module comment); `debug: true` returns
@@ -155,6 +141,6 @@ class ScrubbedSpan implements Tracer.Span {
  */
 export const make = (tracer: Tracer.Tracer, scrub: Scrub.Scrubber, options: { readonly debug?: boolean | undefined } = {}): Tracer.Tracer =>
   options.debug === true ? tracer : Tracer.make({
-    span: (spanOptions) => new ScrubbedSpan(tracer.span(spanOptions), scrub),
-    ...(tracer.context === undefined ? {} : { context: tracer.context })
+    span: (spanOptions) => scrubbedSpan(tracer.span(spanOptions), scrub),
+    context: tracer.context
   })

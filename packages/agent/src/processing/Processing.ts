@@ -170,9 +170,7 @@ export {
    * @since 0.1.0
    * @category steps
    */
-  projectPart
-} from "./handlers.ts"
-export type {
+  projectPart,
   /**
    * @example
    * ```ts
@@ -184,7 +182,7 @@ export type {
    * @since 0.1.0
    * @category models
    */
-  State
+  type State
 } from "./handlers.ts"
 export {
   /**
@@ -501,9 +499,7 @@ export {
    * @since 0.1.0
    * @category tokens
    */
-  tokenize
-} from "./text.ts"
-export type {
+  tokenize,
   /**
    * @example
    * ```ts
@@ -517,7 +513,7 @@ export type {
    * @since 0.1.0
    * @category models
    */
-  Bm25Options,
+  type Bm25Options,
   /**
    * @example
    * ```ts
@@ -530,7 +526,7 @@ export type {
    * @since 0.1.0
    * @category models
    */
-  Chunk,
+  type Chunk,
   /**
    * @example
    * ```ts
@@ -543,7 +539,7 @@ export type {
    * @since 0.1.0
    * @category models
    */
-  Span
+  type Span
 } from "./text.ts"
 
 /**

@@ -145,7 +145,7 @@ export const finish = (state: State, cpuMs: number): Processed => {
   const { options, source } = state.input
   const p = Math.max(1, state.projected)
   const bestBm25 = state.bm25.reduce((a, b) => Math.max(a, b), 0)
-  const ranked: Array<RankedChunk & { readonly order: number }> = state.chunks.map((c, i) => {
+  const ranked: Array<RankedChunk> = state.chunks.map((c, i) => {
     const bm25 = state.bm25[i]!
     const cosine = state.chunkCosine[i]! / p
     const score = ((bestBm25 > 0 ? bm25 / bestBm25 : 0) + Math.max(0, cosine)) / 2
@@ -157,11 +157,10 @@ export const finish = (state: State, cpuMs: number): Processed => {
       tokens: c.chunk.tokens,
       score: round(score),
       bm25: round(bm25),
-      cosine: round(cosine),
-      order: i
+      cosine: round(cosine)
     }
   })
-  ranked.sort((a, b) => b.score - a.score || a.order - b.order)
+  ranked.sort((a, b) => b.score - a.score) // stable: equal scores keep the chunks' order
 
   // centrality within each document (TextRank, scaled so its best sentence is 1)
   const centrality = new Float64Array(state.sentences.length)
@@ -178,26 +177,20 @@ export const finish = (state: State, cpuMs: number): Processed => {
     }
     const ranks = text.textRank(weights, m)
     const best = ranks.reduce((a, b) => Math.max(a, b), 0)
-    ranks.forEach((r, i) => {
-      centrality[from + i] = best > 0 ? r / best : 0
-    })
+    centrality.set(ranks.map((r) => (best > 0 ? r / best : 0)), from)
   })
   const byScore = state.sentences
     .map((s, i) => ({ i, text: s.text, score: centrality[i]! / 2 + Math.max(0, state.sentenceCosine[i]! / p) / 2 }))
     .sort((a, b) => b.score - a.score || a.i - b.i)
   const seen = new Set<string>()
-  const chosen: Array<{ readonly i: number; readonly text: string }> = []
-  for (const s of byScore) {
-    if (chosen.length >= options.summarySentences) break
-    if (seen.has(s.text)) continue // the same sentence in two documents counts once
-    seen.add(s.text)
-    chosen.push(s)
-  }
-  chosen.sort((a, b) => a.i - b.i)
+  const chosen = byScore
+    .filter((s) => !seen.has(s.text) && seen.add(s.text)) // the same sentence in two documents counts once
+    .slice(0, options.summarySentences)
+    .sort((a, b) => a.i - b.i)
 
   return {
     source,
-    chunks: ranked.slice(0, options.topK).map(({ order: _, ...chunk }) => chunk),
+    chunks: ranked.slice(0, options.topK),
     summary: chosen.map((s) => s.text),
     tokens: state.tokens,
     documents: state.input.documents.length,
@@ -230,8 +223,7 @@ const processIn = (input: Input, slice: number) =>
     const timer = { start: performance.now(), cpuMs: 0 }
     const state = prepare(input)
     yield* projectUntil(state, input.options.projections, timer, slice)
-    const result = finish(state, 0)
-    return { ...result, cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100 }
+    return { ...finish(state, 0), cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100 }
   })
 
 /** `projectPart`, yielding after each `slice` ms of work. */
@@ -241,17 +233,15 @@ const partIn = ({ from, input, to }: PartInput, slice: number) =>
     const state = prepare(input)
     state.projected = from
     yield* projectUntil(state, to, timer, slice)
-    return partOf(state, from, timer.cpuMs + performance.now() - timer.start)
+    return {
+      from,
+      to: state.projected,
+      chunkCosine: Array.from(state.chunkCosine),
+      sentenceCosine: Array.from(state.sentenceCosine),
+      similarity: state.similarity.map((graph) => Array.from(graph)),
+      cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100
+    }
   })
-
-const partOf = (state: State, from: number, cpuMs: number): Part => ({
-  from,
-  to: state.projected,
-  chunkCosine: Array.from(state.chunkCosine),
-  sentenceCosine: Array.from(state.sentenceCosine),
-  similarity: state.similarity.map((graph) => Array.from(graph)),
-  cpuMs: Math.round(cpuMs * 100) / 100
-})
 
 /** A part that does not fit the source's shape: the caller mixed up inputs (a defect). */
 const mismatch = (what: string, expected: number, got: number) =>
@@ -268,9 +258,8 @@ export const mergeParts = ({ input, parts }: MergeInput): Processed => {
   const t0 = performance.now()
   const state = prepare(input)
   for (const part of parts) addPart(state, part)
-  const finished = finish(state, 0)
   const partsMs = parts.reduce((sum, part) => sum + part.cpuMs, 0)
-  return { ...finished, cpuMs: Math.round((partsMs + performance.now() - t0) * 100) / 100 }
+  return { ...finish(state, 0), cpuMs: Math.round((partsMs + performance.now() - t0) * 100) / 100 }
 }
 
 const addInto = (what: string, target: Float64Array, values: ReadonlyArray<number>) => {

@@ -65,10 +65,11 @@ export interface Span {
   readonly text: string
 }
 
-const trimmed = (source: string, start: number, end: number): Span | undefined => {
+/** `source.slice(start, end)` without its surrounding white space: one span, or none when nothing is left. */
+const trimmed = (source: string, start: number, end: number): Array<Span> => {
   while (start < end && /\s/.test(source[start]!)) start++
   while (end > start && /\s/.test(source[end - 1]!)) end--
-  return start < end ? { start, end, text: source.slice(start, end) } : undefined
+  return start < end ? [{ start, end, text: source.slice(start, end) }] : []
 }
 
 /**
@@ -80,17 +81,9 @@ const trimmed = (source: string, start: number, end: number): Span | undefined =
  * @category text
  */
 export const sentences = (text: string): Array<Span> => {
-  const out: Array<Span> = []
-  let from = 0
-  for (const match of text.matchAll(/[.!?]+["')\]»”’]*(?=\s|$)|\n/g)) {
-    const to = match.index + match[0].length
-    const span = trimmed(text, from, to)
-    if (span !== undefined) out.push(span)
-    from = to
-  }
-  const last = trimmed(text, from, text.length)
-  if (last !== undefined) out.push(last)
-  return out
+  const ends = Array.from(text.matchAll(/[.!?]+["')\]»”’]*(?=\s|$)|\n/g), (match) => match.index + match[0].length)
+  const bounds = [0, ...ends, text.length]
+  return bounds.slice(1).flatMap((end, i) => trimmed(text, bounds[i]!, end))
 }
 
 /**
@@ -177,15 +170,10 @@ const stem = (word: string): string => {
  * @since 0.1.0
  * @category text
  */
-export const terms = (text: string): Array<string> => {
-  const out: Array<string> = []
-  for (const match of text.toLowerCase().matchAll(/[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu)) {
-    const word = match[0].replace(/['’]s$/, "")
-    if (stopwords.has(word)) continue
-    out.push(stem(word))
-  }
-  return out
-}
+export const terms = (text: string): Array<string> =>
+  Array.from(text.toLowerCase().matchAll(/[\p{L}\p{N}]+(?:['’][\p{L}]+)?/gu), (match) => match[0].replace(/['’]s$/, ""))
+    .filter((word) => !stopwords.has(word))
+    .map(stem)
 
 // --- BM25 --------------------------------------------------------------------------------
 
@@ -225,8 +213,7 @@ export const bm25 = (
     return tf
   })
   const idf = unique.map((t) => {
-    let df = 0
-    for (const tf of tfs) if (tf.has(t)) df++
+    const df = tfs.filter((tf) => tf.has(t)).length
     return Math.log(1 + (n - df + 0.5) / (df + 0.5))
   })
   return tfs.map((tf, i) => {
@@ -241,6 +228,9 @@ export const bm25 = (
 }
 
 // --- hashing-trick embeddings ------------------------------------------------------------
+
+/** The weight of a feature by its kind, the first letter of its key: term, pair, trigram. */
+const featureUnits: Record<string, number> = { w: 1, b: 0.5, c: 0.25 }
 
 /**
  * A text's embedding features with their weights: terms (1), adjacent term pairs (0.5)
@@ -260,13 +250,9 @@ export const features = (text: string): Map<string, number> => {
     const padded = `<${term}>`
     for (let j = 0; j + 3 <= padded.length; j++) add(`c ${padded.slice(j, j + 3)}`)
   })
-  const weighted = new Map<string, number>()
-  for (const [feature, count] of counts) {
-    const kind = feature.charCodeAt(0)
-    const unit = kind === 119 /* w */ ? 1 : kind === 98 /* b */ ? 0.5 : 0.25
-    weighted.set(feature, unit * (1 + Math.log(count)))
-  }
-  return weighted
+  // each count becomes its weight, in place
+  for (const [feature, count] of counts) counts.set(feature, featureUnits[feature[0]!]! * (1 + Math.log(count)))
+  return counts
 }
 
 /** FNV-1a over the UTF-16 code units, seeded, then murmur3's finaliser. */
@@ -299,9 +285,7 @@ export const embed = (weighted: ReadonlyMap<string, number>, dimensions: number,
     const h = hash(feature, seed)
     vector[h % dimensions]! += (h & 0x80000000) === 0 ? weight : -weight
   }
-  let norm = 0
-  for (let i = 0; i < dimensions; i++) norm += vector[i]! * vector[i]!
-  norm = Math.sqrt(norm)
+  const norm = Math.sqrt(dot(vector, vector))
   if (norm > 0) for (let i = 0; i < dimensions; i++) vector[i]! /= norm
   return vector
 }
@@ -352,11 +336,9 @@ export const textRank = (weights: Float64Array, n: number, options: { readonly d
   if (n === 0) return []
   const d = options.d ?? 0.85
   const iterations = options.iterations ?? 50
-  const out = new Float64Array(n)
+  const out = new Float64Array(n) // each node's total edge weight
   for (let i = 0; i < n; i++) {
-    let sum = 0
-    for (let j = 0; j < n; j++) if (j !== i) sum += weights[i * n + j]!
-    out[i] = sum
+    for (let j = 0; j < n; j++) if (j !== i) out[i]! += weights[i * n + j]!
   }
   let rank = new Float64Array(n).fill(1 / n)
   for (let it = 0; it < iterations; it++) {
