@@ -38,21 +38,18 @@ export const ask = Command.make(
     faults
   },
   Effect.fn("hybrid.ask")(function*(flags) {
-    if (flags.question.trim() === "") {
-      return yield* new InvalidInput({ flag: "question", value: flags.question, reason: "expected a non-empty question" })
-    }
-    if (flags.question.length > maxQuestionChars) {
-      return yield* new InvalidInput({
-        flag: "question",
-        value: flags.question,
-        reason: `expected at most ${maxQuestionChars} characters, got ${flags.question.length}`
-      })
-    }
+    const { question } = flags
+    const problem = question.trim() === ""
+      ? "expected a non-empty question"
+      : question.length > maxQuestionChars
+      ? `expected at most ${maxQuestionChars} characters, got ${question.length}`
+      : undefined
+    if (problem !== undefined) return yield* new InvalidInput({ flag: "question", value: question, reason: problem })
     const scrub = yield* scrubber
     const faultConfig = yield* faultsOf(flags.faults)
     const time = yield* budgetOf(flags.budget, flags.scale)
     yield* Effect.annotateCurrentSpan({ budgetMs: Duration.toMillis(time) })
-    const answer = yield* Agent.answer(flags.question, { budget: time }).pipe(
+    const answer = yield* Agent.answer(question, { budget: time }).pipe(
       Effect.provide(agent({ scale: flags.scale, faults: faultConfig }))
     )
     if (flags.json) return yield* Console.log(scrub.all(encodeAnswer(answer)))

@@ -107,17 +107,15 @@ export const batch = Command.make(
     if (flags.overwrite && (flags.resume || flags.retryFailed)) {
       return yield* new InvalidInput({ flag: "--overwrite", value: "true", reason: "cannot be combined with --resume or --retry-failed" })
     }
-    const usage = {
-      InputIsOutput: (e: Batch.InputIsOutput) => Effect.fail(new InvalidInput({ flag: "--output", value: flags.output, reason: e.message })),
-      OutputExists: (e: Batch.OutputExists) => Effect.fail(new InvalidInput({ flag: "--output", value: flags.output, reason: e.message }))
-    }
-    const ownership = { input, output, resume: flags.resume, retryFailed: flags.retryFailed, overwrite: flags.overwrite }
+    const refused = (e: Batch.InputIsOutput | Batch.OutputExists) =>
+      Effect.fail(new InvalidInput({ flag: "--output", value: flags.output, reason: e.message }))
+    // --retry-failed implies --resume
+    const ownership = { input, output, resume: flags.resume || flags.retryFailed, retryFailed: flags.retryFailed, overwrite: flags.overwrite }
     // refuse before the fixtures and workers start (Batch.run checks again, atomically)
-    yield* Batch.preflight(ownership).pipe(Effect.catchTags(usage))
+    yield* Batch.preflight(ownership).pipe(Effect.catchTag(["InputIsOutput", "OutputExists"], refused))
     const scrub = yield* scrubber
     const summary = yield* Batch.run({
-      input,
-      output,
+      ...ownership,
       request: Request,
       handler: (request: Request) =>
         Agent.answer(request.query, { budget: request.budgetMs ?? time }).pipe(Effect.map(encodeAnswer)),
@@ -133,13 +131,10 @@ export const batch = Command.make(
         faults: Option.getOrElse(flags.faults, () => ""),
         budgetMs: Duration.toMillis(time)
       },
-      resume: flags.resume || flags.retryFailed,
-      retryFailed: flags.retryFailed,
-      overwrite: flags.overwrite,
       maxLineBytes: flags.maxLineBytes,
       renderError: scrub.error
     }).pipe(
-      Effect.catchTags(usage),
+      Effect.catchTag(["InputIsOutput", "OutputExists"], refused),
       Effect.provide(agent({ scale: flags.scale, faults: faultConfig, cluster: flags.cluster }))
     )
     for (const stale of summary.staleLocks) {

@@ -38,10 +38,7 @@ interface Run {
   readonly sources: ReadonlyArray<Agent.SourceReport>
 }
 
-
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`
-const pad = (text: string, width: number) => text.padEnd(width)
-const padStart = (text: string, width: number) => text.padStart(width)
 
 /** The output's width: every line fits an 80-column terminal. */
 const WIDTH = 80
@@ -94,53 +91,48 @@ export const progress = (label: string, names: ReadonlyArray<string>) => {
 }
 
 /** Where progress goes: a terminal's line rewritten in place, plain lines, or nowhere (`--json`). */
-interface Display {
-  readonly live: boolean
-  readonly show: (line: string | undefined) => Effect.Effect<void>
-  readonly clear: Effect.Effect<void>
-}
+type Display = "live" | "plain" | "none"
 
-const display = (mode: "live" | "plain" | "none"): Display => ({
-  live: mode === "live",
-  show: (line) =>
-    line === undefined || mode === "none"
-      ? Effect.void
-      : mode === "live"
-      ? Effect.sync(() => process.stdout.write(`\r\x1b[2K${line}`))
-      : Console.log(line),
-  clear: mode === "live" ? Effect.sync(() => process.stdout.write("\r\x1b[2K")) : Effect.void
-})
+const write = (text: string) => Effect.sync(() => process.stdout.write(text))
+
+/** `line` on `display`: in place of the live line, or a line of its own; nothing without a line or with `"none"`. */
+const show = (display: Display, line: string | undefined): Effect.Effect<void> =>
+  line === undefined || display === "none"
+    ? Effect.void
+    : display === "live"
+    ? write(`\r\x1b[2K${line}`)
+    : Console.log(line)
+
+/** Erases the live line. */
+const clear = (display: Display) => display === "live" ? write("\r\x1b[2K") : Effect.void
 
 /** One answer, timed, its progress shown as it streams; `NoAnswer` becomes a run without an answer. */
-const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, show: (event: Agent.Event) => Effect.Effect<void>) =>
-  Effect.gen(function*() {
+const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, shown: (event: Agent.Event) => Effect.Effect<void>) =>
+  Effect.suspend(() => {
     const start = performance.now()
-    const exit = yield* Effect.exit(
-      Agent.answerOf(Agent.stream(query, { budget, mode }).pipe(Stream.tap(show)))
+    return Agent.answerOf(Agent.stream(query, { budget, mode }).pipe(Stream.tap(shown))).pipe(
+      Effect.map((answer): Run => ({ query, wallMs: since(start), answer, error: undefined, sources: answer.sources })),
+      Effect.catchTag("NoAnswer", (e) =>
+        Effect.succeed<Run>({ query, wallMs: since(start), answer: undefined, error: e.message, sources: e.sources }))
     )
-    const wallMs = since(start)
-    if (exit._tag === "Success") {
-      return { query, wallMs, answer: exit.value, error: undefined, sources: exit.value.sources } satisfies Run
-    }
-    const failure = exit.cause.reasons.find((r) => r._tag === "Fail")
-    if (failure?._tag === "Fail" && failure.error._tag === "NoAnswer") {
-      return { query, wallMs, answer: undefined, error: failure.error.message, sources: failure.error.sources } satisfies Run
-    }
-    return yield* Effect.failCause(exit.cause)
   })
 
-/** Answers `queries` one at a time in `mode` with the `Agent` in context, each one's progress on `out`. */
-const answerAll = (queries: ReadonlyArray<string>, budget: Duration.Duration, mode: Agent.Mode, out: Display) =>
+/** Answers `queries` one at a time in `mode` with the `Agent` in context, each one's progress on `display`. */
+const answerAll = (queries: ReadonlyArray<string>, budget: Duration.Duration, mode: Agent.Mode, display: Display) =>
   Effect.gen(function*() {
     const names = (yield* Agent.Agent).sources.map((s) => s.definition.name)
+    const live = display === "live"
     return yield* Effect.forEach(queries, (query, i) => {
       const label = `${mode} ${i + 1}/${queries.length}`
       const lines = progress(label, names)
-      const shown = (event: Agent.Event) => event._tag === "Done" ? out.clear : out.show(out.live ? lines.line(event) : lines.plain(event))
-      return out.show(out.live ? lines.line() : undefined).pipe(
+      const shown = (event: Agent.Event) =>
+        event._tag === "Done" ? clear(display) : show(display, live ? lines.line(event) : lines.plain(event))
+      return show(display, live ? lines.line() : undefined).pipe(
         Effect.andThen(answerOnce(query, budget, mode, shown)),
-        Effect.tap((run) => out.show(fit(`  ${label}: ${seconds(run.wallMs)}, ${run.sources.map((s) => `${s.name} ${s.status}`).join(", ")}`))),
-        Effect.tap(() => out.live ? Effect.sync(() => process.stdout.write("\n")) : Effect.void)
+        Effect.tap((run) =>
+          show(display, fit(`  ${label}: ${seconds(run.wallMs)}, ${run.sources.map((s) => `${s.name} ${s.status}`).join(", ")}`))
+        ),
+        Effect.tap(() => live ? write("\n") : Effect.void)
       )
     })
   })
@@ -157,19 +149,17 @@ const cell = (run: Run, name: string) => {
 }
 
 /** The width of a source's column: the three capstone sources fit 80 columns. */
-const cellWidth = (names: ReadonlyArray<string>) => Math.max(12, Math.floor((WIDTH - 38) / Math.max(1, names.length)) - 1)
+const cellWidth = (cells: ReadonlyArray<string>) => Math.max(12, Math.floor((WIDTH - 38) / Math.max(1, cells.length)) - 1)
 
 /** One line of the table: label, total, a cell per source, llm, bound. */
-const line = (names: ReadonlyArray<string>, label: string, total: string, cells: ReadonlyArray<string>, llm: string, bound: string) =>
-  "  " + pad(label, 10) + padStart(total, 8) + "  " + cells.map((c) => pad(c, cellWidth(names))).join(" ") + " " +
-  padStart(llm, 7) + " " + (bound === "" ? "" : padStart(bound, 7))
+const tableLine = (label: string, total: string, cells: ReadonlyArray<string>, llm: string, bound: string) =>
+  "  " + label.padEnd(10) + total.padStart(8) + "  " + cells.map((c) => c.padEnd(cellWidth(cells))).join(" ") + " " +
+  llm.padStart(7) + " " + (bound === "" ? "" : bound.padStart(7))
 
 const row = (names: ReadonlyArray<string>, label: string, run: Run, bound: boolean) => {
   const t = run.answer?.timings
-  return line(names, label, seconds(run.wallMs), names.map((n) => cell(run, n)), t === undefined ? "-" : seconds(t.llm), bound && t !== undefined ? seconds(t.bound) : "")
+  return tableLine(label, seconds(run.wallMs), names.map((n) => cell(run, n)), t === undefined ? "-" : seconds(t.llm), bound && t !== undefined ? seconds(t.bound) : "")
 }
-
-const header = (names: ReadonlyArray<string>) => line(names, "", "total", names, "llm", "bound")
 
 /**
  * @since 0.1.0
@@ -209,11 +199,11 @@ export const demo = Command.make(
     }
     // each mode gets its own fixtures, circuits and workers: the same latency draws, and
     // no circuit opened by the first run changes the second
-    const out = display(flags.json ? "none" : process.stdout.isTTY === true ? "live" : "plain")
+    const display: Display = flags.json ? "none" : process.stdout.isTTY === true ? "live" : "plain"
     const phase = (mode: Agent.Mode) =>
-      out.show(fit(`  ${mode}: starting the fixtures and ${cores} worker threads…`)).pipe(
-        Effect.andThen(Effect.provide(answerAll(queries, budget, mode, out), agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed }))),
-        Effect.tap(() => out.clear)
+      show(display, fit(`  ${mode}: starting the fixtures and ${cores} worker threads…`)).pipe(
+        Effect.andThen(Effect.provide(answerAll(queries, budget, mode, display), agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed }))),
+        Effect.tap(() => clear(display))
       )
     const sequential = yield* phase("sequential")
     const hybrid = yield* phase("hybrid")
@@ -249,7 +239,7 @@ export const demo = Command.make(
       const names = h.sources.map((source) => source.name)
       yield* Console.log("")
       yield* print(`Q${i + 1} ${query}`, "")
-      yield* Console.log(header(names))
+      yield* Console.log(tableLine("", "total", names, "llm", "bound"))
       yield* Console.log(row(names, "sequential", s, false))
       yield* Console.log(row(names, "hybrid", h, true))
       const cpu = h.answer?.timings.cpu
@@ -267,10 +257,10 @@ export const demo = Command.make(
     }
     yield* Console.log("")
     yield* print("(source cells: status and seconds of fetch + processing; processing = queueing, transfer and CPU on the workers)", "")
-    yield* Console.log(`\nsequential  ${padStart(seconds(sequentialMs), 8)}`)
-    yield* Console.log(`hybrid      ${padStart(seconds(hybridMs), 8)}   critical-path bound ${seconds(boundMs)} on ${cores} cores:`)
+    yield* Console.log(`\nsequential  ${seconds(sequentialMs).padStart(8)}`)
+    yield* Console.log(`hybrid      ${seconds(hybridMs).padStart(8)}   critical-path bound ${seconds(boundMs)} on ${cores} cores:`)
     yield* Console.log(`${" ".repeat(23)}hybrid is ${((vsBound - 1) * 100).toFixed(1)}% above it`)
-    yield* Console.log(`speedup     ${padStart(`${speedup.toFixed(2)}×`, 8)}   (the seed's capstone: 12.5 s → 5 s, 2.5×)`)
+    yield* Console.log(`speedup     ${(speedup.toFixed(2) + "×").padStart(8)}   (the seed's capstone: 12.5 s → 5 s, 2.5×)`)
   }, reported("demo"))
 ).pipe(
   Command.withDescription("answer the sample queries sequentially, then with the hybrid agent, against the fixtures; print timings and the speedup"),

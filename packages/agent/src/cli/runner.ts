@@ -42,12 +42,8 @@ export const runner = Command.make(
   Effect.fn("hybrid.runner")(function*(flags) {
     const ClusterRunner = yield* loadClusterRunner
     // without HYBRID_DATABASE_URL the flag must give the database
-    const configured = yield* Effect.option(ClusterRunner.config)
-    const database = Option.isSome(flags.databaseUrl)
-      ? Redacted.make(flags.databaseUrl.value)
-      : Option.isSome(configured)
-      ? configured.value.database
-      : undefined
+    const configured = yield* ClusterRunner.config.pipe(Effect.orElseSucceed(() => undefined))
+    const database = Option.isSome(flags.databaseUrl) ? Redacted.make(flags.databaseUrl.value) : configured?.database
     if (database === undefined) {
       return yield* new InvalidInput({
         flag: "--database-url",
@@ -57,7 +53,7 @@ export const runner = Command.make(
     }
     const size = Option.getOrElse(flags.workers, () => os.availableParallelism())
     const served = ClusterRunner.serve(Tasks, {
-      ...(Option.isSome(configured) ? configured.value : {}),
+      ...configured,
       database,
       host: flags.host,
       port: flags.port,

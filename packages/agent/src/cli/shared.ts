@@ -144,10 +144,12 @@ export const scrubber: Effect.Effect<Scrub.Scrubber> = Effect.gen(function*() {
   return Scrub.make({ secrets: [Option.getOrUndefined(key)] })
 }).pipe(Effect.orElseSucceed(() => Scrub.patterns))
 
-const describe = (error: unknown, scrub: Scrub.Scrubber = Scrub.patterns): { readonly tag: string; readonly detail: string } => {
-  const { _tag, message } = scrub.error(error)
-  return { tag: _tag, detail: message }
-}
+/** `error` as `command`'s `CommandFailed`: its tag and message, scrubbed (`scrubber`). */
+const commandFailed = (command: string, error: unknown): Effect.Effect<never, CommandFailed> =>
+  Effect.flatMap(scrubber, (scrub) => {
+    const { _tag, message } = scrub.error(error)
+    return Effect.fail(new CommandFailed({ command, error: _tag, detail: message }))
+  })
 
 /**
  * Keeps errors that already speak to the user (`InvalidInput`, `LinesFailed`) and turns
@@ -159,22 +161,11 @@ const describe = (error: unknown, scrub: Scrub.Scrubber = Scrub.patterns): { rea
  * @category combinators
  */
 export const reported = (command: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, InvalidInput | CommandFailed | LinesFailed, R> =>
-  Effect.catch(self, (error): Effect.Effect<never, InvalidInput | CommandFailed | LinesFailed> => {
-    if (error instanceof InvalidInput || error instanceof LinesFailed) return Effect.fail(error)
-    return Effect.flatMap(scrubber, (scrub) => {
-      const { detail, tag } = describe(error, scrub)
-      return Effect.fail(new CommandFailed({ command, error: tag, detail }))
-    })
-  }).pipe(
+  Effect.catch(self, (error): Effect.Effect<never, InvalidInput | CommandFailed | LinesFailed> =>
+    error instanceof InvalidInput || error instanceof LinesFailed ? Effect.fail(error) : commandFailed(command, error)
+  ).pipe(
     // a bad option thrown while a layer is built (InvalidOption) is a defect: report it the same way
-    Effect.catchDefect((defect): Effect.Effect<never, CommandFailed> =>
-      Effect.flatMap(scrubber, (scrub) => {
-        const { detail, tag } = describe(defect, scrub)
-        return tag === "InvalidOption"
-          ? Effect.fail(new CommandFailed({ command, error: tag, detail }))
-          : Effect.die(defect)
-      })
-    )
+    Effect.catchDefect((defect) => Predicate.isTagged(defect, "InvalidOption") ? commandFailed(command, defect) : Effect.die(defect))
   )
 
 // --- flags -------------------------------------------------------------------------------
@@ -359,7 +350,7 @@ export const clusterProcessing: Layer.Layer<Runner.Runner, Runner.RunnerError> =
         new Runner.RunnerError({
           task: "cluster",
           reason: "RunnerUnavailable",
-          message: `--cluster: ${describe(Cause.squash(cause)).detail.slice(0, 300)}`
+          message: `--cluster: ${Scrub.patterns.error(Cause.squash(cause)).message.slice(0, 300)}`
         })
       )
     )
@@ -385,9 +376,6 @@ export const cluster = Flag.Boolean("cluster").pipe(
  * @category constants
  */
 export const sampleQueries: ReadonlyArray<string> = Agent.sampleQueries
-
-/** The message of a cause's first failure or defect. */
-export const causeMessage = (cause: Cause.Cause<unknown>): string => describe(Cause.squash(cause)).detail
 
 /** Milliseconds since `start`, to 0.1 ms. */
 export const since = (start: number): number => Math.round((performance.now() - start) * 10) / 10
