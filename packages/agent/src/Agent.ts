@@ -74,7 +74,7 @@
  * @since 0.1.0
  */
 import * as os from "node:os"
-import { Cause, Clock, type Config, Context, type Duration, Effect, Exit, Layer, Option, Queue, Schema, type Scope, Stream } from "effect"
+import { Cause, Clock, type Config, Context, type Duration, Effect, Exit, Layer, Option, Queue, Result, Schema, type Scope, Stream } from "effect"
 import { LanguageModel } from "effect/ai"
 import type { HttpClient } from "effect/http"
 import { Deadline, InvalidOption, Options as Check, Runner } from "@hybrid/core"
@@ -743,21 +743,18 @@ const synthesize = (
   emit: (event: Event) => Effect.Effect<void>
 ) =>
   Effect.gen(function*() {
-    const parts: Array<string> = []
     const exit = yield* Effect.exit(
       LanguageModel.streamText({ prompt: prompt(query, outcomes) }).pipe(
-        Stream.runForEach((part) => {
-          if (part.type !== "text-delta" || part.delta === "") return Effect.void
-          parts.push(part.delta)
-          return emit(Token.make({ text: part.delta }))
-        }),
+        Stream.filterMap((part) => part.type === "text-delta" && part.delta !== "" ? Result.succeed(part.delta) : Result.fail(part)),
+        Stream.tap((text) => emit(Token.make({ text }))),
+        Stream.mkString,
         Effect.provideService(LanguageModel.LanguageModel, llm),
         Deadline.at(until),
         Effect.withSpan("Agent.llm")
       )
     )
-    const text = parts.join("").trim()
-    if (Exit.isSuccess(exit) && text !== "") return { text, problem: undefined }
+    const text = Exit.isSuccess(exit) ? exit.value.trim() : ""
+    if (text !== "") return { text, problem: undefined }
     return { text: undefined, problem: Exit.isSuccess(exit) ? "empty reply" : describeCause(exit.cause) }
   })
 
@@ -809,19 +806,18 @@ const run = (env: Env, running: ReadonlyArray<Source.Source>, llm: LanguageModel
       const asked = Query.make(query, { city: options.city, fallbackCity: env.settings.city })
       const one = (s: Source.Source) =>
         runSource(env, s, asked, plan.contextEnd, mode).pipe(Effect.tap((o) => emit(SourceSettled.make({ report: reportOf(o) }))))
-      const outcomes = mode === "sequential"
-        ? yield* Effect.forEach(running, one, { concurrency: 1 })
-        : yield* Effect.forEach(running, one, { concurrency: "unbounded" })
+      const outcomes = yield* Effect.forEach(running, one, { concurrency: mode === "sequential" ? 1 : "unbounded" })
       const contextMs = (yield* nowMs) - t0
       const processed = outcomes.filter((o) => o.status === "ok")
       yield* emit(ContextDone.make({ ms: round(contextMs), ok: processed.length }))
 
       const now = yield* Clock.currentTimeMillis
       const t1 = yield* nowMs
-      const llmAnswer = Plan.askLlm(plan, now, env.settings.llmReserveMs, { arrived: outcomes.some(arrived) })
+      const asksLlm = Plan.askLlm(plan, now, env.settings.llmReserveMs, { arrived: outcomes.some(arrived) })
+      const llmAnswer = asksLlm
         ? yield* synthesize(llm, query, processed, plan.llmEnd, emit)
         : { text: undefined, problem: "not asked: too little time left" }
-      const llmMs = llmAnswer.problem === "not asked: too little time left" ? 0 : round((yield* nowMs) - t1)
+      const llmMs = asksLlm ? round((yield* nowMs) - t1) : 0
 
       const reports = outcomes.map(reportOf)
       const synthesis: Synthesis = llmAnswer.text === undefined ? "extractive" : "llm"
@@ -865,8 +861,7 @@ export const make = (
       Stream.callback<Event, NoAnswer | InvalidOption>((queue) =>
         answerWith(query, options, (event) => Effect.asVoid(Queue.offer(queue, event))).pipe(
           Effect.flatMap((answer) => Queue.offer(queue, Done.make({ answer }))),
-          Effect.flatMap(() => Queue.end(queue)),
-          Effect.catch((error) => Queue.fail(queue, error))
+          Queue.into(queue)
         )
       )
     return Agent.of({ answer: (query, options) => answerOf(stream(query, options)), stream, sources: running })

@@ -52,11 +52,11 @@ import { RedisLimit } from "@hybrid/core"
  * @category config
  */
 export const config = Config.all({
-  url: Config.option(Config.String("HYBRID_REDIS_URL")),
+  url: Config.String("HYBRID_REDIS_URL").pipe(Config.withDefault(undefined)),
   prefix: Config.String("HYBRID_REDIS_PREFIX").pipe(Config.withDefault("hybrid:")),
   timeout: Config.Duration("HYBRID_REDIS_TIMEOUT").pipe(Config.withDefault(Duration.millis(500))),
   expectedProcesses: Config.option(Config.Int("HYBRID_REDIS_EXPECTED_PROCESSES"))
-}).pipe(Config.map((c) => ({ ...c, url: Option.getOrUndefined(c.url) })))
+})
 
 /**
  * With `HYBRID_REDIS_URL`: `CircuitBreaker.CircuitBreakerStore` on Redis and, through

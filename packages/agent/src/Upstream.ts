@@ -244,18 +244,13 @@ export const parseRetryAfter = (
   headers: Readonly<Record<string, string | undefined>>,
   now: number = Date.now()
 ): Duration.Duration | undefined => {
-  let millis: number | undefined
-  const ms = headers["retry-after-ms"]
-  if (ms !== undefined && ms.trim() !== "" && Number.isFinite(Number(ms))) millis = Number(ms)
+  const number = (text: string | undefined) =>
+    text !== undefined && text.trim() !== "" && Number.isFinite(Number(text)) ? Number(text) : undefined
   const after = headers["retry-after"]
-  if (millis === undefined && after !== undefined && after.trim() !== "") {
-    const seconds = Number(after)
-    if (Number.isFinite(seconds)) millis = seconds * 1000
-    else {
-      const date = Date.parse(after)
-      if (Number.isFinite(date)) millis = date - now
-    }
-  }
+  const seconds = number(after)
+  // not a number of seconds: an HTTP date (NaN when it is not one either: ignored below)
+  const millis = number(headers["retry-after-ms"]) ??
+    (seconds !== undefined ? seconds * 1000 : after === undefined ? undefined : Date.parse(after) - now)
   return millis !== undefined && millis > 0 && millis <= 60_000 ? Duration.millis(millis) : undefined
 }
 
@@ -275,9 +270,8 @@ const urlPassword = (url: string): string => {
 /** The credentials `request` carries: its credential headers' values (and the token after a scheme), its URL's password. */
 const requestSecrets = (request: HttpClientRequest.HttpClientRequest): Array<string> => {
   const found: Array<string> = []
-  for (const [name, raw] of Object.entries(request.headers)) {
+  for (const [name, value] of Object.entries(request.headers)) {
     if (!credentialHeader.test(name)) continue
-    const value: unknown = raw
     const text = Redacted.isRedacted(value) ? String(Redacted.value(value)) : String(value)
     found.push(text)
     const token = /^\s*[A-Za-z]+\s+(\S+)\s*$/.exec(text)?.[1]
@@ -295,16 +289,8 @@ const requestSecrets = (request: HttpClientRequest.HttpClientRequest): Array<str
   return found
 }
 
-type Fields = {
-  readonly kind: Kind
-  readonly detail: string
-  readonly cause?: string | undefined
-  readonly status?: number | undefined
-  readonly retryAfter?: Duration.Duration | undefined
-  readonly serverMessage?: string | undefined
-  readonly maxBytes?: number | undefined
-  readonly bytes?: number | undefined
-}
+/** An `UpstreamError`'s fields but those `fail` takes from the request. */
+type Fields = Omit<ConstructorParameters<typeof UpstreamError>[0], "method" | "url">
 
 /**
  * The only way this module builds an `UpstreamError`: `detail` and `serverMessage` are
@@ -346,12 +332,9 @@ const size = (bytes: number): string => ByteSize.format(ByteSize.bytes(bytes))
 
 // --- the capped reader -------------------------------------------------------------------
 
-const maxBytesOf = (options: Options): number => Check.integer("Upstream", "maxBytes", options.maxBytes ?? defaultMaxBytes)
-
 const declaredLength = (response: HttpClientResponse.HttpClientResponse): number | undefined => {
   const header = response.headers["content-length"]
-  if (header === undefined || !/^\s*\d+\s*$/.test(header)) return undefined
-  return Number(header)
+  return header !== undefined && /^\s*\d+\s*$/.test(header) ? Number(header) : undefined
 }
 
 /**
@@ -390,7 +373,7 @@ export const body = (
   options: Options = {}
 ): Stream.Stream<Uint8Array, UpstreamError> =>
   Stream.suspend(() => {
-    const maxBytes = maxBytesOf(options)
+    const maxBytes = Check.integer("Upstream", "maxBytes", options.maxBytes ?? defaultMaxBytes)
     const declared = declaredLength(response)
     if (declared !== undefined && declared > maxBytes) {
       return Stream.fail(fail(request, options, {
@@ -456,6 +439,10 @@ const messageOf = (response: HttpClientResponse.HttpClientResponse, text: string
 
 // --- calls -------------------------------------------------------------------------------
 
+/** A 2xx `body` or `event` that is not the Schema: kind `decode`. */
+const mismatch = (request: HttpClientRequest.HttpClientRequest, options: Options, what: "body" | "event") => (error: Schema.SchemaError) =>
+  fail(request, options, { kind: "decode", detail: `${what} does not match the schema: ${error.message}` })
+
 /** Sends `request` in the current scope; a status outside 2xx is an `UpstreamError` of kind `status`. */
 const send = (client: HttpClient.HttpClient, request: HttpClientRequest.HttpClientRequest, options: Options) =>
   Effect.gen(function*() {
@@ -503,9 +490,7 @@ export const json = <S extends Schema.Top & { readonly DecodingServices: never }
   const call: Effect.Effect<S["Type"], UpstreamError, Scope.Scope> = Effect.gen(function*() {
     const response = yield* send(client, request, options)
     const text = yield* collectText(body(request, response, options))
-    return yield* decode(text).pipe(
-      Effect.mapError((error) => fail(request, options, { kind: "decode", detail: `body does not match the schema: ${error.message}` }))
-    )
+    return yield* decode(text).pipe(Effect.mapError(mismatch(request, options, "body")))
   })
   return Effect.scoped(call)
 }
@@ -549,10 +534,6 @@ export const events = <S extends Schema.Top & { readonly DecodingServices: never
       Stream.filter((line) => line.startsWith("data:")),
       Stream.map((line) => line.slice(5).trim()),
       Stream.takeWhile((data) => data !== "[DONE]"),
-      Stream.mapEffect((data) =>
-        decode(data).pipe(
-          Effect.mapError((error) => fail(request, options, { kind: "decode", detail: `event does not match the schema: ${error.message}` }))
-        )
-      )
+      Stream.mapEffect((data) => decode(data).pipe(Effect.mapError(mismatch(request, options, "event"))))
     ))
 }

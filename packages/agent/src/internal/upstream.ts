@@ -1,12 +1,17 @@
 /**
  * What the sources (`Source`) and the LLM provider (`OpenAi`) build the same way around
- * the `Upstream` boundary: their circuit breaker and the integer settings they read.
+ * the `Upstream` boundary: their circuit breaker, the integer settings they read and the
+ * words of a timeout.
  *
  * @internal
  */
 import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
 import { CircuitBreaker } from "effect/persistence"
+import type { Deadline } from "@hybrid/core"
 import * as Scrub from "../Scrub.ts"
+
+/** A circuit's state as the agent reports it, by the tag Effect's breaker gives it. */
+export const circuitState = { Closed: "closed", HalfOpen: "half-open", Open: "open" } as const
 
 /**
  * The circuit of an upstream: Effect's `CircuitBreaker` on the provided
@@ -28,17 +33,16 @@ export const breaker = (options: {
       Effect.provide(Option.isSome(store) ? Layer.succeed(CircuitBreaker.CircuitBreakerStore, store.value) : CircuitBreaker.layerStoreMemory())
     )
     const circuit: Effect.Effect<"closed" | "half-open" | "open"> = breaker.state(options.key).pipe(
-      Effect.map((s) => s._tag === "Closed" ? "closed" as const : s._tag === "Open" ? "open" as const : "half-open" as const),
+      Effect.map((s) => circuitState[s._tag]),
       Effect.orElseSucceed(() => "closed" as const)
     )
-    const refusal = (error: CircuitBreaker.CircuitBreakerError): { readonly detail: string; readonly retryAfter?: Duration.Duration } => {
-      const reason = error.reason
-      return reason._tag === "CircuitOpen"
-        ? { detail: `circuit open${options.trippedBy === undefined ? "" : ` ${options.trippedBy}`}; next probe in ${Duration.format(reason.retryAfter)}`, retryAfter: reason.retryAfter }
+    const tripped = options.trippedBy === undefined ? "" : ` ${options.trippedBy}`
+    const refusal = ({ reason }: CircuitBreaker.CircuitBreakerError): { readonly detail: string; readonly retryAfter?: Duration.Duration } =>
+      reason._tag === "CircuitOpen"
+        ? { detail: `circuit open${tripped}; next probe in ${Duration.format(reason.retryAfter)}`, retryAfter: reason.retryAfter }
         : reason._tag === "CircuitHalfOpen"
         ? { detail: "circuit half-open; its probes are running" }
         : { detail: `circuit store unavailable: ${Scrub.patterns.text(reason.message)}` }
-    }
     return { breaker, circuit, refusal }
   })
 
@@ -61,12 +65,14 @@ export const intConfig = (name: string, min: number, fallback: number): Config.C
  * `max_tokens` are read through it.
  */
 export const limitConfig = (name: string, fallback?: number | undefined): Config.Config<number | undefined> =>
-  Config.option(Config.schema(intAtLeast(0), name)).pipe(
-    Config.map((set) => {
-      const n = Option.getOrElse(set, () => fallback)
-      return n === 0 ? undefined : n
-    })
+  Config.schema(intAtLeast(0), name).pipe(
+    Config.withDefault(fallback),
+    Config.map((n) => n === 0 ? undefined : n)
   )
 
 /** A status that speaks of the server's health (5xx, 408): it counts against a circuit; 429 and other 4xx do not. */
 export const isServerFault = (status: number | undefined): boolean => status !== undefined && (status >= 500 || status === 408)
+
+/** What a per-attempt timeout or the caller's deadline says in an error: the same words for the sources and the LLM. */
+export const timeoutDetail = (error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded): string =>
+  error._tag === "TimeoutExceeded" ? `no answer within ${error.timeout} ms` : `the caller's deadline passed after ${error.elapsed} ms`

@@ -450,14 +450,10 @@ const breakerOf = (settings: Settings) =>
 
 // --- the client --------------------------------------------------------------------------
 
-const MODULE = "OpenAi"
+const aiError = (method: string, reason: AiError.AiErrorReason) => AiError.make({ module: "OpenAi", method, reason })
 
-const aiError = (method: string, reason: AiError.AiErrorReason) => AiError.make({ module: MODULE, method, reason })
-
-const statusOf = (error: AiError.AiError): number | undefined => {
-  const http = "http" in error.reason ? error.reason.http : undefined
-  return http?.response?.status
-}
+const statusOf = (error: AiError.AiError): number | undefined =>
+  ("http" in error.reason ? error.reason.http : undefined)?.response?.status
 
 /**
  * Whether openai-node would retry: connection errors, 408, 409, 429, 5xx (timeouts are
@@ -606,8 +602,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       }
     }
 
-    /** Counts a request's estimate, then (on success) what its `usage` says. */
-    const account = (estimate: number) => (total: number | undefined) => {
+    /** Counts, on success, what a request's `usage` says against its estimate. */
+    const account = (estimate: number, total: number | undefined) => {
       if (total === undefined) return
       counters.reported += total
       counters.charged += total - estimate
@@ -641,7 +637,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         return read(request).pipe(Effect.mapError((e) => fromUpstream(method, e)), Deadline.timeout(settings.timeout))
       }).pipe(
         Limit.metered(tpm, estimate, total),
-        Effect.tap((a) => Effect.sync(() => account(estimate)(total(a)))),
+        Effect.tap((a) => Effect.sync(() => account(estimate, total(a)))),
         Effect.mapError((e) =>
           e._tag === "CostExceedsLimit" || e._tag === "RateLimiterError" || e._tag === "LimitStoreError" ? budgetError(method, e) : e
         ),
@@ -658,9 +654,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
             reason: "TransportError",
             method: "POST",
             url: Scrub.url(`${settings.baseUrl}${path}`),
-            description: e._tag === "TimeoutExceeded"
-              ? `no answer within ${e.timeout} ms`
-              : `the caller's deadline passed after ${e.elapsed} ms`
+            description: Common.timeoutDetail(e)
           }))
         ),
         Effect.tap(({ usage }) =>
@@ -756,9 +750,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient | Scope.Scope> = Effect.gen(function*() {
-  return yield* fromSettings(yield* config)
-})
+export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClient.HttpClient | Scope.Scope> =
+  Effect.flatMap(config, fromSettings)
 
 // --- effect/ai services ------------------------------------------------------------------
 
@@ -884,11 +877,8 @@ export const layerLanguageModel: Layer.Layer<LanguageModel.LanguageModel, never,
           const offer = (part: Response.StreamPartEncoded) => Effect.asVoid(Queue.offer(queue, part))
           return offer({ type: "text-start", id: "0" }).pipe(
             Effect.andThen(generate(client, options, (delta) => offer({ type: "text-delta", id: "0", delta }))),
-            Effect.flatMap(({ finish, metadata }) =>
-              Effect.forEach([{ type: "text-end", id: "0" } as const, metadata, finish], offer, { discard: true })
-            ),
-            Effect.andThen(Queue.end(queue)),
-            Effect.catch((error) => Queue.fail(queue, error))
+            Effect.flatMap(({ finish, metadata }) => Queue.offerAll(queue, [{ type: "text-end", id: "0" }, metadata, finish])),
+            Queue.into(queue)
           )
         })
     })

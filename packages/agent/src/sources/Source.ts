@@ -339,7 +339,7 @@ export const config = (name: string, defaults: Defaults = {}): Config.Config<Set
     retryBase: Config.Duration(`${prefix}RETRY_BASE`).pipe(Config.withDefault(defaults.retryBase ?? Duration.millis(200))),
     rpm: Common.limitConfig(`${prefix}RPM`, defaults.rpm),
     concurrency: Common.limitConfig(`${prefix}CONCURRENCY`, defaults.concurrency),
-    hedgeAfter: Config.option(Config.Duration(`${prefix}HEDGE_AFTER`)).pipe(Config.map(Option.getOrElse(() => defaults.hedgeAfter))),
+    hedgeAfter: Config.Duration(`${prefix}HEDGE_AFTER`).pipe(Config.withDefault(defaults.hedgeAfter)),
     breakerFailures: Common.intConfig(`${prefix}BREAKER_FAILURES`, 1, defaults.breakerFailures ?? 5),
     breakerRate: Config.schema(
       Schema.NumberFromString.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(1)),
@@ -666,10 +666,7 @@ export interface Source<A = unknown> {
 export const make = <S extends Schema.Top & { readonly DecodingServices: never }>(
   definition: Definition<S>
 ): Effect.Effect<Source<S["Type"]>, Config.ConfigError, HttpClient.HttpClient | Scope.Scope> =>
-  Effect.gen(function*() {
-    const settings = yield* config(definition.name, definition.defaults)
-    return yield* fromSettings(definition, settings)
-  })
+  Effect.flatMap(config(definition.name, definition.defaults), (settings) => fromSettings(definition, settings))
 
 /** What counts against the circuit: the server's health (connection, timeout, undecodable or oversized bodies, 5xx, 408). */
 const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome => {
@@ -688,15 +685,11 @@ const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError 
   })
 
 const fromTimeout = (name: string, error: Deadline.TimeoutExceeded | Deadline.DeadlineExceeded) =>
-  error._tag === "TimeoutExceeded"
-    ? sourceError(name, "timeout", `no answer within ${error.timeout} ms`)
-    : sourceError(name, "deadline", `the caller's deadline passed after ${error.elapsed} ms`)
+  sourceError(name, error._tag === "TimeoutExceeded" ? "timeout" : "deadline", Common.timeoutDetail(error))
 
 /** The final error of a `get`: the last attempt's, with the attempts made. */
-const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): SourceError => {
-  const report = Retry.report(cause)
-  return new SourceError({ ...error, attempts: Option.isSome(report) ? report.value.attempts : 1 })
-}
+const withAttempts = (error: SourceError, cause: Cause.Cause<SourceError>): SourceError =>
+  new SourceError({ ...error, attempts: Option.match(Retry.report(cause), { onNone: () => 1, onSome: (report) => report.attempts }) })
 
 /**
  * The trip policy of a source: open once `breakerFailures` calls are recorded and
@@ -735,7 +728,7 @@ const breakerOf = (settings: Settings) =>
     yield* Metric.update(gauge, 0)
     yield* breaker.transitions.pipe(
       Stream.filter((t) => t.key === key),
-      Stream.runForEach((t) => Metric.update(gauge, stateCode[t.to === "HalfOpen" ? "half-open" : t.to === "Open" ? "open" : "closed"])),
+      Stream.runForEach((t) => Metric.update(gauge, stateCode[Common.circuitState[t.to]])),
       Effect.forkScoped
     )
     return {
