@@ -16,12 +16,11 @@
  *
  * @since 0.1.0
  */
-import { Config, Duration, Effect, Layer, Logger, Option } from "effect"
+import { Duration, Effect, Layer, Logger, Option } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as Scrub from "../Scrub.ts"
 import * as Server from "../serve/Server.ts"
 import * as Shutdown from "../serve/Shutdown.ts"
-import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, parseMillis, positiveInt, reported, scale } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, parseMillis, positiveInt, reported, scale, scrubber } from "./shared.ts"
 
 /** One logfmt line per log entry (the request log) instead of the multi-line default; other loggers (OTLP) kept. */
 const logfmt = Layer.effect(
@@ -105,10 +104,9 @@ export const serve = Command.make(
           : Effect.succeed(ms)
       }
     })
-    // the key this process holds never appears in an error body, whole or in part
-    const apiKey = yield* Config.option(Config.Redacted("OPENAI_API_KEY"))
     const server = Server.layer({
-      scrub: Scrub.make({ secrets: [Option.getOrUndefined(apiKey)] }),
+      // the key this process holds never appears in an error body, whole or in part
+      scrub: yield* scrubber,
       host: flags.host,
       port: flags.port,
       defaultBudgetMs: Duration.toMillis(defaultBudget),

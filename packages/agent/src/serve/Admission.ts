@@ -51,7 +51,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Metric } from "effect"
+import { Cause, Clock, Context, Data, Effect, Exit, Fiber, Layer, Metric } from "effect"
 import { InvalidOption, Limit } from "@hybrid/core"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
@@ -201,14 +201,7 @@ const intAtLeast = (option: string, value: number, min: number) => {
 }
 
 /** A result or failure that says "overloaded": carried through the limiter as a failure, so it counts as a signal. */
-class Strained {
-  readonly outcome: "value" | "error"
-  readonly inner: unknown
-  constructor(outcome: "value" | "error", inner: unknown) {
-    this.outcome = outcome
-    this.inner = inner
-  }
-}
+class Strained extends Data.Class<{ readonly outcome: "value" | "error"; readonly inner: unknown }> {}
 
 /** Off: `Limit.adaptive`'s "slower than this × the fastest answer" signal (it needs a finite number). */
 const noLatencySignal = 1e9
@@ -222,10 +215,7 @@ const noLatencySignal = 1e9
 class ServiceTime {
   private average: number | undefined = undefined
   private deviation = 0
-  private readonly alpha: number
-  constructor(alpha: number) {
-    this.alpha = alpha
-  }
+  private readonly alpha = 0.2
   add(ms: number): void {
     if (this.average === undefined) {
       this.average = ms
@@ -293,7 +283,7 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       latencyTolerance: noLatencySignal
     })
     let draining = false
-    const service = new ServiceTime(0.2)
+    const service = new ServiceTime()
     // the limiter's counters, read synchronously (its Effects are `Effect.sync`)
     const counts = { running: 0, waiting: 0, limit: settings.initialInFlight }
     const refresh = Effect.gen(function*() {
@@ -301,17 +291,16 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       counts.waiting = yield* limiter.waiting
       counts.limit = Math.floor(yield* limiter.limit)
     })
-    /** Why a request arriving now is refused, or `undefined`. */
-    const refusal = (maxWaitMs: number | undefined, budgetMs: number | undefined): "full" | "wait" | "late" | undefined => {
+    /** Whether a request arriving now is refused: the queue full, or its expected wait past `maxWaitMs` or too late for `budgetMs`. */
+    const refused = (maxWaitMs: number | undefined, budgetMs: number | undefined): boolean => {
       const { limit, running, waiting } = counts
-      if (running + waiting >= limit + Math.min(settings.maxQueued, limit)) return "full"
+      if (running + waiting >= limit + Math.min(settings.maxQueued, limit)) return true
       const { likely, mean } = service
       // a free slot: run now (so the times keep being learned, whatever they are)
-      if (running < limit || mean === undefined || likely === undefined) return undefined
+      if (running < limit || mean === undefined || likely === undefined) return false
       // its place in the queue × the mean answer time ÷ the answers running at once
       const wait = ((waiting + 1) * mean) / limit
-      if (maxWaitMs !== undefined && wait > maxWaitMs) return "wait"
-      return budgetMs !== undefined && wait + likely > budgetMs ? "late" : undefined
+      return (maxWaitMs !== undefined && wait > maxWaitMs) || (budgetMs !== undefined && wait + likely > budgetMs)
     }
     const gauges = Effect.gen(function*() {
       yield* refresh
@@ -335,7 +324,7 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
           return yield* Api.Draining.of()
         }
         yield* refresh
-        if (refusal(call.maxWaitMs, call.budgetMs) !== undefined) return yield* refuse
+        if (refused(call.maxWaitMs, call.budgetMs)) return yield* refuse
         const entered = yield* Clock.currentTimeMillis
         const budgetMs = call.budgetMs
         let started = false
@@ -358,9 +347,11 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
                 service.add(ms)
               })
             ),
-            Effect.mapError((e) => call.overloaded?.(e) === true || slow() ? new Strained("error", e) : e),
+            Effect.mapError((e) => call.overloaded?.(e) === true || slow() ? new Strained({ outcome: "error", inner: e }) : e),
             Effect.flatMap((value) =>
-              call.strained?.(value) === true || slow() ? Effect.fail(new Strained("value", value)) : Effect.succeed(value)
+              call.strained?.(value) === true || slow()
+                ? Effect.fail(new Strained({ outcome: "value", inner: value }))
+                : Effect.succeed(value)
             )
           )
         })).pipe(
@@ -379,31 +370,25 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
         }
         const exit = yield* Fiber.await(fiber)
         if (exit._tag === "Success") return exit.value
-        if (exit.cause.reasons.some((r) => r._tag === "Fail" && r.error instanceof TooLate)) return yield* refuse
-        const strained = exit.cause.reasons.find((r) => r._tag === "Fail" && r.error instanceof Strained)
-        if (strained !== undefined && strained._tag === "Fail") {
-          const { inner, outcome } = strained.error as Strained
-          return yield* (outcome === "value" ? Effect.succeed(inner as A) : Effect.fail(inner as E))
+        const errors = exit.cause.reasons.filter(Cause.isFailReason).map((r) => r.error)
+        if (errors.some((e) => e instanceof TooLate)) return yield* refuse
+        const strained = errors.find((e) => e instanceof Strained)
+        if (strained !== undefined) {
+          return yield* (strained.outcome === "value" ? Effect.succeed(strained.inner as A) : Effect.fail(strained.inner as E))
         }
         return yield* Effect.failCause(exit.cause as Cause.Cause<E>)
       })
 
+    const peek = (): Snapshot => ({ inFlight: counts.running, queued: counts.waiting, limit: counts.limit, draining })
     return Admission.of({
       run,
       drain: Effect.sync(() => {
         draining = true
       }),
       // the counts are refreshed at every admission event (a call forked, started, ended or given up)
-      admits: (maxWaitMs, budgetMs) => !draining && refusal(maxWaitMs, budgetMs) === undefined,
-      peek: () => ({ inFlight: counts.running, queued: counts.waiting, limit: counts.limit, draining }),
-      snapshot: Effect.gen(function*() {
-        return {
-          inFlight: yield* limiter.running,
-          queued: yield* limiter.waiting,
-          limit: Math.floor(yield* limiter.limit),
-          draining
-        }
-      }),
+      admits: (maxWaitMs, budgetMs) => !draining && !refused(maxWaitMs, budgetMs),
+      peek,
+      snapshot: Effect.map(refresh, peek),
       options: settings
     })
   })

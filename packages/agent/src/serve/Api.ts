@@ -36,7 +36,7 @@
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { type Cause, Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as Agent from "../Agent.ts"
 
@@ -137,184 +137,6 @@ export type AnswerRequest = typeof AnswerRequest.Type
 
 // --- errors ------------------------------------------------------------------------------
 
-const envelope = <const Tag extends string, const Extra extends Schema.Struct.Fields = {}>(tag: Tag, extra?: Extra) =>
-  Schema.Struct({
-    tag: Schema.Literal(tag),
-    message: Schema.String,
-    field: Schema.optional(Schema.String),
-    ...(extra ?? ({} as Extra))
-  })
-
-/**
- * 400: the body is not JSON, or a field is missing or invalid. `field` names it
- * (`"query"`, `"budgetMs"`, `"body"`), `message` says what was expected and what was given.
- *
- * @example
- * ```ts
- * import { ServeApi as Api } from "@hybrid/agent"
- *
- * const error = Api.BadRequest.of("budgetMs: Expected a value ≥ 1, got -5", "budgetMs")
- * error.error.field // "budgetMs"
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class BadRequest extends Schema.Error<BadRequest>("BadRequest")({ error: envelope("BadRequest") }, {
-  httpApiStatus: 400,
-  description: "The body is not JSON, or a field is missing or invalid"
-}) {
-  /** A `BadRequest` about `field`. */
-  static of(message: string, field?: string): BadRequest {
-    return new BadRequest({ error: { tag: "BadRequest", message, ...(field === undefined ? {} : { field }) } })
-  }
-  override get message(): string {
-    return this.error.message
-  }
-}
-
-/**
- * 413: the body is larger than the server's `--max-body`. The connection is closed after it.
- *
- * @example
- * ```ts
- * import { ServeApi as Api } from "@hybrid/agent"
- *
- * Api.PayloadTooLarge.of(65_536).error.message // "the body is larger than 65536 bytes"
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("PayloadTooLarge")({ error: envelope("PayloadTooLarge") }, {
-  httpApiStatus: 413,
-  description: "The body is larger than the server's limit (--max-body)"
-}) {
-  /** A `PayloadTooLarge` for a limit of `limit` bytes. */
-  static of(limit: number): PayloadTooLarge {
-    return new PayloadTooLarge({
-      error: { tag: "PayloadTooLarge", message: `the body is larger than ${limit} bytes`, field: "body" }
-    })
-  }
-  override get message(): string {
-    return this.error.message
-  }
-}
-
-/**
- * 503 with `Retry-After`: every answer slot and every queue place is taken; the request
- * was not started. Sent within milliseconds, so a client can go elsewhere at once.
- *
- * @example
- * ```ts
- * import { ServeApi as Api } from "@hybrid/agent"
- *
- * Api.Overloaded.of(8, 8, 1).error.message // "8 answers in flight and 8 waiting: try again in 1 s"
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class Overloaded extends Schema.Error<Overloaded>("Overloaded")({ error: envelope("Overloaded") }, {
-  httpApiStatus: 503,
-  description: "Every answer slot and queue place is taken (Retry-After says when to try again)"
-}) {
-  /** An `Overloaded` with `inFlight` answers running, `queued` waiting, and the advised wait. */
-  static of(inFlight: number, queued: number, retryAfterSeconds: number): Overloaded {
-    return new Overloaded({
-      error: {
-        tag: "Overloaded",
-        message: `${inFlight} answers in flight and ${queued} waiting: try again in ${retryAfterSeconds} s`
-      }
-    })
-  }
-  override get message(): string {
-    return this.error.message
-  }
-}
-
-/**
- * 503 with `Retry-After`: the server is shutting down and takes no new answers (a
- * request on a connection opened before the signal).
- *
- * @example
- * ```ts
- * import { ServeApi as Api } from "@hybrid/agent"
- *
- * Api.Draining.of().error.tag // "Draining"
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class Draining extends Schema.Error<Draining>("Draining")({ error: envelope("Draining") }, {
-  httpApiStatus: 503,
-  description: "The server is shutting down and takes no new answers"
-}) {
-  /** The one `Draining` error. */
-  static of(): Draining {
-    return new Draining({ error: { tag: "Draining", message: "the server is shutting down: try another instance" } })
-  }
-  override get message(): string {
-    return this.error.message
-  }
-}
-
-/**
- * 503: no source answered (and so nothing to answer from) — what happened to each
- * source and to the LLM. Never a 200 with an answer written from an empty context.
- *
- * @example
- * ```ts
- * import { ServeApi as Api } from "@hybrid/agent"
- *
- * Api.NoAnswer.of("no source answered", [], "not asked").error.tag // "NoAnswer"
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class NoAnswer extends Schema.Error<NoAnswer>("NoAnswer")({
-  error: envelope("NoAnswer", { sources: Schema.Array(Agent.SourceReport), llm: Schema.String })
-}, {
-  httpApiStatus: 503,
-  description: "No source answered: there is nothing to answer from"
-}) {
-  /** A `NoAnswer` with the sources' reports and what the LLM did. */
-  static of(message: string, sources: ReadonlyArray<Agent.SourceReport>, llm: string): NoAnswer {
-    return new NoAnswer({ error: { tag: "NoAnswer", message, sources, llm } })
-  }
-  override get message(): string {
-    return this.error.message
-  }
-}
-
-/**
- * 503 from `/readyz`: the server is draining, or a source does not answer its health check.
- *
- * @example
- * ```ts
- * import { ServeApi as Api } from "@hybrid/agent"
- *
- * Api.NotReady.of("draining").error.message // "draining"
- * ```
- *
- * @since 0.1.0
- * @category errors
- */
-export class NotReady extends Schema.Error<NotReady>("NotReady")({ error: envelope("NotReady") }, {
-  httpApiStatus: 503,
-  description: "Draining, or a source is unreachable"
-}) {
-  /** A `NotReady` saying why. */
-  static of(message: string): NotReady {
-    return new NotReady({ error: { tag: "NotReady", message } })
-  }
-  override get message(): string {
-    return this.error.message
-  }
-}
-
 /**
  * The shape of every error body (what `NotFound`, `MethodNotAllowed` and a 500 are sent as).
  *
@@ -332,6 +154,176 @@ export class NotReady extends Schema.Error<NotReady>("NotReady")({ error: envelo
 export const ErrorBody = Schema.Struct({
   error: Schema.Struct({ tag: Schema.String, message: Schema.String, field: Schema.optional(Schema.String) })
 })
+
+/**
+ * The base of every error of the API: the body `{ error: { tag, message, field?, ...extra } }`
+ * sent with `httpApiStatus`, and the error's `message` is the body's.
+ */
+const ApiError = <Self>() =>
+<const Tag extends string, const Extra extends Schema.Struct.Fields = {}>(
+  tag: Tag,
+  httpApiStatus: number,
+  description: string,
+  extra?: Extra
+) => {
+  const fields = {
+    error: Schema.Struct({ ...ErrorBody.fields.error.fields, tag: Schema.Literal(tag), ...(extra ?? ({} as Extra)) })
+  }
+  // `Schema.Error` cannot see that `Self` is given here: its type is spelled out
+  const Base = Schema.Error<Self>(tag)(fields, { httpApiStatus, description }) as Schema.Class<
+    Self,
+    Schema.Struct<typeof fields>,
+    Cause.YieldableError
+  >
+  return class extends Base {
+    override get message(): string {
+      return (this.error as typeof ErrorBody.Type.error).message
+    }
+  }
+}
+
+/**
+ * 400: the body is not JSON, or a field is missing or invalid. `field` names it
+ * (`"query"`, `"budgetMs"`, `"body"`), `message` says what was expected and what was given.
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * const error = Api.BadRequest.of("budgetMs: Expected a value ≥ 1, got -5", "budgetMs")
+ * error.error.field // "budgetMs"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BadRequest extends ApiError<BadRequest>()("BadRequest", 400, "The body is not JSON, or a field is missing or invalid") {
+  /** A `BadRequest` about `field`. */
+  static of(message: string, field?: string): BadRequest {
+    return new BadRequest({ error: { tag: "BadRequest", message, ...(field === undefined ? {} : { field }) } })
+  }
+}
+
+/**
+ * 413: the body is larger than the server's `--max-body`. The connection is closed after it.
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Api.PayloadTooLarge.of(65_536).error.message // "the body is larger than 65536 bytes"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PayloadTooLarge extends ApiError<PayloadTooLarge>()(
+  "PayloadTooLarge",
+  413,
+  "The body is larger than the server's limit (--max-body)"
+) {
+  /** A `PayloadTooLarge` for a limit of `limit` bytes. */
+  static of(limit: number): PayloadTooLarge {
+    return new PayloadTooLarge({
+      error: { tag: "PayloadTooLarge", message: `the body is larger than ${limit} bytes`, field: "body" }
+    })
+  }
+}
+
+/**
+ * 503 with `Retry-After`: every answer slot and every queue place is taken; the request
+ * was not started. Sent within milliseconds, so a client can go elsewhere at once.
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Api.Overloaded.of(8, 8, 1).error.message // "8 answers in flight and 8 waiting: try again in 1 s"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Overloaded extends ApiError<Overloaded>()(
+  "Overloaded",
+  503,
+  "Every answer slot and queue place is taken (Retry-After says when to try again)"
+) {
+  /** An `Overloaded` with `inFlight` answers running, `queued` waiting, and the advised wait. */
+  static of(inFlight: number, queued: number, retryAfterSeconds: number): Overloaded {
+    return new Overloaded({
+      error: {
+        tag: "Overloaded",
+        message: `${inFlight} answers in flight and ${queued} waiting: try again in ${retryAfterSeconds} s`
+      }
+    })
+  }
+}
+
+/**
+ * 503 with `Retry-After`: the server is shutting down and takes no new answers (a
+ * request on a connection opened before the signal).
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Api.Draining.of().error.tag // "Draining"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Draining extends ApiError<Draining>()("Draining", 503, "The server is shutting down and takes no new answers") {
+  /** The one `Draining` error. */
+  static of(): Draining {
+    return new Draining({ error: { tag: "Draining", message: "the server is shutting down: try another instance" } })
+  }
+}
+
+/**
+ * 503: no source answered (and so nothing to answer from) — what happened to each
+ * source and to the LLM. Never a 200 with an answer written from an empty context.
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Api.NoAnswer.of("no source answered", [], "not asked").error.tag // "NoAnswer"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoAnswer extends ApiError<NoAnswer>()("NoAnswer", 503, "No source answered: there is nothing to answer from", {
+  sources: Schema.Array(Agent.SourceReport),
+  llm: Schema.String
+}) {
+  /** A `NoAnswer` with the sources' reports and what the LLM did. */
+  static of(message: string, sources: ReadonlyArray<Agent.SourceReport>, llm: string): NoAnswer {
+    return new NoAnswer({ error: { tag: "NoAnswer", message, sources, llm } })
+  }
+}
+
+/**
+ * 503 from `/readyz`: the server is draining, or a source does not answer its health check.
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Api.NotReady.of("draining").error.message // "draining"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NotReady extends ApiError<NotReady>()("NotReady", 503, "Draining, or a source is unreachable") {
+  /** A `NotReady` saying why. */
+  static of(message: string): NotReady {
+    return new NotReady({ error: { tag: "NotReady", message } })
+  }
+}
 
 // --- successes ---------------------------------------------------------------------------
 
@@ -398,9 +390,7 @@ const sse = <const Name extends string, S extends Schema.Top & { readonly Decodi
  */
 export const StreamError = Schema.Struct({
   error: Schema.Struct({
-    tag: Schema.String,
-    message: Schema.String,
-    field: Schema.optional(Schema.String),
+    ...ErrorBody.fields.error.fields,
     sources: Schema.optional(Schema.Array(Agent.SourceReport)),
     llm: Schema.optional(Schema.String)
   })

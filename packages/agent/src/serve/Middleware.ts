@@ -46,7 +46,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { ByteSize, Cause, Effect, Exit, Predicate, type Schema, SchemaIssue } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { HttpIncomingMessage, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { HttpApiError } from "effect/http-api"
 import * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
@@ -151,23 +151,27 @@ const json = (shown: Shown) =>
     { status: shown.status, headers: shown.headers }
   )
 
+/** The error or defect of a `Cause` reason (nothing for an interrupt). */
+const errorOf = (reason: Cause.Reason<unknown>): unknown =>
+  reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
+
 /** What a failed request is shown as. */
 const fromCause = (
   cause: Cause.Cause<unknown>,
   request: HttpServerRequest.HttpServerRequest,
   options: Options,
   body: unknown
-): Shown | Api.BadRequest => {
+): Shown => {
   const path = pathOf(request.url)
   for (const reason of cause.reasons) {
-    const error = reason._tag === "Fail" ? reason.error : reason._tag === "Die" ? reason.defect : undefined
-    if (error instanceof Api.Overloaded || error instanceof Api.Draining) {
-      return { status: 503, tag: error.error.tag, message: error.error.message }
+    const error = errorOf(reason)
+    if (error instanceof Api.Overloaded || error instanceof Api.Draining) return { status: 503, ...error.error }
+    if (HttpApiError.HttpApiSchemaError.is(error)) {
+      return { status: 400, ...badRequest(error.cause, body, error.kind === "Payload" ? "body" : error.kind.toLowerCase()).error }
     }
-    if (HttpApiError.HttpApiSchemaError.is(error)) return badRequest(error.cause, body, error.kind === "Payload" ? "body" : error.kind.toLowerCase())
     if (HttpApiError.HttpApiPayloadTooLarge.is(error)) return tooLarge(options)
-    if (Predicate.isTagged(error, "HttpServerError")) {
-      const inner = (error as unknown as { readonly reason: { readonly _tag: string; readonly reason?: string } }).reason
+    if (HttpServerError.isHttpServerError(error)) {
+      const inner = error.reason
       if (inner._tag === "RequestParseError" && inner.reason === "BodyTooLarge") return tooLarge(options)
       if (inner._tag === "RequestParseError") {
         return { status: 400, tag: "BadRequest", message: "the body could not be read", field: "body" }
@@ -192,9 +196,7 @@ const fromCause = (
 
 const tooLarge = (options: Options): Shown => ({
   status: 413,
-  tag: "PayloadTooLarge",
-  message: Api.PayloadTooLarge.of(options.maxBodyBytes).error.message,
-  field: "body",
+  ...Api.PayloadTooLarge.of(options.maxBodyBytes).error,
   headers: { connection: "close" }
 })
 
@@ -269,23 +271,10 @@ export const layer = (options: Options) =>
           if (Exit.isSuccess(exit)) response = normalize(exit.value)
           else {
             // the body (already read, so cached) only to quote a bad field's value
-            const undecodable = exit.cause.reasons.some((r) =>
-              HttpApiError.HttpApiSchemaError.is(r._tag === "Die" ? r.defect : r._tag === "Fail" ? r.error : undefined)
-            )
-            const body = !undecodable ? undefined : yield* asJson.text.pipe(
-              Effect.map((text): unknown => {
-                try {
-                  return JSON.parse(text)
-                } catch {
-                  return undefined
-                }
-              }),
-              Effect.orElseSucceed(() => undefined)
-            )
+            const undecodable = exit.cause.reasons.some((r) => HttpApiError.HttpApiSchemaError.is(errorOf(r)))
+            const body = undecodable ? yield* asJson.json.pipe(Effect.orElseSucceed(() => undefined)) : undefined
             const shown = fromCause(exit.cause, request, options, body)
-            response = shown instanceof Api.BadRequest
-              ? HttpServerResponse.jsonUnsafe({ error: { ...shown.error, message: scrub(shown.error.message) } }, { status: 400 })
-              : json({ ...shown, message: scrub(shown.message) })
+            response = json({ ...shown, message: scrub(shown.message) })
           }
           const { draining } = admission.peek()
           const headers: Record<string, string> = { "x-request-id": id }

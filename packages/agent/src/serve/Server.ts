@@ -290,6 +290,7 @@ export const layer = (options: Options) => {
   const admission = Admission.layer({ maxInFlight, maxQueued: options.maxQueued ?? maxInFlight })
   const graceMs = options.graceMs ?? 5_000
   const scrub = options.scrub ?? Scrub.patterns
+  const maxBodyBytes = options.maxBodyBytes ?? 65_536
   const apiRoutes = HttpApiBuilder.layer(Api.Api, { openapiPath: "/openapi.json" }).pipe(
     Layer.provide([answerHandlers(options.defaultBudgetMs, scrub), opsHandlers])
   )
@@ -297,7 +298,7 @@ export const layer = (options: Options) => {
     apiRoutes,
     HttpApiScalar.layer(Api.Api, { path: "/docs" }),
     PrometheusMetrics.layerHttp({ path: "/metrics" }),
-    Middleware.layer({ maxBodyBytes: options.maxBodyBytes ?? 65_536, routes: routes(), scrub: scrub.all, answerPaths }),
+    Middleware.layer({ maxBodyBytes, routes: routes(), scrub: scrub.all, answerPaths }),
     options.cors === undefined ? Layer.empty : HttpRouter.cors({ allowedOrigins: [options.cors] })
   )
   const lifecycle = Layer.effectDiscard(Effect.gen(function*() {
@@ -317,7 +318,6 @@ export const layer = (options: Options) => {
       })
     )
   }))
-  const maxBodyBytes = options.maxBodyBytes ?? 65_536
   const listener = Layer.mergeAll(
     Layer.effect(
       HttpServer.HttpServer,

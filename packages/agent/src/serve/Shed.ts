@@ -40,6 +40,7 @@
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { type Context, Effect, LogLevel, Metric } from "effect"
 import type * as Admission from "./Admission.ts"
+import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 import { requestId } from "./Middleware.ts"
 
@@ -101,7 +102,7 @@ export const make = (options: Options) => {
   const paths = new Set(options.answerPaths)
   const tally = new Tally(options.context)
   const retryAfter = String(options.admission.options.retryAfterSeconds)
-  const bodies = new Bodies(retryAfter)
+  const bodies = new Bodies(options.admission.options.retryAfterSeconds)
   return (request: IncomingMessage, response: ServerResponse): boolean => {
     if (request.method !== "POST") return false
     const path = pathOf(request.url ?? "/")
@@ -129,17 +130,17 @@ export const make = (options: Options) => {
 /** The 503 bodies, one per (in flight, queued, draining): built once each, not per request. */
 class Bodies {
   private readonly cache = new Map<string, { readonly text: string; readonly bytes: number }>()
-  private readonly retryAfter: string
-  constructor(retryAfter: string) {
-    this.retryAfter = retryAfter
+  private readonly retryAfterSeconds: number
+  constructor(retryAfterSeconds: number) {
+    this.retryAfterSeconds = retryAfterSeconds
   }
   of(snapshot: Admission.Snapshot): { readonly text: string; readonly bytes: number } {
     const key = snapshot.draining ? "draining" : `${snapshot.inFlight}/${snapshot.queued}`
     const cached = this.cache.get(key)
     if (cached !== undefined) return cached
-    const error = snapshot.draining
-      ? { tag: "Draining", message: "the server is shutting down: try another instance" }
-      : { tag: "Overloaded", message: `${snapshot.inFlight} answers in flight and ${snapshot.queued} waiting: try again in ${this.retryAfter} s` }
+    const { error } = snapshot.draining
+      ? Api.Draining.of()
+      : Api.Overloaded.of(snapshot.inFlight, snapshot.queued, this.retryAfterSeconds)
     const text = JSON.stringify({ error })
     const body = { text, bytes: Buffer.byteLength(text) }
     if (this.cache.size >= 1_024) this.cache.clear()

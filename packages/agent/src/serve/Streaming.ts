@@ -125,8 +125,6 @@ class NoContext {
   readonly _tag = "NoContext"
 }
 
-const errorEvent = (error: Api.StreamError["error"]): Api.StreamEvent => ({ event: "error", data: { error } })
-
 /**
  * Runs `events` into `queue` as `StreamEvent`s and ends it; never fails (a failure is the
  * last event, `error`).
@@ -138,6 +136,9 @@ const pump = (
 ): Effect.Effect<Ending> => {
   const settled: Array<Agent.SourceReport> = []
   const offer = (event: Api.StreamEvent) => Effect.asVoid(Queue.offer(queue, event))
+  /** The last event, `error`: the answer ends there. */
+  const fail = (error: Api.StreamError["error"], sources: ReadonlyArray<Agent.SourceReport> = settled) =>
+    Effect.as(offer({ event: "error", data: { error } }), { outcome: "no-answer", sources } as const)
   return events.pipe(
     Stream.runForEach((event): Effect.Effect<void, NoContext> => {
       switch (event._tag) {
@@ -159,28 +160,18 @@ const pump = (
     Effect.map((): Ending => ({ outcome: settled.every((s) => s.status === "ok") ? "ok" : "degraded", sources: settled })),
     Effect.catchTags({
       NoContext: () =>
-        Effect.as(
-          offer(errorEvent({
-            tag: "NoAnswer",
-            message: `no source answered (${settled.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
-            sources: settled,
-            llm: "not asked"
-          })),
-          { outcome: "no-answer", sources: settled } as const
-        ),
+        fail({
+          tag: "NoAnswer",
+          message: `no source answered (${settled.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
+          sources: settled,
+          llm: "not asked"
+        }),
       NoAnswer: (e) =>
-        Effect.as(
-          offer(errorEvent({ tag: "NoAnswer", message: scrub.all(e.message), sources: shown(scrub, e.sources), llm: scrub.text(e.llm) })),
-          { outcome: "no-answer", sources: e.sources } as const
-        ),
-      InvalidOption: (e) =>
-        Effect.as(offer(errorEvent({ tag: "BadRequest", message: scrub.all(e.message), field: "budgetMs" })), { outcome: "no-answer", sources: settled } as const)
+        fail({ tag: "NoAnswer", message: scrub.all(e.message), sources: shown(scrub, e.sources), llm: scrub.text(e.llm) }, e.sources),
+      InvalidOption: (e) => fail({ tag: "BadRequest", message: scrub.all(e.message), field: "budgetMs" })
     }),
     Effect.catchDefect((defect) =>
-      Effect.as(
-        offer(errorEvent({ tag: "Internal", message: scrub.all(`internal error: ${defect instanceof Error ? defect.message : String(defect)}`) })),
-        { outcome: "no-answer", sources: settled } as const
-      )
+      fail({ tag: "Internal", message: scrub.all(`internal error: ${defect instanceof Error ? defect.message : String(defect)}`) })
     ),
     Effect.ensuring(Queue.end(queue))
   )
