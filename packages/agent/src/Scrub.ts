@@ -195,9 +195,6 @@ const queryCredential = /([?&;](?:api[-_]?key|key|token|access[-_]?token|auth|pa
 /** C0/C1 control characters but tab and newline (ANSI escapes start with ESC). */
 const controls = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]+/g
 
-const reveal = (secret: string | Redacted.Redacted<string>): string =>
-  Redacted.isRedacted(secret) ? Redacted.value(secret) : secret
-
 /** Replaces every occurrence of a prefix (≥ `minPrefix`, or the whole of a short secret) of `secret`. */
 const removeSecret = (text: string, secret: string): string => {
   const head = secret.slice(0, Math.min(secret.length, minPrefix))
@@ -276,7 +273,8 @@ export const make = (options: Options = {}): Scrubber => {
   const scanChars = Math.max(maxChars, Check.integer("Scrub.make", "scanChars", options.scanChars ?? 4_096))
   // longest first, so a secret that extends another is removed whole
   const secrets = (options.secrets ?? [])
-    .flatMap((s) => (s === undefined ? [] : [reveal(s)]))
+    .filter(Predicate.isNotUndefined)
+    .map((s) => (Redacted.isRedacted(s) ? Redacted.value(s) : s))
     .filter((s) => s.length > 0)
     .sort((a, b) => b.length - a.length)
 

@@ -38,10 +38,8 @@ import { Console, Duration, Effect, FileSystem, Option, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { Batch } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
+import * as Api from "../serve/Api.ts"
 import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, LinesFailed, positiveInt, reported, scale, scrubber } from "./shared.ts"
-
-/** The longest query a line may hold (as `serve`'s `AnswerRequest`). */
-const maxQueryChars = 2_000
 
 /**
  * One input line.
@@ -52,7 +50,8 @@ const maxQueryChars = 2_000
 export const Request = Schema.Struct({
   query: Schema.String.check(
     Schema.isPattern(/\S/, { message: "query must not be empty" }),
-    Schema.isMaxLength(maxQueryChars, { message: `query must be at most ${maxQueryChars} characters` })
+    // the longest query `serve`'s `AnswerRequest` takes
+    Schema.isMaxLength(Api.maxQueryChars, { message: `query must be at most ${Api.maxQueryChars} characters` })
   ),
   budgetMs: Schema.optional(Schema.Finite.check(Schema.isGreaterThan(0), Schema.isLessThanOrEqualTo(600_000)))
 })
@@ -63,7 +62,6 @@ export type Request = typeof Request.Type
 const contextTokens = 1_500
 
 const encodeAnswer = Schema.encodeSync(Agent.Answer)
-
 
 /**
  * @since 0.1.0

@@ -28,7 +28,7 @@ import * as os from "node:os"
 import { Console, Duration, Effect, Option, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
-import { agent, faults, faultsOf, InvalidInput, reported, sampleQueries, scale, since } from "./shared.ts"
+import { agent, faults, faultsOf, InvalidInput, reported, sampleQueries, scale } from "./shared.ts"
 
 interface Run {
   readonly query: string
@@ -103,19 +103,14 @@ const show = (display: Display, line: string | undefined): Effect.Effect<void> =
     ? write(`\r\x1b[2K${line}`)
     : Console.log(line)
 
-/** Erases the live line. */
-const clear = (display: Display) => display === "live" ? write("\r\x1b[2K") : Effect.void
-
 /** One answer, timed, its progress shown as it streams; `NoAnswer` becomes a run without an answer. */
 const answerOnce = (query: string, budget: Duration.Duration, mode: Agent.Mode, shown: (event: Agent.Event) => Effect.Effect<void>) =>
-  Effect.suspend(() => {
-    const start = performance.now()
-    return Agent.answerOf(Agent.stream(query, { budget, mode }).pipe(Stream.tap(shown))).pipe(
-      Effect.map((answer): Run => ({ query, wallMs: since(start), answer, error: undefined, sources: answer.sources })),
-      Effect.catchTag("NoAnswer", (e) =>
-        Effect.succeed<Run>({ query, wallMs: since(start), answer: undefined, error: e.message, sources: e.sources }))
-    )
-  })
+  Agent.answerOf(Agent.stream(query, { budget, mode }).pipe(Stream.tap(shown))).pipe(
+    Effect.map((answer) => ({ answer, error: undefined, sources: answer.sources })),
+    Effect.catchTag("NoAnswer", (e) => Effect.succeed({ answer: undefined, error: e.message, sources: e.sources })),
+    Effect.timed,
+    Effect.map(([took, outcome]): Run => ({ query, wallMs: Duration.toMillis(took), ...outcome }))
+  )
 
 /** Answers `queries` one at a time in `mode` with the `Agent` in context, each one's progress on `display`. */
 const answerAll = (queries: ReadonlyArray<string>, budget: Duration.Duration, mode: Agent.Mode, display: Display) =>
@@ -125,8 +120,9 @@ const answerAll = (queries: ReadonlyArray<string>, budget: Duration.Duration, mo
     return yield* Effect.forEach(queries, (query, i) => {
       const label = `${mode} ${i + 1}/${queries.length}`
       const lines = progress(label, names)
+      // `Done` shows nothing: the run's line below replaces the live line
       const shown = (event: Agent.Event) =>
-        event._tag === "Done" ? clear(display) : show(display, live ? lines.line(event) : lines.plain(event))
+        event._tag === "Done" ? Effect.void : show(display, live ? lines.line(event) : lines.plain(event))
       return show(display, live ? lines.line() : undefined).pipe(
         Effect.andThen(answerOnce(query, budget, mode, shown)),
         Effect.tap((run) =>
@@ -202,8 +198,7 @@ export const demo = Command.make(
     const display: Display = flags.json ? "none" : process.stdout.isTTY === true ? "live" : "plain"
     const phase = (mode: Agent.Mode) =>
       show(display, fit(`  ${mode}: starting the fixtures and ${cores} worker threads…`)).pipe(
-        Effect.andThen(Effect.provide(answerAll(queries, budget, mode, display), agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed }))),
-        Effect.tap(() => clear(display))
+        Effect.andThen(Effect.provide(answerAll(queries, budget, mode, display), agent({ scale: flags.scale, faults: faultConfig, seed: flags.seed })))
       )
     const sequential = yield* phase("sequential")
     const hybrid = yield* phase("hybrid")

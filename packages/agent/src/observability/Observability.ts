@@ -137,11 +137,10 @@ export const layerOtlp = (options: {
     baseUrl: options.endpoint,
     resource: { serviceName: options.serviceName ?? "hybrid", serviceVersion: "0.1.0" }
   }).pipe(Layer.provide(FetchHttpClient.layer))
-  return Layer.effectContext(Effect.gen(function*() {
-    const context = yield* Layer.build(otlp)
-    const tracer = Context.get(context, Tracer.Tracer)
-    return Context.add(context, Tracer.Tracer, ScrubbedTracer.make(tracer, options.scrub ?? Scrub.patterns, { debug: options.debug }))
-  }))
+  return Layer.flatMap(otlp, (context) => {
+    const tracer = ScrubbedTracer.make(Context.get(context, Tracer.Tracer), options.scrub ?? Scrub.patterns, { debug: options.debug })
+    return Layer.succeedContext(Context.add(context, Tracer.Tracer, tracer))
+  })
 }
 
 /**

@@ -56,7 +56,7 @@
 import * as os from "node:os"
 import { Context, Effect, Layer } from "effect"
 import { NodeRunner, Runner } from "@hybrid/core"
-import { handlers } from "./handlers.ts"
+import { handlers, roundMs } from "./handlers.ts"
 import { type Input, MergeParts, type Options, type Processed, ProcessSource, ProjectPart, Tasks } from "./tasks.ts"
 
 export {
@@ -149,8 +149,8 @@ export {
    *
    * declare const input: Processing.Input
    * const state = Processing.prepare(input)
-   * Processing.project(state) // the expensive step: every random projection
-   * const done = state.projected === input.options.projections // true
+   * Processing.project(state) // the expensive step, once per projection: here projection 0
+   * const done = state.projected === 1 // true
    * ```
    *
    * @since 0.1.0
@@ -704,15 +704,13 @@ export const layerNode = (
   const pool = NodeRunner.layer(Tasks, { ...rest, worker })
   if (warmUp === false) return pool
   const size = rest.size ?? os.availableParallelism()
-  return Layer.tap(pool, (context) => {
-    const runner = Context.get(context, Runner.Runner)
-    // one call per worker: each runs one call at a time, so `size` calls reach every worker
-    return Effect.forEach(
-      Array.from({ length: size * (rest.concurrencyPerWorker ?? 1) }),
-      () => runner.run(ProcessSource, warmUpInput),
-      { concurrency: "unbounded", discard: true }
-    ).pipe(Effect.ignore, Effect.withSpan("Processing.warmUp"))
-  })
+  // one call per worker slot: each slot runs one call at a time, so every worker gets its share
+  return Layer.tap(pool, (context) =>
+    Context.get(context, Runner.Runner).run(ProcessSource, warmUpInput).pipe(
+      Effect.replicateEffect(size * (rest.concurrencyPerWorker ?? 1), { concurrency: "unbounded", discard: true }),
+      Effect.ignore,
+      Effect.withSpan("Processing.warmUp")
+    ))
 }
 
 /**
@@ -818,5 +816,5 @@ export const runParts = Effect.fn("Processing.runParts")(function*(
   })
   const processed = yield* Runner.run(MergeParts, { input, parts })
   const partsMs = parts.reduce((sum, part) => sum + part.cpuMs, 0)
-  return { processed, tasksMs: [...parts.map((part) => part.cpuMs), Math.max(0, Math.round((processed.cpuMs - partsMs) * 100) / 100)] }
+  return { processed, tasksMs: [...parts.map((part) => part.cpuMs), Math.max(0, roundMs(processed.cpuMs - partsMs))] }
 })

@@ -78,7 +78,7 @@ export const prepare = (input: Input): State => {
   const sentences: Array<State["sentences"][number]> = []
   const ranges: Array<State["ranges"][number]> = []
   for (const document of input.documents) {
-    tokens += text.tokenize(document.text).length
+    tokens += text.countTokens(document.text)
     for (const c of text.chunk(document.text, { maxTokens: input.options.chunkTokens, overlap: input.options.overlap })) {
       // the title is part of what a chunk is about, not of its text
       const about = `${document.title}\n${c.text}`
@@ -134,6 +134,9 @@ export const project = (state: State): void => {
 }
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6
+
+/** Milliseconds to two decimals, as every `cpuMs` is reported. */
+export const roundMs = (ms: number): number => Math.round(ms * 100) / 100
 
 /**
  * Step 3: average, score, rank, summarise.
@@ -196,7 +199,7 @@ export const finish = (state: State, cpuMs: number): Processed => {
     documents: state.input.documents.length,
     chunkCount: state.chunks.length,
     sentenceCount: state.sentences.length,
-    cpuMs: Math.round(cpuMs * 100) / 100
+    cpuMs: roundMs(cpuMs)
   }
 }
 
@@ -217,31 +220,41 @@ export const processSource = (input: Input): Processed => Effect.runSync(process
  */
 export const projectPart = (payload: PartInput): Part => Effect.runSync(partIn(payload, Infinity))
 
-/** `processSource`, yielding after each `slice` ms of work; `cpuMs` counts the computing, not the pauses. */
+/**
+ * `prepare`, then the projections `[from, to)`, yielding whenever `slice` ms of work have
+ * been done since the last yield; `cpuMs()` is the time spent computing so far, not the pauses.
+ */
+const projectIn = Effect.fnUntraced(function*(input: Input, from: number, to: number, slice: number) {
+  let start = performance.now()
+  let spent = 0
+  const state = prepare(input)
+  state.projected = from
+  while (state.projected < to) {
+    const now = performance.now()
+    if (now - start >= slice) {
+      spent += now - start
+      yield* Effect.yieldNow
+      start = performance.now()
+    }
+    project(state)
+  }
+  return { state, cpuMs: () => roundMs(spent + performance.now() - start) }
+})
+
+/** `processSource`, yielding after each `slice` ms of work. */
 const processIn = (input: Input, slice: number) =>
-  Effect.gen(function*() {
-    const timer = { start: performance.now(), cpuMs: 0 }
-    const state = prepare(input)
-    yield* projectUntil(state, input.options.projections, timer, slice)
-    return { ...finish(state, 0), cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100 }
-  })
+  Effect.map(projectIn(input, 0, input.options.projections, slice), ({ cpuMs, state }) => ({ ...finish(state, 0), cpuMs: cpuMs() }))
 
 /** `projectPart`, yielding after each `slice` ms of work. */
 const partIn = ({ from, input, to }: PartInput, slice: number) =>
-  Effect.gen(function*() {
-    const timer = { start: performance.now(), cpuMs: 0 }
-    const state = prepare(input)
-    state.projected = from
-    yield* projectUntil(state, to, timer, slice)
-    return {
-      from,
-      to: state.projected,
-      chunkCosine: Array.from(state.chunkCosine),
-      sentenceCosine: Array.from(state.sentenceCosine),
-      similarity: state.similarity.map((graph) => Array.from(graph)),
-      cpuMs: Math.round((timer.cpuMs + performance.now() - timer.start) * 100) / 100
-    }
-  })
+  Effect.map(projectIn(input, from, to, slice), ({ cpuMs, state }): Part => ({
+    from,
+    to: state.projected,
+    chunkCosine: Array.from(state.chunkCosine),
+    sentenceCosine: Array.from(state.sentenceCosine),
+    similarity: state.similarity.map((graph) => Array.from(graph)),
+    cpuMs: cpuMs()
+  }))
 
 /** A part that does not fit the source's shape: the caller mixed up inputs (a defect). */
 const mismatch = (what: string, expected: number, got: number) =>
@@ -259,7 +272,7 @@ export const mergeParts = ({ input, parts }: MergeInput): Processed => {
   const state = prepare(input)
   for (const part of parts) addPart(state, part)
   const partsMs = parts.reduce((sum, part) => sum + part.cpuMs, 0)
-  return { ...finish(state, 0), cpuMs: Math.round((partsMs + performance.now() - t0) * 100) / 100 }
+  return { ...finish(state, 0), cpuMs: roundMs(partsMs + performance.now() - t0) }
 }
 
 const addInto = (what: string, target: Float64Array, values: ReadonlyArray<number>) => {
@@ -292,19 +305,3 @@ export const handlers: Task.Handlers<Task.Tasks<typeof Tasks>> = {
   ProjectPart: (payload) => partIn(payload, sliceMs),
   MergeParts: (payload) => Effect.sync(() => mergeParts(payload))
 }
-
-/**
- * Projects `state` up to projection `to`, yielding whenever `slice` ms of work have been
- * done since the last yield; `timer.cpuMs` adds up the time spent computing.
- */
-const projectUntil = Effect.fnUntraced(function*(state: State, to: number, timer: { start: number; cpuMs: number }, slice: number) {
-  while (state.projected < to) {
-    project(state)
-    const now = performance.now()
-    if (now - timer.start >= slice && state.projected < to) {
-      timer.cpuMs += now - timer.start
-      yield* Effect.yieldNow
-      timer.start = performance.now()
-    }
-  }
-})
