@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Config, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Cause, Config, Duration, Effect, Exit, Layer, Option, Schema } from "effect"
 import { CircuitBreaker } from "effect/persistence"
 import type { Deadline } from "@hybrid/core"
 import * as Scrub from "../Scrub.ts"
@@ -18,7 +18,7 @@ export const circuitState = { Closed: "closed", HalfOpen: "half-open", Open: "op
  * `CircuitBreakerStore` (Redis under `Fleet.layer`: the fleet's circuit) or in memory,
  * with `circuit`, the state of `key` now (`"closed"` when the store cannot say), and
  * `refusal`, what a refused call says (`detail`, and `retryAfter` when it is open). The
- * sources and the LLM each build theirs with it and keep their own `classify`.
+ * sources and the LLM each build theirs with it, and their own `classify` with `classifyBy`.
  */
 export const breaker = (options: {
   readonly key: string
@@ -46,6 +46,17 @@ export const breaker = (options: {
     return { breaker, circuit, refusal }
   })
 
+/**
+ * A breaker's `classify`: a success is one, and a failure counts against the circuit when
+ * `unhealthy` says its error is the upstream's doing (a defect always counts; Effect's
+ * breaker ignores an interrupted call before it asks).
+ */
+export const classifyBy = <E>(unhealthy: (error: E) => boolean) => <A>(exit: Exit.Exit<A, E>): CircuitBreaker.Outcome => {
+  if (Exit.isSuccess(exit)) return CircuitBreaker.success
+  const error = Cause.findErrorOption(exit.cause)
+  return Option.isNone(error) || unhealthy(error.value) ? CircuitBreaker.failure() : CircuitBreaker.ignored
+}
+
 /** A whole number ≥ `min`, from a variable's text. */
 const intAtLeast = (min: number) => Schema.NumberFromString.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(min))
 
@@ -55,9 +66,7 @@ const intAtLeast = (min: number) => Schema.NumberFromString.check(Schema.isInt()
  * read their retries, breaker counts and the like through it.
  */
 export const intConfig = (name: string, min: number, fallback: number): Config.Config<number> =>
-  Config.schema(intAtLeast(min), name).pipe(
-    Config.withDefault(fallback)
-  )
+  Config.schema(intAtLeast(min), name).pipe(Config.withDefault(fallback))
 
 /**
  * A limit read from the variable `name`: a whole number ≥ 0, `0` meaning "no limit"

@@ -97,7 +97,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Config, Context, Duration, Effect, Exit, Layer, Metric, Option, Queue, Redacted, Schema, type Scope, Stream } from "effect"
+import { Config, Context, Duration, Effect, Layer, Metric, Queue, Redacted, Schema, type Scope, Stream } from "effect"
 import { AiError, EmbeddingModel, LanguageModel, type Prompt, type Response } from "effect/ai"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
@@ -194,8 +194,11 @@ const DEFAULT_MAX_TOKENS = 1024
  * @category config
  */
 export const config: Config.Config<Settings> = Config.all({
-  baseUrl: Config.String("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
-  apiKey: Config.option(Config.Redacted("OPENAI_API_KEY")),
+  baseUrl: Config.String("OPENAI_BASE_URL").pipe(
+    Config.withDefault("https://api.openai.com/v1"),
+    Config.map((url) => url.replace(/\/+$/, ""))
+  ),
+  apiKey: Config.Redacted("OPENAI_API_KEY").pipe(Config.withDefault(undefined)),
   model: Config.String("OPENAI_MODEL").pipe(Config.withDefault("gpt-4o-mini")),
   embeddingModel: Config.String("OPENAI_EMBEDDING_MODEL").pipe(Config.withDefault("text-embedding-3-small")),
   timeout: Config.Duration("HYBRID_LLM_TIMEOUT").pipe(Config.withDefault(Duration.seconds(60))),
@@ -214,11 +217,7 @@ export const config: Config.Config<Settings> = Config.all({
   ),
   maxBytes: Upstream.maxBytesConfig("HYBRID_LLM_MAX_BYTES", 1024 * 1024),
   embeddingsMaxBytes: Upstream.maxBytesConfig("HYBRID_LLM_EMBEDDINGS_MAX_BYTES", 32 * 1024 * 1024)
-}).pipe(Config.map((s): Settings => ({
-  ...s,
-  baseUrl: s.baseUrl.replace(/\/+$/, ""),
-  apiKey: Option.getOrUndefined(s.apiKey)
-})))
+})
 
 // --- wire format -------------------------------------------------------------------------
 
@@ -396,16 +395,7 @@ export const tokens = Metric.counter("hybrid_llm_tokens_total", { description: "
 type Attempt = AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded
 
 /** What counts against the circuit: the server's health (5xx, 408, connection errors, timeouts), not 429 or our own limits. */
-const classify = <A>(exit: Exit.Exit<A, Attempt>): CircuitBreaker.Outcome => {
-  if (Exit.isSuccess(exit)) return CircuitBreaker.success
-  const error = exit.cause.reasons.find(Cause.isFailReason)?.error
-  if (error === undefined) return Cause.hasInterruptsOnly(exit.cause) ? CircuitBreaker.ignored : CircuitBreaker.failure()
-  if (error._tag === "TimeoutExceeded") return CircuitBreaker.failure()
-  if (error._tag === "DeadlineExceeded") return CircuitBreaker.ignored
-  if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError" ? CircuitBreaker.failure() : CircuitBreaker.ignored
-  const status = statusOf(error)
-  return Common.isServerFault(status) ? CircuitBreaker.failure() : CircuitBreaker.ignored
-}
+const classify = Common.classifyBy((error: Attempt) => upstreamFault(error, Common.isServerFault))
 
 /** The endpoint without credentials (a URL's userinfo never reaches a key in Redis). */
 const endpointOf = (baseUrl: string): string => {
@@ -441,7 +431,7 @@ const breakerOf = (settings: Settings) =>
     return {
       execute: (method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>): Effect.Effect<A, Attempt, R> =>
         self.pipe(
-          breaker.execute({ key, classify: classify<A> }),
+          breaker.execute({ key, classify }),
           Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(refused(method, e)))
         ),
       circuit
@@ -454,6 +444,19 @@ const aiError = (method: string, reason: AiError.AiErrorReason) => AiError.make(
 
 const statusOf = (error: AiError.AiError): number | undefined =>
   ("http" in error.reason ? error.reason.http : undefined)?.response?.status
+
+/**
+ * The one rule the retries and the breaker share: a timeout and a transport error are
+ * the upstream's, the caller's deadline and a request that could not be built are not,
+ * and an answer's status is judged by `status` (none: not the upstream's).
+ */
+const upstreamFault = (error: Attempt, status: (status: number) => boolean): boolean => {
+  if (error._tag === "TimeoutExceeded") return true
+  if (error._tag === "DeadlineExceeded") return false
+  if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError"
+  const code = statusOf(error)
+  return code !== undefined && status(code)
+}
 
 /**
  * Whether openai-node would retry: connection errors, 408, 409, 429, 5xx (timeouts are
@@ -473,13 +476,8 @@ const statusOf = (error: AiError.AiError): number | undefined =>
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded): boolean => {
-  if (error._tag === "TimeoutExceeded") return true
-  if (error._tag === "DeadlineExceeded") return false
-  if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError"
-  const status = statusOf(error)
-  return status !== undefined && Upstream.isRetryableStatus(status)
-}
+export const isRetryable = (error: AiError.AiError | Deadline.TimeoutExceeded | Deadline.DeadlineExceeded): boolean =>
+  upstreamFault(error, Upstream.isRetryableStatus)
 
 /**
  * The HTTP client of an OpenAI-compatible server, with retries, timeouts and the token
@@ -558,6 +556,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     })
     const tpm = settings.tpm === undefined ? undefined : yield* Limit.rate({ limit: settings.tpm, window: settings.rateWindow, key: "@hybrid/agent/llm/tpm" })
     const rpm = settings.rpm === undefined ? undefined : yield* Limit.rate({ limit: settings.rpm, window: settings.rateWindow, key: "@hybrid/agent/llm/rpm" })
+    /** A request's turn under the RPM limit (none without one). */
+    const rpmTurn = rpm === undefined ? Effect.void : rpm.consume(1)
     const counters = { requests: 0, reserved: 0, charged: 0, reported: 0, overReserved: 0 }
     /** Removed from whatever the server's answers put in an error. */
     const secrets = [settings.apiKey]
@@ -638,13 +638,10 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
       }).pipe(
         Limit.metered(tpm, estimate, total),
         Effect.tap((a) => Effect.sync(() => account(estimate, total(a)))),
+        (metered) => Effect.andThen(rpmTurn, metered),
         Effect.mapError((e) =>
           e._tag === "CostExceedsLimit" || e._tag === "RateLimiterError" || e._tag === "LimitStoreError" ? budgetError(method, e) : e
         ),
-        (metered) =>
-          rpm === undefined
-            ? metered
-            : Effect.flatMap(rpm.consume(1).pipe(Effect.mapError((e) => budgetError(method, e))), () => metered),
         breaker.execute(method)
       )
       return attempt.pipe(
@@ -755,8 +752,8 @@ export const make: Effect.Effect<Client["Service"], Config.ConfigError, HttpClie
 
 // --- effect/ai services ------------------------------------------------------------------
 
-const unsupported = (method: string, description: string) =>
-  aiError(method, new AiError.InvalidUserInputError({ description }))
+/** What `generateText` / `streamText` refuse: anything but text. */
+const unsupported = (description: string) => aiError("generateText", new AiError.InvalidUserInputError({ description }))
 
 /**
  * The prompt as OpenAI chat messages (text parts only).
@@ -775,30 +772,14 @@ const unsupported = (method: string, description: string) =>
  * @category utils
  */
 export const toMessages = (prompt: Prompt.Prompt): Effect.Effect<Array<ChatMessage>, AiError.AiError> =>
-  Effect.suspend(() => {
-    const messages: Array<ChatMessage> = []
-    for (const message of prompt.content) {
-      switch (message.role) {
-        case "system":
-          messages.push({ role: "system", content: message.content })
-          break
-        case "user":
-        case "assistant": {
-          const texts: Array<string> = []
-          for (const part of message.content) {
-            if (part.type === "text") texts.push(part.text)
-            else if (part.type !== "reasoning") {
-              return Effect.fail(unsupported("generateText", `${message.role} ${part.type} parts are not supported (text only)`))
-            }
-          }
-          messages.push({ role: message.role, content: texts.join("\n") })
-          break
-        }
-        case "tool":
-          return Effect.fail(unsupported("generateText", "tool messages are not supported (text only)"))
-      }
-    }
-    return Effect.succeed(messages)
+  Effect.forEach(prompt.content, (message): Effect.Effect<ChatMessage, AiError.AiError> => {
+    if (message.role === "system") return Effect.succeed({ role: "system", content: message.content })
+    if (message.role === "tool") return Effect.fail(unsupported("tool messages are not supported (text only)"))
+    const parts: ReadonlyArray<Prompt.UserMessagePart | Prompt.AssistantMessagePart> = message.content
+    const other = parts.find((part) => part.type !== "text" && part.type !== "reasoning")
+    if (other !== undefined) return Effect.fail(unsupported(`${message.role} ${other.type} parts are not supported (text only)`))
+    const texts = parts.flatMap((part) => part.type === "text" ? [part.text] : [])
+    return Effect.succeed({ role: message.role, content: texts.join("\n") })
   })
 
 /** OpenAI's `finish_reason` as effect/ai's (anything else: `"unknown"`). */
@@ -818,10 +799,8 @@ const generate = (
   onDelta?: ((text: string) => Effect.Effect<void>) | undefined
 ) =>
   Effect.gen(function*() {
-    if (options.tools.length > 0) return yield* unsupported("generateText", "tools are not supported (text only)")
-    if (options.responseFormat.type !== "text") {
-      return yield* unsupported("generateText", "structured output is not supported (text only)")
-    }
+    if (options.tools.length > 0) return yield* unsupported("tools are not supported (text only)")
+    if (options.responseFormat.type !== "text") return yield* unsupported("structured output is not supported (text only)")
     const messages = yield* toMessages(options.prompt)
     const completion = yield* (onDelta === undefined ? client.chat(messages) : client.chatStream(messages, onDelta))
     const choice = completion.choices[0]

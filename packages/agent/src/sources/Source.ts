@@ -98,7 +98,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Config, Duration, Effect, type Exit, Metric, Option, Predicate, Schema, type Scope, Semaphore, Stream } from "effect"
+import { Cause, Clock, Config, Duration, Effect, Metric, Option, Result, Schema, type Scope, Semaphore, Stream } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { CircuitBreaker } from "effect/persistence"
 import { Deadline, Hedge, Limit, Retry } from "@hybrid/core"
@@ -669,14 +669,9 @@ export const make = <S extends Schema.Top & { readonly DecodingServices: never }
   Effect.flatMap(config(definition.name, definition.defaults), (settings) => fromSettings(definition, settings))
 
 /** What counts against the circuit: the server's health (connection, timeout, undecodable or oversized bodies, 5xx, 408). */
-const classify = (exit: Exit.Exit<unknown, SourceError>): CircuitBreaker.Outcome => {
-  if (exit._tag === "Success") return CircuitBreaker.success
-  const error = exit.cause.reasons.find(Cause.isFailReason)?.error
-  if (error === undefined) return CircuitBreaker.failure()
-  const unhealthy = ["connection", "timeout", "decode", "too-large"].includes(error.kind) ||
-    (error.kind === "status" && Common.isServerFault(error.status))
-  return unhealthy ? CircuitBreaker.failure() : CircuitBreaker.ignored
-}
+const classify = Common.classifyBy((error: SourceError) =>
+  ["connection", "timeout", "decode", "too-large"].includes(error.kind) || (error.kind === "status" && Common.isServerFault(error.status))
+)
 
 const fromUpstream = (name: string, error: Upstream.UpstreamError): SourceError =>
   sourceError(name, error.kind, error.kind === "too-large" ? `${error.detail} (${envPrefix(name)}MAX_BYTES)` : error.detail, {
@@ -741,10 +736,7 @@ const breakerOf = (settings: Settings) =>
               ? Effect.fail(refused(e))
               : self.pipe(
                 Semaphore.withPermitsIfAvailable(companions, 1),
-                Effect.flatMap(Option.match({
-                  onNone: () => Effect.fail(refused(e)),
-                  onSome: Effect.succeed
-                }))
+                Effect.flatMap(Effect.fromOption(() => refused(e)))
               ))
         )
     }
@@ -802,7 +794,7 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
     const waitTurn: Effect.Effect<void, SourceError> = rate === undefined ? Effect.void : rate.consume(1).pipe(
       Deadline.timeout(settings.timeout),
       Effect.mapError((error) =>
-        Predicate.isTagged(error, "TimeoutExceeded") || Predicate.isTagged(error, "DeadlineExceeded")
+        error._tag === "TimeoutExceeded" || error._tag === "DeadlineExceeded"
           ? sourceError(name, "rate-limit", `no slot of ${settings.rpm} requests/minute within ${Duration.toMillis(settings.timeout)} ms`)
           : sourceError(name, "rate-limit", Scrub.patterns.text(String(error.message)))
       )
@@ -831,9 +823,9 @@ export const fromSettings = <S extends Schema.Top & { readonly DecodingServices:
         const exit = yield* Effect.exit(attempt(request).pipe(Retry.retry(policy)))
         yield* Metric.update(histogram, (yield* Clock.currentTimeMillis) - start)
         if (exit._tag === "Success") return exit.value
-        const error = exit.cause.reasons.find(Cause.isFailReason)?.error
-        if (error === undefined) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-        const final = withAttempts(error, exit.cause)
+        const error = Cause.findError(exit.cause)
+        if (Result.isFailure(error)) return yield* Effect.failCause(error.failure)
+        const final = withAttempts(error.success, exit.cause)
         yield* Metric.update(Metric.withAttributes(failures, { source: name, reason: final.reason, kind: final.kind }), 1)
         yield* Effect.annotateCurrentSpan({ "source.reason": final.reason, "source.kind": final.kind, "source.attempts": final.attempts ?? 1 })
         return yield* final
