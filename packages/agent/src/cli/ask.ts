@@ -17,10 +17,8 @@
 import { Console, Duration, Effect, Schema } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as Agent from "../Agent.ts"
+import * as Api from "../serve/Api.ts"
 import { agent, budget, budgetOf, faults, faultsOf, InvalidInput, reported, scale, scrubber } from "./shared.ts"
-
-/** The longest question (as `serve`'s `AnswerRequest`). */
-const maxQuestionChars = 2_000
 
 const encodeAnswer = Schema.encodeSync(Schema.fromJsonString(Agent.Answer))
 
@@ -41,8 +39,8 @@ export const ask = Command.make(
     const { question } = flags
     const problem = question.trim() === ""
       ? "expected a non-empty question"
-      : question.length > maxQuestionChars
-      ? `expected at most ${maxQuestionChars} characters, got ${question.length}`
+      : question.length > Api.maxQueryChars
+      ? `expected at most ${Api.maxQueryChars} characters, got ${question.length}`
       : undefined
     if (problem !== undefined) return yield* new InvalidInput({ flag: "question", value: question, reason: problem })
     const scrub = yield* scrubber

@@ -18,7 +18,7 @@ import { Command, Flag } from "effect/cli"
 import * as os from "node:os"
 import * as Processing from "../processing/Processing.ts"
 import { Tasks } from "../processing/tasks.ts"
-import { InvalidInput, loadClusterRunner, positiveInt, reported } from "./shared.ts"
+import { InvalidInput, loadClusterRunner, port, positiveInt, reported } from "./shared.ts"
 
 /**
  * @since 0.1.0
@@ -32,11 +32,7 @@ export const runner = Command.make(
       Flag.optional
     ),
     host: Flag.String("host").pipe(Flag.withDescription("address other runners and callers reach this one at"), Flag.withDefault("127.0.0.1")),
-    port: Flag.Int("port").pipe(
-      Flag.withDescription("port of this runner's socket server"),
-      Flag.filter((p) => p >= 1 && p <= 65_535, (p) => `--port must be between 1 and 65535, got ${p}`),
-      Flag.withDefault(34_431)
-    ),
+    port: port(1).pipe(Flag.withDescription("port of this runner's socket server"), Flag.withDefault(34_431)),
     workers: positiveInt("workers").pipe(Flag.withDescription("worker threads of this runner (default: the machine's cores)"), Flag.optional)
   },
   Effect.fn("hybrid.runner")(function*(flags) {

@@ -20,7 +20,7 @@ import { Duration, Effect, Layer, Logger, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Server from "../serve/Server.ts"
 import * as Shutdown from "../serve/Shutdown.ts"
-import { agent, budget, budgetOf, cluster, faults, faultsOf, InvalidInput, parseMillis, positiveInt, reported, scale, scrubber } from "./shared.ts"
+import { agent, budget, budgetOf, cluster, faults, faultsOf, millisOf, port, positiveInt, reported, scale, scrubber } from "./shared.ts"
 
 /** One logfmt line per log entry (the request log) instead of the multi-line default; other loggers (OTLP) kept. */
 const logfmt = Layer.effect(
@@ -64,9 +64,8 @@ export const serve = Command.make(
       Flag.withDescription("address to listen on, default 127.0.0.1 (0.0.0.0: every interface)"),
       Flag.withDefault("127.0.0.1")
     ),
-    port: Flag.Int("port").pipe(
+    port: port(0).pipe(
       Flag.withDescription("port, default 8787 (0: any free port)"),
-      Flag.filter((p) => p >= 0 && p <= 65_535, (p) => `--port must be between 0 and 65535, got ${p}`),
       Flag.withDefault(8787)
     ),
     scale,
@@ -95,15 +94,8 @@ export const serve = Command.make(
   Effect.fn("hybrid.serve")(function*(flags) {
     const faultConfig = yield* faultsOf(flags.faults)
     const defaultBudget = yield* budgetOf(flags.budget, flags.scale)
-    const graceMs = yield* Option.match(flags.grace, {
-      onNone: () => Effect.succeed(5_000),
-      onSome: (text) => {
-        const ms = parseMillis(text)
-        return ms === undefined
-          ? Effect.fail(new InvalidInput({ flag: "--grace", value: text, reason: "expected a duration > 0 such as 5s" }))
-          : Effect.succeed(ms)
-      }
-    })
+    // not given: `Server.layer`'s default (5 s)
+    const graceMs = Option.isSome(flags.grace) ? yield* millisOf("--grace", flags.grace.value, "5s") : undefined
     const server = Server.layer({
       // the key this process holds never appears in an error body, whole or in part
       scrub: yield* scrubber,

@@ -180,6 +180,16 @@ export const positiveInt = (name: string) =>
   Flag.Int(name).pipe(Flag.filter((n) => Number.isSafeInteger(n) && n >= 1, (n) => `--${name} must be a positive integer, got ${n}`))
 
 /**
+ * `--port`: an integer in [`min`, 65535], its error naming the range
+ * (`--port must be between 1 and 65535, got 0`).
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const port = (min: number) =>
+  Flag.Int("port").pipe(Flag.filter((p) => p >= min && p <= 65_535, (p) => `--port must be between ${min} and 65535, got ${p}`))
+
+/**
  * `--scale x`: multiplies every simulated latency and CPU cost (and the timeouts scaled
  * with them); `0.05` runs the demo in well under a second. A finite number > 0.
  *
@@ -266,24 +276,29 @@ export const budget = Flag.String("budget").pipe(
 )
 
 /**
- * Reads `--budget`, defaulting to `defaultMs × scale`; a bad value is an `InvalidInput`.
+ * `text`, the value of the duration flag `flag`, in milliseconds (`parseMillis`); a bad
+ * value is an `InvalidInput` that expects "a duration > 0 such as `examples`".
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const millisOf = (flag: string, text: string, examples: string): Effect.Effect<number, InvalidInput> => {
+  const ms = parseMillis(text)
+  return ms === undefined
+    ? Effect.fail(new InvalidInput({ flag, value: text, reason: `expected a duration > 0 such as ${examples}` }))
+    : Effect.succeed(ms)
+}
+
+/**
+ * Reads `--budget`, defaulting to 30 s × scale; a bad value is an `InvalidInput`.
  *
  * @since 0.1.0
  * @category flags
  */
-export const budgetOf = (
-  text: Option.Option<string>,
-  scaleFactor: number,
-  defaultMs = 30_000
-): Effect.Effect<Duration.Duration, InvalidInput> =>
+export const budgetOf = (text: Option.Option<string>, scaleFactor: number): Effect.Effect<Duration.Duration, InvalidInput> =>
   Option.match(text, {
-    onNone: () => Effect.succeed(Duration.millis(defaultMs * scaleFactor)),
-    onSome: (value) => {
-      const ms = parseMillis(value)
-      return ms === undefined
-        ? Effect.fail(new InvalidInput({ flag: "--budget", value, reason: "expected a duration > 0 such as 5s, 800ms or 2 minutes" }))
-        : Effect.succeed(Duration.millis(ms))
-    }
+    onNone: () => Effect.succeed(Duration.millis(30_000 * scaleFactor)),
+    onSome: (value) => Effect.map(millisOf("--budget", value, "5s, 800ms or 2 minutes"), Duration.millis)
   })
 
 // --- the agent ---------------------------------------------------------------------------
@@ -376,6 +391,3 @@ export const cluster = Flag.Boolean("cluster").pipe(
  * @category constants
  */
 export const sampleQueries: ReadonlyArray<string> = Agent.sampleQueries
-
-/** Milliseconds since `start`, to 0.1 ms. */
-export const since = (start: number): number => Math.round((performance.now() - start) * 10) / 10

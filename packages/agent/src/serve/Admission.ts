@@ -308,9 +308,8 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
       yield* Metric.update(ServeMetrics.queued, counts.waiting)
       yield* Metric.update(ServeMetrics.limit, yield* limiter.limit)
     })
-    const shed = (reason: "overloaded" | "draining") => Metric.update(Metric.withAttributes(ServeMetrics.shed, { reason }), 1)
     const refuse = Effect.gen(function*() {
-      yield* shed("overloaded")
+      yield* ServeMetrics.recordShed("overloaded")
       return yield* Api.Overloaded.of(yield* limiter.running, yield* limiter.waiting, settings.retryAfterSeconds)
     })
 
@@ -320,7 +319,7 @@ export const make = (options: Options): Effect.Effect<Admission["Service"]> => {
     ): Effect.Effect<A, E | Api.Overloaded | Api.Draining, R> =>
       Effect.gen(function*() {
         if (draining) {
-          yield* shed("draining")
+          yield* ServeMetrics.recordShed("draining")
           return yield* Api.Draining.of()
         }
         yield* refresh

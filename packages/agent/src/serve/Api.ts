@@ -80,8 +80,21 @@ export const echo = (value: unknown): string => {
   return text.length <= maxEcho ? text : `${text.slice(0, maxEcho)}… (${text.length} chars)`
 }
 
-/** The longest budget a request may ask for. */
-const maxBudgetMs = 60_000
+/**
+ * The longest budget a request may ask for, in milliseconds (the server's drain at
+ * shutdown waits at most this plus its grace).
+ *
+ * @example
+ * ```ts
+ * import { ServeApi as Api } from "@hybrid/agent"
+ *
+ * Api.maxBudgetMs // 60000
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxBudgetMs = 60_000
 
 /**
  * The most characters of `query`.
@@ -290,6 +303,7 @@ export class Draining extends ApiError<Draining>()("Draining", 503, "The server 
  * import { ServeApi as Api } from "@hybrid/agent"
  *
  * Api.NoAnswer.of("no source answered", [], "not asked").error.tag // "NoAnswer"
+ * Api.NoAnswer.noSource([], "not asked").error.message // "no source answered (): nothing to answer from"
  * ```
  *
  * @since 0.1.0
@@ -302,6 +316,11 @@ export class NoAnswer extends ApiError<NoAnswer>()("NoAnswer", 503, "No source a
   /** A `NoAnswer` with the sources' reports and what the LLM did. */
   static of(message: string, sources: ReadonlyArray<Agent.SourceReport>, llm: string): NoAnswer {
     return new NoAnswer({ error: { tag: "NoAnswer", message, sources, llm } })
+  }
+  /** The `NoAnswer` of an answer none of whose `sources` answered: the message names each one's status. */
+  static noSource(sources: ReadonlyArray<Agent.SourceReport>, llm: string): NoAnswer {
+    const statuses = sources.map((s) => `${s.name} ${s.status}`).join(", ")
+    return NoAnswer.of(`no source answered (${statuses}): nothing to answer from`, sources, llm)
   }
 }
 

@@ -169,6 +169,22 @@ export const recordRequest = (method: string, route: string, status: number, cou
   Metric.update(Metric.withAttributes(requests, { method, route, status: String(status) }), count)
 
 /**
+ * Counts one request shed with a 503 before any work (or `count` alike), by `reason`.
+ *
+ * @example
+ * ```ts
+ * import { ServeMetrics } from "@hybrid/agent"
+ *
+ * ServeMetrics.recordShed("overloaded")
+ * ```
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordShed = (reason: "overloaded" | "draining", count = 1): Effect.Effect<void> =>
+  Metric.update(Metric.withAttributes(shed, { reason }), count)
+
+/**
  * Records an admitted answer's outcome: its latency and every source's status.
  *
  * @example

@@ -96,10 +96,40 @@ const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/
 export const requestId = (header: string | undefined): string =>
   header !== undefined && requestIdPattern.test(header) ? header : randomUUID()
 
-const pathOf = (url: string): string => {
+/**
+ * The path of a request's URL: everything before its query or fragment.
+ *
+ * @example
+ * ```ts
+ * import { Middleware } from "@hybrid/agent"
+ *
+ * Middleware.pathOf("/v1/answer?debug=1") // "/v1/answer"
+ * ```
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const pathOf = (url: string): string => {
   const end = url.search(/[?#]/)
   return end === -1 ? url : url.slice(0, end)
 }
+
+/**
+ * One line of the request log, at Info: `GET /healthz 200 0.4ms`, annotated with the same
+ * fields (and `shed: true` for a 503 of `Shed`'s fast path).
+ *
+ * @example
+ * ```ts
+ * import { Middleware } from "@hybrid/agent"
+ *
+ * const line = Middleware.logRequest({ requestId: "abc-123", method: "GET", path: "/healthz", status: 200, ms: 0.4 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category logging
+ */
+export const logRequest = (line: { requestId: string; method: string; path: string; status: number; ms: number; shed?: true }) =>
+  Effect.logInfo(`${line.method} ${line.path} ${line.status} ${line.ms}ms`).pipe(Effect.annotateLogs(line))
 
 // --- decode failures -------------------------------------------------------------------
 
@@ -258,10 +288,7 @@ export const layer = (options: Options) =>
             ? yield* Effect.exit(Effect.andThen(admission.run(Effect.void), served))
             : yield* Effect.exit(served)
           const ms = () => Math.round((performance.now() - start) * 10) / 10
-          const log = (status: number) =>
-            Effect.logInfo(`${request.method} ${path} ${status} ${ms()}ms`).pipe(
-              Effect.annotateLogs({ requestId: id, method: request.method, path, status, ms: ms() })
-            )
+          const log = (status: number) => logRequest({ requestId: id, method: request.method, path, status, ms: ms() })
           if (Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause)) {
             // the client went away (or the server is force-stopping): nobody to answer; 499 as nginx logs it
             yield* log(499)

@@ -154,9 +154,6 @@ export interface Options {
  */
 export const defaultMaxInFlight = (): number => 4 * Math.max(1, os.availableParallelism())
 
-/** The longest budget a request may ask for. */
-const maxBudgetMs = 60_000
-
 /** The paths whose requests run under `Admission` (and are shed before their body is read). */
 const answerPaths = ["/v1/answer", "/v1/answer/stream"]
 
@@ -227,8 +224,7 @@ const answerHandlers = (defaultBudgetMs: number, scrub: Scrub.Scrubber) =>
         )
         if (!answer.sources.some((s) => s.status === "ok")) {
           yield* ServeMetrics.recordAnswer("no-answer", answer.sources, elapsed())
-          return yield* Api.NoAnswer.of(
-            `no source answered (${answer.sources.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
+          return yield* Api.NoAnswer.noSource(
             Streaming.shown(scrub, answer.sources),
             answer.synthesis === "llm" ? "answered, but from no context: not sent" : "not asked"
           )
@@ -335,7 +331,7 @@ export const layer = (options: Options) => {
         return yield* NodeHttpServer.make(() => shed(createServer({ keepAliveTimeout })), {
           port: options.port,
           host: options.host,
-          gracefulShutdownTimeout: Duration.millis(maxBudgetMs + graceMs)
+          gracefulShutdownTimeout: Duration.millis(Api.maxBudgetMs + graceMs)
         })
       }).pipe(
         Effect.mapError((e) => new ListenError({ host: options.host, port: options.port, reason: listenReason(e.cause) }))

@@ -38,11 +38,11 @@
  * @since 0.1.0
  */
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
-import { type Context, Effect, LogLevel, Metric } from "effect"
+import { type Context, Effect, LogLevel } from "effect"
 import type * as Admission from "./Admission.ts"
 import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
-import { requestId } from "./Middleware.ts"
+import { logRequest, pathOf, requestId } from "./Middleware.ts"
 
 /**
  * What the fast path needs: the admission control it asks, the context its counters and
@@ -76,11 +76,6 @@ export interface Options {
   readonly maxWaitMs?: number | undefined
   /** The budget the fast path assumes (`Admission.admits`' `budgetMs`): the server's default budget. */
   readonly budgetMs?: number | undefined
-}
-
-const pathOf = (url: string): string => {
-  const end = url.search(/[?#]/)
-  return end === -1 ? url : url.slice(0, end)
 }
 
 /**
@@ -151,7 +146,6 @@ class Bodies {
 
 interface Line {
   readonly path: string
-  readonly draining: boolean
   readonly id: string
   readonly ms: number
 }
@@ -177,7 +171,7 @@ class Tally {
     const count = this.counts.get(key)
     if (count === undefined) this.counts.set(key, { path, draining, n: 1 })
     else count.n++
-    if (this.logs) this.lines.push({ path, draining, id, ms: Math.round((performance.now() - start) * 10) / 10 })
+    if (this.logs) this.lines.push({ path, id, ms: Math.round((performance.now() - start) * 10) / 10 })
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(() => this.flush())
@@ -191,20 +185,15 @@ class Tally {
     this.lines = []
     this.run(Effect.gen(function*() {
       for (const { draining, n, path } of counts) {
-        yield* Metric.update(draining ? shedDraining : shedOverloaded, n)
+        yield* ServeMetrics.recordShed(draining ? "draining" : "overloaded", n)
         yield* ServeMetrics.recordRequest("POST", path, 503, n)
       }
       for (const { id, ms, path } of lines) {
-        yield* Effect.logInfo(`POST ${path} 503 ${ms}ms`).pipe(
-          Effect.annotateLogs({ requestId: id, method: "POST", path, status: 503, ms, shed: true })
-        )
+        yield* logRequest({ requestId: id, method: "POST", path, status: 503, ms, shed: true })
       }
     }))
   }
 }
-
-const shedOverloaded = Metric.withAttributes(ServeMetrics.shed, { reason: "overloaded" })
-const shedDraining = Metric.withAttributes(ServeMetrics.shed, { reason: "draining" })
 
 /**
  * Puts the fast path in front of every other `request` listener of `server` (Effect's

@@ -40,7 +40,7 @@ import { Deadline, type InvalidOption } from "@hybrid/core"
 import * as Agent from "../Agent.ts"
 import * as Scrub from "../Scrub.ts"
 import * as Admission from "./Admission.ts"
-import type * as Api from "./Api.ts"
+import * as Api from "./Api.ts"
 import * as ServeMetrics from "./Metrics.ts"
 
 /**
@@ -159,15 +159,8 @@ const pump = (
     }),
     Effect.map((): Ending => ({ outcome: settled.every((s) => s.status === "ok") ? "ok" : "degraded", sources: settled })),
     Effect.catchTags({
-      NoContext: () =>
-        fail({
-          tag: "NoAnswer",
-          message: `no source answered (${settled.map((s) => `${s.name} ${s.status}`).join(", ")}): nothing to answer from`,
-          sources: settled,
-          llm: "not asked"
-        }),
-      NoAnswer: (e) =>
-        fail({ tag: "NoAnswer", message: scrub.all(e.message), sources: shown(scrub, e.sources), llm: scrub.text(e.llm) }, e.sources),
+      NoContext: () => fail(Api.NoAnswer.noSource(settled, "not asked").error),
+      NoAnswer: (e) => fail(Api.NoAnswer.of(scrub.all(e.message), shown(scrub, e.sources), scrub.text(e.llm)).error, e.sources),
       InvalidOption: (e) => fail({ tag: "BadRequest", message: scrub.all(e.message), field: "budgetMs" })
     }),
     Effect.catchDefect((defect) =>
