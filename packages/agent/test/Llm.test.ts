@@ -83,6 +83,17 @@ describe("OpenAi", () => {
       assert.isAbove(at.at(-1)! - at[0]!, reply.completionTokens * 2 * 0.5)
     }).pipe(Effect.provide(llm({ scale: 1, faults: { llm: instant }, llmTiming: { perPromptTokenMs: 0, perCompletionTokenMs: 2 } }))))
 
+  it.effect("a streamed answer's words carry the completion's tokens between them: it takes the time the whole answer would", () =>
+    Effect.gen(function*() {
+      const reply = yield* FixtureLlm.chat(1, { model: "fixture-mini", messages: [...messages], stream: true })
+      const words = reply.events!.filter((e) => e.tokens > 0)
+      assert.isAbove(words.length, 3)
+      assert.strictEqual(reply.events!.reduce((sum, e) => sum + e.tokens, 0), reply.completionTokens)
+      // a word alone counts more tokens than within its text: pacing by those would run long
+      const alone = reply.body.choices[0]!.message.content.match(/\S+\s*/g)!.reduce((sum, w) => sum + FixtureLlm.tokens(w), 0)
+      assert.isAbove(alone, reply.completionTokens)
+    }))
+
   live("embeddings come back in input order with usage", () =>
     Effect.gen(function*() {
       const response = yield* EmbeddingModel.EmbeddingModel.pipe(
