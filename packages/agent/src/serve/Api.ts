@@ -36,7 +36,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Schema } from "effect"
+import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as Agent from "../Agent.ts"
 
@@ -168,32 +168,9 @@ export const ErrorBody = Schema.Struct({
   error: Schema.Struct({ tag: Schema.String, message: Schema.String, field: Schema.optional(Schema.String) })
 })
 
-/**
- * The base of every error of the API: the body `{ error: { tag, message, field?, ...extra } }`
- * sent with `httpApiStatus`, and the error's `message` is the body's.
- */
-const ApiError = <Self>() =>
-<const Tag extends string, const Extra extends Schema.Struct.Fields = {}>(
-  tag: Tag,
-  httpApiStatus: number,
-  description: string,
-  extra?: Extra
-) => {
-  const fields = {
-    error: Schema.Struct({ ...ErrorBody.fields.error.fields, tag: Schema.Literal(tag), ...(extra ?? ({} as Extra)) })
-  }
-  // `Schema.Error` cannot see that `Self` is given here: its type is spelled out
-  const Base = Schema.Error<Self>(tag)(fields, { httpApiStatus, description }) as Schema.Class<
-    Self,
-    Schema.Struct<typeof fields>,
-    Cause.YieldableError
-  >
-  return class extends Base {
-    override get message(): string {
-      return (this.error as typeof ErrorBody.Type.error).message
-    }
-  }
-}
+/** The body of the error `tag`: `{ tag, message, field?, ...extra }`. */
+const envelope = <const Tag extends string, const Extra extends Schema.Struct.Fields = {}>(tag: Tag, extra?: Extra) =>
+  Schema.Struct({ ...ErrorBody.fields.error.fields, tag: Schema.Literal(tag), ...(extra ?? ({} as Extra)) })
 
 /**
  * 400: the body is not JSON, or a field is missing or invalid. `field` names it
@@ -210,10 +187,16 @@ const ApiError = <Self>() =>
  * @since 0.1.0
  * @category errors
  */
-export class BadRequest extends ApiError<BadRequest>()("BadRequest", 400, "The body is not JSON, or a field is missing or invalid") {
+export class BadRequest extends Schema.Error<BadRequest>("BadRequest")({ error: envelope("BadRequest") }, {
+  httpApiStatus: 400,
+  description: "The body is not JSON, or a field is missing or invalid"
+}) {
   /** A `BadRequest` about `field`. */
   static of(message: string, field?: string): BadRequest {
     return new BadRequest({ error: { tag: "BadRequest", message, ...(field === undefined ? {} : { field }) } })
+  }
+  override get message(): string {
+    return this.error.message
   }
 }
 
@@ -230,16 +213,18 @@ export class BadRequest extends ApiError<BadRequest>()("BadRequest", 400, "The b
  * @since 0.1.0
  * @category errors
  */
-export class PayloadTooLarge extends ApiError<PayloadTooLarge>()(
-  "PayloadTooLarge",
-  413,
-  "The body is larger than the server's limit (--max-body)"
-) {
+export class PayloadTooLarge extends Schema.Error<PayloadTooLarge>("PayloadTooLarge")({ error: envelope("PayloadTooLarge") }, {
+  httpApiStatus: 413,
+  description: "The body is larger than the server's limit (--max-body)"
+}) {
   /** A `PayloadTooLarge` for a limit of `limit` bytes. */
   static of(limit: number): PayloadTooLarge {
     return new PayloadTooLarge({
       error: { tag: "PayloadTooLarge", message: `the body is larger than ${limit} bytes`, field: "body" }
     })
+  }
+  override get message(): string {
+    return this.error.message
   }
 }
 
@@ -257,11 +242,10 @@ export class PayloadTooLarge extends ApiError<PayloadTooLarge>()(
  * @since 0.1.0
  * @category errors
  */
-export class Overloaded extends ApiError<Overloaded>()(
-  "Overloaded",
-  503,
-  "Every answer slot and queue place is taken (Retry-After says when to try again)"
-) {
+export class Overloaded extends Schema.Error<Overloaded>("Overloaded")({ error: envelope("Overloaded") }, {
+  httpApiStatus: 503,
+  description: "Every answer slot and queue place is taken (Retry-After says when to try again)"
+}) {
   /** An `Overloaded` with `inFlight` answers running, `queued` waiting, and the advised wait. */
   static of(inFlight: number, queued: number, retryAfterSeconds: number): Overloaded {
     return new Overloaded({
@@ -270,6 +254,9 @@ export class Overloaded extends ApiError<Overloaded>()(
         message: `${inFlight} answers in flight and ${queued} waiting: try again in ${retryAfterSeconds} s`
       }
     })
+  }
+  override get message(): string {
+    return this.error.message
   }
 }
 
@@ -287,10 +274,16 @@ export class Overloaded extends ApiError<Overloaded>()(
  * @since 0.1.0
  * @category errors
  */
-export class Draining extends ApiError<Draining>()("Draining", 503, "The server is shutting down and takes no new answers") {
+export class Draining extends Schema.Error<Draining>("Draining")({ error: envelope("Draining") }, {
+  httpApiStatus: 503,
+  description: "The server is shutting down and takes no new answers"
+}) {
   /** The one `Draining` error. */
   static of(): Draining {
     return new Draining({ error: { tag: "Draining", message: "the server is shutting down: try another instance" } })
+  }
+  override get message(): string {
+    return this.error.message
   }
 }
 
@@ -309,9 +302,11 @@ export class Draining extends ApiError<Draining>()("Draining", 503, "The server 
  * @since 0.1.0
  * @category errors
  */
-export class NoAnswer extends ApiError<NoAnswer>()("NoAnswer", 503, "No source answered: there is nothing to answer from", {
-  sources: Schema.Array(Agent.SourceReport),
-  llm: Schema.String
+export class NoAnswer extends Schema.Error<NoAnswer>("NoAnswer")({
+  error: envelope("NoAnswer", { sources: Schema.Array(Agent.SourceReport), llm: Schema.String })
+}, {
+  httpApiStatus: 503,
+  description: "No source answered: there is nothing to answer from"
 }) {
   /** A `NoAnswer` with the sources' reports and what the LLM did. */
   static of(message: string, sources: ReadonlyArray<Agent.SourceReport>, llm: string): NoAnswer {
@@ -321,6 +316,9 @@ export class NoAnswer extends ApiError<NoAnswer>()("NoAnswer", 503, "No source a
   static noSource(sources: ReadonlyArray<Agent.SourceReport>, llm: string): NoAnswer {
     const statuses = sources.map((s) => `${s.name} ${s.status}`).join(", ")
     return NoAnswer.of(`no source answered (${statuses}): nothing to answer from`, sources, llm)
+  }
+  override get message(): string {
+    return this.error.message
   }
 }
 
@@ -337,10 +335,16 @@ export class NoAnswer extends ApiError<NoAnswer>()("NoAnswer", 503, "No source a
  * @since 0.1.0
  * @category errors
  */
-export class NotReady extends ApiError<NotReady>()("NotReady", 503, "Draining, or a source is unreachable") {
+export class NotReady extends Schema.Error<NotReady>("NotReady")({ error: envelope("NotReady") }, {
+  httpApiStatus: 503,
+  description: "Draining, or a source is unreachable"
+}) {
   /** A `NotReady` saying why. */
   static of(message: string): NotReady {
     return new NotReady({ error: { tag: "NotReady", message } })
+  }
+  override get message(): string {
+    return this.error.message
   }
 }
 
