@@ -426,13 +426,12 @@ const breakerOf = (settings: Settings) =>
       openDuration: settings.breakerOpen,
       trippedBy: `after ${settings.breakerFailures} consecutive failures`
     })
-    const refused = (method: string, error: CircuitBreaker.CircuitBreakerError) =>
-      aiError(method, new AiError.InternalProviderError({ description: refusal(error).detail }))
     return {
       execute: (method: string) => <A, R>(self: Effect.Effect<A, Attempt, R>): Effect.Effect<A, Attempt, R> =>
         self.pipe(
           breaker.execute({ key, classify }),
-          Effect.catchTag("CircuitBreakerError", (e) => Effect.fail(refused(method, e)))
+          Effect.catchTag("CircuitBreakerError", (e) =>
+            Effect.fail(aiError(method, new AiError.InternalProviderError({ description: refusal(e).detail }))))
         ),
       circuit
     }
@@ -441,9 +440,6 @@ const breakerOf = (settings: Settings) =>
 // --- the client --------------------------------------------------------------------------
 
 const aiError = (method: string, reason: AiError.AiErrorReason) => AiError.make({ module: "OpenAi", method, reason })
-
-const statusOf = (error: AiError.AiError): number | undefined =>
-  ("http" in error.reason ? error.reason.http : undefined)?.response?.status
 
 /**
  * The one rule the retries and the breaker share: a timeout and a transport error are
@@ -454,7 +450,7 @@ const upstreamFault = (error: Attempt, status: (status: number) => boolean): boo
   if (error._tag === "TimeoutExceeded") return true
   if (error._tag === "DeadlineExceeded") return false
   if (error.reason._tag === "NetworkError") return error.reason.reason === "TransportError"
-  const code = statusOf(error)
+  const code = ("http" in error.reason ? error.reason.http : undefined)?.response?.status
   return code !== undefined && status(code)
 }
 
@@ -566,15 +562,6 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
     /** Built once: every call but a streamed chat retries by it. */
     const defaultPolicy = policy(isRetryable)
 
-    const budgetError = (method: string, error: Limit.RateLimitError) =>
-      error._tag === "CostExceedsLimit"
-        ? aiError(method, new AiError.InvalidRequestError({
-          description: `the request needs ${error.cost} tokens, more than the whole budget of ${error.limit} per window`
-        }))
-        : error._tag === "LimitStoreError"
-        ? aiError(method, new AiError.UnknownError({ description: Scrub.patterns.text(error.message) }))
-        : aiError(method, new AiError.RateLimitError({}))
-
     /** What the `Upstream` boundary reported, as the `AiError` effect/ai expects. */
     const fromUpstream = (method: string, error: Upstream.UpstreamError): AiError.AiError => {
       switch (error.kind) {
@@ -639,9 +626,15 @@ export const fromSettings = (settings: Settings): Effect.Effect<Client["Service"
         Limit.metered(tpm, estimate, total),
         Effect.tap((a) => Effect.sync(() => account(estimate, total(a)))),
         (metered) => Effect.andThen(rpmTurn, metered),
-        Effect.mapError((e) =>
-          e._tag === "CostExceedsLimit" || e._tag === "RateLimiterError" || e._tag === "LimitStoreError" ? budgetError(method, e) : e
-        ),
+        // the budget's own failures (TPM, RPM, their store) as the AiErrors effect/ai expects
+        Effect.catchTags({
+          CostExceedsLimit: (e) =>
+            Effect.fail(aiError(method, new AiError.InvalidRequestError({
+              description: `the request needs ${e.cost} tokens, more than the whole budget of ${e.limit} per window`
+            }))),
+          LimitStoreError: (e) => Effect.fail(aiError(method, new AiError.UnknownError({ description: Scrub.patterns.text(e.message) }))),
+          RateLimiterError: () => Effect.fail(aiError(method, new AiError.RateLimitError({})))
+        }),
         breaker.execute(method)
       )
       return attempt.pipe(
