@@ -231,22 +231,11 @@ export const faultsOf = (spec: Option.Option<string>): Effect.Effect<Faults.Conf
 
 // --- durations ---------------------------------------------------------------------------
 
-const units: Record<string, number> = {
-  ms: 1,
-  millis: 1,
-  millisecond: 1,
-  milliseconds: 1,
-  s: 1_000,
-  sec: 1_000,
-  secs: 1_000,
-  second: 1_000,
-  seconds: 1_000,
-  m: 60_000,
-  min: 60_000,
-  mins: 60_000,
-  minute: 60_000,
-  minutes: 60_000
-}
+/** Each unit's milliseconds, by every spelling of it. */
+const units = new Map(
+  ([[1, "ms millis millisecond milliseconds"], [1_000, "s sec secs second seconds"], [60_000, "m min mins minute minutes"]] as const)
+    .flatMap(([ms, spellings]) => spellings.split(" ").map((spelling) => [spelling, ms] as const))
+)
 
 /**
  * A duration as people type it — `5s`, `1.5 s`, `500ms`, `2 minutes`, or a bare number of
@@ -258,7 +247,7 @@ const units: Record<string, number> = {
 export const parseMillis = (text: string): number | undefined => {
   const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)\s*$/i.exec(text)
   if (match === null) return undefined
-  const factor = match[2] === "" ? 1 : units[match[2]!.toLowerCase()]
+  const factor = match[2] === "" ? 1 : units.get(match[2]!.toLowerCase())
   if (factor === undefined) return undefined
   const ms = Number(match[1]) * factor
   return Number.isFinite(ms) && ms > 0 ? ms : undefined
