@@ -141,8 +141,11 @@ const cell = (run: Run, name: string) => {
   if (source.status === "ok" && fetch !== undefined && process !== undefined) {
     return `ok ${(fetch / 1000).toFixed(2)}+${(process / 1000).toFixed(2)}`
   }
-  return `${source.status} ${(source.ms / 1000).toFixed(2)}`
+  return `${shortStatus[source.status] ?? source.status} ${(source.ms / 1000).toFixed(2)}`
 }
+
+/** The two statuses too long for a cell beside their seconds (the lines under the table spell them out). */
+const shortStatus: Partial<Record<Agent.Status, string>> = { "circuit-open": "open", "rate-limited": "limited" }
 
 /** The width of a source's column: the three capstone sources fit 80 columns. */
 const cellWidth = (cells: ReadonlyArray<string>) => Math.max(12, Math.floor((WIDTH - 38) / Math.max(1, cells.length)) - 1)
@@ -251,7 +254,7 @@ export const demo = Command.make(
       }
     }
     yield* Console.log("")
-    yield* print("(source cells: status and seconds of fetch + processing; processing = queueing, transfer and CPU on the workers)", "")
+    yield* print("(source cells: status and seconds of fetch + processing; processing = queueing, transfer and CPU on the workers; open: circuit open, limited: rate-limited)", "")
     yield* Console.log(`\nsequential  ${seconds(sequentialMs).padStart(8)}`)
     yield* Console.log(`hybrid      ${seconds(hybridMs).padStart(8)}   critical-path bound ${seconds(boundMs)} on ${cores} cores:`)
     yield* Console.log(`${" ".repeat(23)}hybrid is ${((vsBound - 1) * 100).toFixed(1)}% above it`)
