@@ -355,7 +355,9 @@ describe("Fixtures", () => {
         [{ faults: { news: { errorRate: 2 } } }, "faults.news.errorRate"],
         [{ faults: { kb: { rpm: 0 } } }, "faults.kb.rpm"],
         [{ faults: { weather: { latency: { _tag: "Uniform", min: 5, max: 1 } } } }, "faults.weather.latency.max"],
-        [{ llmTiming: { perCompletionTokenMs: -1 } }, "llmTiming.perCompletionTokenMs"]
+        [{ llmTiming: { perCompletionTokenMs: -1 } }, "llmTiming.perCompletionTokenMs"],
+        [{ routes: [...Fixtures.routes, Fixtures.routes[0]!] }, "routes"],
+        [{ routes: [{ ...Fixtures.routes[0]!, name: "llm" }] }, "routes"]
       ]
       for (const [options, option] of cases) {
         const error = yield* Effect.flip(start(options))
