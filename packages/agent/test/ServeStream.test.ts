@@ -39,7 +39,7 @@ interface Script {
 /**
  * A scripted `Agent.stream`: "hold" settles weather then waits forever; "nothing" settles
  * every source as a timeout; "none" fails `NoAnswer`; anything else: three sources ok,
- * two tokens, the answer.
+ * two tokens, the answer ("extractive": the same, the answer degraded).
  */
 const scripted = (script: Script) => {
   const stream = (query: string): Stream.Stream<Agent.Event, Agent.NoAnswer> => {
@@ -59,7 +59,11 @@ const scripted = (script: Script) => {
       Stream.concat(sources, Stream.make(Agent.ContextDone.make({ ms: 5, ok }))),
       Stream.fromEffect(Effect.sync(() => script.asked.push(query))).pipe(
         Stream.flatMap(() => Stream.make(Agent.Token.make({ text: "Rain " }), Agent.Token.make({ text: "in Oslo." }))),
-        Stream.concat(Stream.make(Agent.Done.make({ answer: answerOf("Rain in Oslo.") })))
+        Stream.concat(Stream.make(Agent.Done.make({
+          answer: query === "extractive"
+            ? new Agent.Answer({ ...answerOf("Rain in Oslo."), degraded: true, synthesis: "extractive" })
+            : answerOf("Rain in Oslo.")
+        })))
       )
     )
   }
@@ -141,6 +145,21 @@ describe("POST /v1/answer/stream", () => {
       for (const event of events) {
         Schema.decodeUnknownSync(ServeApi.StreamEvent)({ event: event.event, data: JSON.stringify(event.data) })
       }
+    })
+  }, 30_000)
+
+  it("an answer recorded as /v1/answer records it: degraded by its own verdict (extractive from ok sources), ok otherwise", () => {
+    const script: Script = { asked: [], interrupted: [] }
+    return withServer({}, scripted(script), async ({ url }) => {
+      const count = async (outcome: string) => {
+        const metrics = await (await fetch(`${url}/metrics`)).text()
+        return Number(new RegExp(`^hybrid_serve_answer_latency_ms_count\\{outcome="${outcome}"\\} (\\S+)$`, "m").exec(metrics)?.[1] ?? 0)
+      }
+      const [ok, degraded] = [await count("ok"), await count("degraded")]
+      await (await stream(url, { query: "extractive" })).text()
+      assert.deepStrictEqual([await count("ok"), await count("degraded")], [ok, degraded + 1])
+      await (await stream(url, { query: "rain in Oslo?" })).text()
+      assert.deepStrictEqual([await count("ok"), await count("degraded")], [ok + 1, degraded + 1])
     })
   }, 30_000)
 

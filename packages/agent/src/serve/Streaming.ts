@@ -135,6 +135,8 @@ const pump = (
   scrub: Scrub.Scrubber
 ): Effect.Effect<Ending> => {
   const settled: Array<Agent.SourceReport> = []
+  // what `/v1/answer` records too: the answer's own verdict (an extractive answer is degraded)
+  let degraded = true
   const offer = (event: Api.StreamEvent) => Effect.asVoid(Queue.offer(queue, event))
   /** The last event, `error`: the answer ends there. */
   const fail = (error: Api.StreamError["error"], sources: ReadonlyArray<Agent.SourceReport> = settled) =>
@@ -152,12 +154,13 @@ const pump = (
         case "Token":
           return offer({ event: "token", data: { text: event.text } })
         case "Done": {
+          degraded = event.answer.degraded
           const answer = event.answer.degraded ? new Agent.Answer({ ...event.answer, sources: shown(scrub, event.answer.sources) }) : event.answer
           return offer({ event: "answer", data: answer })
         }
       }
     }),
-    Effect.map((): Ending => ({ outcome: settled.every((s) => s.status === "ok") ? "ok" : "degraded", sources: settled })),
+    Effect.map((): Ending => ({ outcome: degraded ? "degraded" : "ok", sources: settled })),
     Effect.catchTags({
       NoContext: () => fail(Api.NoAnswer.noSource(settled, "not asked").error),
       NoAnswer: (e) => fail(Api.NoAnswer.of(scrub.all(e.message), shown(scrub, e.sources), scrub.text(e.llm)).error, e.sources),
